@@ -1,0 +1,159 @@
+"""Command line: ``python -m sim`` or ``chipshift``.
+
+    run SCENARIO [--seeds N] [--out DIR] [--overwrite] [--trace/--no-trace]
+    validate FILE...
+    list
+    describe [--group G] [--format table|csv|markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .params import table
+from .runner import OutputDirError, default_out_dir, run_scenario, write_run
+from .scenario import ScenarioError, find_scenario, list_scenarios, load_scenario
+
+
+def _err(lines: list[str] | str, code: int = 2) -> int:
+    for line in [lines] if isinstance(lines, str) else lines:
+        print(f"error: {line}", file=sys.stderr)
+    return code
+
+
+def cmd_run(a) -> int:
+    try:
+        sc = load_scenario(a.scenario)
+    except ScenarioError as e:
+        return _err(e.lines())
+    out = Path(a.out) if a.out else default_out_dir(sc.name)
+    try:
+        from .runner import check_out_dir
+
+        check_out_dir(out, a.overwrite)
+    except OutputDirError as e:
+        return _err(str(e))
+    n = a.seeds if a.seeds is not None else sc.header.replicates
+    res = run_scenario(sc, seeds=n, trace=a.trace)
+    try:
+        write_run(res, out, overwrite=a.overwrite, source_file=str(find_scenario(a.scenario)),
+                  extra_manifest={"command": " ".join(["python -m sim"] + sys.argv[1:])})
+    except (OutputDirError, OSError) as e:
+        return _err(f"{out}: could not write results ({e})")
+    summary = res.annual("unit_share").rename(columns=lambda c: f"{c} unit share")
+    print(f"scenario {sc.name}: {len(res.seeds)} seed(s), {len(sc.months)} months, "
+          f"{res.wall_time_s:.2f} s -> {out}")
+    print("Annual unit shares (ratio of annual sums, mean over seeds):")
+    print(summary.to_string(float_format=lambda x: f"{x:6.1%}"))
+    return 0
+
+
+def cmd_validate(a) -> int:
+    bad = 0
+    for f in a.files:
+        try:
+            sc = load_scenario(f)
+            print(f"{f}: ok ({sc.name}, {len(sc.events)} events, {len(sc.parameters)} parameter overrides)")
+        except ScenarioError as e:
+            bad += 1
+            for line in e.lines():
+                print(line, file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_list(a) -> int:
+    for name in list_scenarios():
+        try:
+            sc = load_scenario(name)
+            print(f"{name:24s} {sc.header.description}")
+        except ScenarioError as e:
+            print(f"{name:24s} INVALID: {e.lines()[0]}")
+    return 0
+
+
+def cmd_describe(a) -> int:
+    import pandas as pd
+
+    df = pd.DataFrame(table())
+    if a.group:
+        df = df[df["group"] == a.group]
+    if not a.products:
+        df = df[~df["name"].str.startswith("products.")]
+    cols = ["name", "value", "units", "bounds", "range", "calibrated", "source"]
+    if a.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif a.format == "markdown":
+        print(df[cols + ["help"]].to_markdown(index=False) if hasattr(df, "to_markdown") else df.to_string())
+    else:
+        with pd.option_context("display.max_colwidth", 70, "display.width", 250):
+            print(df[cols].to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sim", description="ChipShift: China AI-accelerator market under "
+                                "sanctions, an agent-based model.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a scenario for several seeds and write a results folder")
+    r.add_argument("scenario", help="a name under scenarios/ (see `list`) or a path to a .toml file")
+    r.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scenario's replicates)")
+    r.add_argument("--out", default=None, help="new or empty folder (default: a new folder under outputs/)")
+    r.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --out")
+    r.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the decision trace (default on)")
+    r.set_defaults(func=cmd_run)
+    v = sub.add_parser("validate", help="check scenario files; one line per problem")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(func=cmd_validate)
+    ls = sub.add_parser("list", help="list the shipped scenarios")
+    ls.set_defaults(func=cmd_list)
+    d = sub.add_parser("describe", help="the parameter table: name, value, units, bounds, source")
+    d.add_argument("--group", choices=["US", "China", "vendors", "buyers", "market"])
+    d.add_argument("--products", action="store_true", help="include per-product fields")
+    d.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
+    d.set_defaults(func=cmd_describe)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return p
+
+
+_EXTRA_COMMANDS: list = []  # later layers (grids, calibration) register their sub-commands here
+
+
+def _seeds_positive(a) -> str | None:
+    if getattr(a, "seeds", None) is not None and a.seeds < 1:
+        return "--seeds must be at least 1"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_extensions()
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    msg = _seeds_positive(a)
+    if msg:
+        return _err(msg)
+    try:
+        return a.func(a)
+    except ScenarioError as e:
+        return _err(e.lines())
+    except KeyboardInterrupt:
+        return _err("interrupted", 130)
+
+
+def _load_extensions() -> None:
+    """Import optional command modules so they can register themselves."""
+    import importlib
+
+    for mod in ("sim.experiments.cli", "sim.calibration.cli"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name is None or not mod.startswith(e.name):
+                raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

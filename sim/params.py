@@ -1,0 +1,337 @@
+"""The parameter table: one definition drives validation, the CLI's `describe`, the app's sliders and docs.
+
+Every parameter has units, hard bounds (validation), a plausible range (the prior used for uncertainty
+bands and sampling) and a source. Where facts.md has no number, the source says so and the range is the
+stated uncertainty. Parameters marked ``calibrate`` are the few fitted by ``python -m sim calibrate``.
+Product fields (``products.<id>.<field>``) are added from the product catalogue.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .ids import BUYERS
+
+FACTS = "facts.md"
+CAL = "calibration_targets.csv"
+NOT_FOUND = "NOT FOUND in facts.md: stated assumption, the range is the uncertainty"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: float
+    units: str
+    lo: float
+    hi: float
+    source: str
+    group: str
+    help: str = ""
+    range: tuple[float, float] | None = None
+    calibrate: bool = False
+    kind: str = "float"  # float | int | bool
+
+    @property
+    def prior(self) -> tuple[float, float]:
+        return self.range if self.range is not None else (self.lo, self.hi)
+
+    def check(self, value: Any) -> str | None:
+        """Return a reason string when ``value`` is not acceptable, else None."""
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        if self.kind == "int" and float(value) != int(value):
+            return f"must be a whole number, got {value!r}"
+        if not math.isfinite(float(value)):
+            return f"must be finite, got {value!r}"
+        if not (self.lo <= float(value) <= self.hi):
+            return f"{value!r} is outside the bounds [{self.lo:g}, {self.hi:g}] {self.units}".rstrip()
+        return None
+
+
+_P: list[Param] = []
+
+
+def _p(name, default, units, lo, hi, source, group, help="", range=None, calibrate=False, kind="float"):
+    _P.append(Param(name, default, units, lo, hi, source, group, help, range, calibrate, kind))
+
+
+# ---------------------------------------------------------------- market demand
+_p("demand.base_2022", 50000, "AEC/month", 5000, 200000,
+   f"{CAL}: IDC H1-2023 >500k cards, of which >50k domestic; level chosen so H1-2023 lands near 500k cards",
+   "buyers", "New compute wanted by all buyers in 2022-01 (A100-equivalents per month).", (30000, 60000))
+_p("demand.growth_annual", 0.5, "1/year", 0.0, 2.0,
+   f"{CAL}: >500k cards in H1-2023 (IDC) vs ~4.0 M cards in 2025 (IDC) imply roughly 40-70%/year",
+   "buyers", "Annual growth of wanted new compute.", (0.3, 0.8), calibrate=True)
+_p("demand.growth_after_2025", 0.35, "1/year", 0.0, 2.0,
+   "facts.md (b): Bernstein market value $37 bn (2025) -> $69 bn (2027 forecast), about 37%/year", "buyers",
+   "Annual growth of wanted new compute after mid-2025.", (0.15, 0.6))
+_p("demand.price_elasticity", 0.3, "-", 0.0, 2.0, NOT_FOUND, "buyers",
+   "How strongly wanted compute falls when the price per unit of compute rises.", (0.0, 0.8))
+_p("demand.backlog_decay", 0.4, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
+   "Share of unmet (deferred) compute abandoned each month, so unmet demand stays bounded.", (0.2, 0.7))
+_p("demand.budget_headroom", 1.6, "x", 1.0, 5.0, NOT_FOUND, "buyers",
+   "Monthly capex budget as a multiple of the spend on wanted compute at reference prices; caps hoarding.",
+   (1.2, 2.5))
+for _t, _v, _why in (
+    ("frontier_training", 0.15, "frontier model training"),
+    ("training", 0.25, "other training and fine-tuning"),
+    ("inference", 0.40, "production inference"),
+    ("low_priority", 0.20, "internal, batch and low-priority work"),
+):
+    _p(f"demand.tier_share.{_t}", _v, "share", 0.0, 1.0, NOT_FOUND, "buyers",
+       f"Share of each buyer's compute demand for {_why} (normalised to sum to 1).")
+
+_BUYER_DEFAULTS = {
+    # buyer: (demand share, state-linked share, CUDA dependence)
+    "ByteDance": (0.16, 0.05, 0.9),
+    "Alibaba": (0.14, 0.10, 0.85),
+    "Tencent": (0.12, 0.05, 0.9),
+    "Baidu": (0.07, 0.10, 0.8),
+    "OtherInternet": (0.16, 0.10, 0.85),
+    "StateCompute": (0.20, 1.00, 0.6),
+    "Enterprise": (0.15, 0.30, 0.8),
+}
+for _b in BUYERS:
+    _s, _st, _cd = _BUYER_DEFAULTS[_b]
+    _p(f"buyers.{_b}.demand_share", _s, "share", 0.0, 1.0,
+       "facts.md (b): Tencent and ByteDance ~230k Hopper each in 2024 (Omdia via FT) of ~1.9 M Nvidia [C]; "
+       "other shares NOT FOUND (stated assumption)", "buyers", f"{_b}'s share of market demand (normalised).")
+    _p(f"buyers.{_b}.state_linked", _st, "share", 0.0, 1.0,
+       "facts.md (a): state funds >$100 bn in AI data centres since 2021 (Reuters); split by buyer NOT FOUND",
+       "buyers", f"Share of {_b}'s demand that is state-funded or state-linked (mandates apply to it).")
+    _p(f"buyers.{_b}.cuda_dependence", _cd, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
+       f"How much of {_b}'s software depends on CUDA (scales switching cost).")
+
+# ---------------------------------------------------------------- choice
+_p("choice.price_weight", 2.0, "utility/log($ per AEC)", 0.0, 10.0, NOT_FOUND, "buyers",
+   "Weight on log cost per unit of compute (price, energy, levies, subsidies).", (1.0, 4.0))
+_p("choice.switching_scale", 4.0, "utility", 0.0, 10.0,
+   "facts.md (software ecosystem): porting cost NOT FOUND; mandates and subsidies were needed (proxy signal)",
+   "buyers", "Switching cost of a vendor with zero ecosystem maturity for fully CUDA-dependent frontier work.",
+   (1.0, 5.0), calibrate=True)
+for _t, _v in (("frontier_training", 1.0), ("training", 0.7), ("inference", 0.35), ("low_priority", 0.15)):
+    _p(f"choice.tier_switching.{_t}", _v, "x", 0.0, 2.0,
+       "facts.md (a) Tencent Nov 2023 (inference and lower priority work move first); DeepSeek back to Nvidia "
+       "for training (FT Aug 2025); size NOT FOUND", "buyers",
+       f"Relative switching cost for the {_t} tier.")
+_p("choice.experience_weight", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
+   "How much a buyer's own installed domestic base lowers its switching cost.")
+_p("choice.risk_weight", 1.5, "utility", 0.0, 10.0, NOT_FOUND, "buyers",
+   "Utility lost on foreign products per unit of expected-disruption belief.", (0.5, 3.0))
+_p("choice.policy_weight", 1.0, "utility", 0.0, 10.0, NOT_FOUND, "China",
+   "Utility gained on domestic products per unit of Chinese purchase guidance, for state-linked demand.",
+   (0.3, 2.0))
+_p("choice.block_weight", 3.0, "utility", 0.0, 20.0, NOT_FOUND, "China",
+   "Utility lost (x choice.policy_weight) per unit of a partial Chinese block on a product.")
+_p("choice.nest_vendor", 0.7, "-", 0.05, 1.0, NOT_FOUND, "buyers",
+   "Nested-logit dissimilarity of vendors within an origin (1 = plain logit).")
+_p("choice.nest_product", 0.5, "-", 0.05, 1.0, NOT_FOUND, "buyers",
+   "Nested-logit dissimilarity of products within a vendor (must not exceed choice.nest_vendor).")
+_p("choice.taste_sd", 0.15, "utility", 0.0, 2.0, NOT_FOUND, "buyers",
+   "Standard deviation of the monthly taste shock per buyer and vendor.")
+
+# ---------------------------------------------------------------- anticipation and hoarding
+_p("anticipation.jump", 0.8, "0-1", 0.0, 1.0,
+   "facts.md (a): Aug-2023 $5 bn orders; Dec-2024 HBM rush; ~1 M H20 in Q1 2025 before the April rule",
+   "buyers", "Belief that foreign supply will be cut, set when a restricting rule is announced.")
+_p("anticipation.decay", 0.93, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
+   "Monthly persistence of the belief (0.93 = half-life of about 10 months).", (0.85, 0.98))
+_p("anticipation.easing", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
+   "Factor applied to the belief when a rule is eased.")
+_p("hoarding.strength", 1.5, "months of demand", 0.0, 12.0,
+   "facts.md (a),(d): Aug-2023 $5 bn of orders; ~1 M H20 delivered before the Apr-2025 rule (Nikkei)",
+   "buyers", "Extra orders of products at risk, in months of the buyer's demand, at full belief.",
+   (0.0, 4.0), calibrate=True)
+_p("hoarding.general", 0.3, "x", 0.0, 3.0, NOT_FOUND, "buyers",
+   "Pull-forward of all foreign purchases at full belief (share of monthly demand).")
+_p("stockpile.open_rate", 0.08, "1/month", 0.0, 1.0,
+   "facts.md (a): Tencent Nov 2023 'enough chips for a couple more generations'; rate NOT FOUND",
+   "buyers", "Share of the unopened stockpile put into service each month.")
+_p("efficiency.max", 1.3, "x", 1.0, 3.0,
+   "facts.md (a): Tencent plans to 'use chips more efficiently'; size NOT FOUND", "buyers",
+   "Upper bound of the software-efficiency multiplier of a buyer short of compute.")
+_p("efficiency.rate", 0.05, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
+   "Speed at which a short buyer moves toward the efficiency bound.")
+_p("ageing.lifetime_months", 60, "months", 12, 180, NOT_FOUND, "buyers",
+   "Mean service life of an installed card (retirement is exponential).", (48, 84))
+
+# ---------------------------------------------------------------- vendors and supply
+_p("huawei.wafers_2024", 300, "wafers/month", 0, 20000,
+   f"{CAL}: ~200k 910B made in 2024 (FT/Digitimes) at ~50% yield and 78 dies/wafer", "vendors",
+   "SMIC 7 nm wafers started for Ascend per month, 2024 average.", (150, 1000))
+_p("huawei.wafers_2025", 3000, "wafers/month", 0, 20000,
+   "facts.md (d): Morgan Stanley ~7,000/month for Ascend (upper end); FT 2025 plan 300k 910B + 100k 910C (lower)",
+   "vendors", "SMIC wafers for Ascend per month, 2025 average.", (1000, 7000))
+_p("huawei.wafers_2026", 6000, "wafers/month", 0, 40000,
+   "facts.md (d): SMIC advanced capacity 22k (MS) to 45k (SemiAnalysis) wpm, doubling into 2026", "vendors",
+   "SMIC wafers for Ascend per month, 2026 average.", (3000, 12000))
+_p("huawei.wafer_growth", 0.3, "1/year", 0.0, 2.0,
+   "facts.md (d): SemiAnalysis 45k -> 60k -> 80k wpm (2025-27), about 30%/year", "vendors",
+   "Growth of Ascend wafer starts after 2026.")
+_p("huawei.yield_max", 0.6, "0-1", 0.05, 1.0, "facts.md (d): 910C target yield 60% (FT via Digitimes)", "vendors",
+   "Yield that learning approaches.")
+_p("huawei.yield_learning_wafers", 20000, "wafers", 1000, 500000,
+   "facts.md (d): 910C yield ~20% (Sep-Oct 2024) -> ~40% (Feb 2025)", "vendors",
+   "Cumulative wafers of a product that close 63% of the gap to the target yield.")
+_p("huawei.yield_noise", 0.05, "sd of log", 0.0, 0.5, NOT_FOUND, "vendors",
+   "Month-to-month noise in yield.")
+_p("huawei.die_bank", 2.9e6, "dies", 0, 5e6, f"{CAL}: TSMC die bank 2.9 M (SemiAnalysis), 2.1 M lower estimate",
+   "vendors", "TSMC-made Ascend dies held before the Nov-2024 cut-off.", (2.1e6, 2.9e6))
+_p("huawei.die_bank_draw", 80000, "dies/month", 0, 1e6,
+   "facts.md (d): die bank 'enough for 2024-25, runs out about mid-2026' (SemiAnalysis)", "vendors",
+   "Dies drawn from the bank per month once 910C packaging starts.", (50000, 160000))
+_p("huawei.hbm_stock", 1.3e7, "stacks", 0, 5e7, f"{CAL}: ~11.4-13 M HBM stacks stockpiled in China (SemiAnalysis)",
+   "vendors", "Foreign HBM stacks available for Ascend when HBM exports stop.", (1.14e7, 1.3e7))
+_p("huawei.domestic_hbm_2026", 100000, "stacks/month", 0, 5e6,
+   "facts.md addendum: CXMT sent HBM3 samples to Huawei; volume NOT FOUND", "vendors",
+   "Domestic HBM stacks per month from 2026 for products that need foreign-type HBM.", (0, 400000))
+_p("vendors.markup_max", 0.3, "share", 0.0, 2.0, NOT_FOUND, "vendors",
+   "Largest price increase a vendor applies when orders exceed capacity.")
+_p("vendors.compliant_sku_lag", 6, "months", 0, 36,
+   "facts.md (a): Oct-2022 rule -> A800 (Q3 2022); Oct-2023 rule -> H20 shipped Apr 2024 (~6 months)", "vendors",
+   "Months after which a foreign vendor left without a legal data-centre product launches a compliant one.",
+   kind="int")
+_p("vendors.halt_on_block", 0.8, "0-1", 0.0, 1.0,
+   "facts.md (a): H20 production halted in Aug 2025 after Chinese pushback (The Information)", "vendors",
+   "China block strength at which a foreign vendor halts a product's China production.")
+_p("domestic.price_markup", 1.6, "x unit cost", 0.5, 5.0,
+   "facts.md (c): Ascend unit cost RMB 50k / 110k (Morgan Stanley); selling price NOT FOUND", "vendors",
+   "Domestic selling price as a multiple of the catalogue price (Ascend catalogue price = unit cost).",
+   (1.0, 3.0))
+_p("domestic.capacity_scale", 1.0, "x", 0.1, 5.0,
+   "facts.md (b): domestic ~1.65 M cards in 2025 (IDC); per-vendor split NOT FOUND", "vendors",
+   "Common scale on the exogenous capacity ramps of the non-Huawei domestic vendors.", (0.5, 2.0),
+   calibrate=True)
+_CAP = {
+    # vendor: (cards in 2025, annual growth) -- split NOT FOUND; Kunlun ~70k in 2024 [C]
+    "Cambricon": (220000, 1.0),
+    "T-Head": (120000, 1.0),
+    "Kunlunxin": (140000, 1.0),
+    "Hygon": (200000, 1.0),
+    "OtherDomestic": (250000, 1.0),
+}
+for _v, (_c, _g) in _CAP.items():
+    _p(f"capacity.{_v}.cards_2025", _c, "cards/year", 0, 5e6,
+       "facts.md (b): Kunlunxin ~70k in 2024 [C]; domestic total ~1.65 M in 2025 (IDC); split NOT FOUND",
+       "vendors", f"{_v} China-available output in 2025.", (0.5 * _c, 2.0 * _c))
+    _p(f"capacity.{_v}.growth", _g, "1/year", 0.0, 3.0, NOT_FOUND, "vendors",
+       f"Annual growth of {_v} output (applied before and after 2025).")
+_p("maturity.learning_rate", 0.25, "per M cards", 0.0, 5.0,
+   "facts.md (software): CANN open-sourcing, torch_npu; porting easy at PyTorch level (DeepSeek); rate NOT FOUND",
+   "vendors", "Growth of a vendor's ecosystem maturity per million cards installed (towards 1).",
+   (0.05, 1.0), calibrate=True)
+for _v, _m in (("Nvidia", 1.0), ("AMD", 0.2), ("Huawei", 0.35), ("Cambricon", 0.25), ("T-Head", 0.3),
+               ("Kunlunxin", 0.3), ("Hygon", 0.4), ("OtherDomestic", 0.2)):
+    _p(f"maturity.{_v}", _m, "0-1", 0.0, 1.0,
+       "CUDA = 1 by definition (MODEL.md); others NOT FOUND: stated assumption", "vendors",
+       f"{_v}'s ecosystem maturity in 2022-01.")
+
+# ---------------------------------------------------------------- energy, money
+_p("energy.price_rmb_kwh", 0.8, "RMB/kWh", 0.0, 5.0,
+   "facts.md (a): with subsidies of up to 50% the power price falls to about RMB 0.4/kWh (FT, Nov 2025)",
+   "China", "Data-centre electricity price before subsidies.")
+_p("energy.domestic_penalty", 1.4, "x", 1.0, 3.0, f"{CAL}: domestic chips need 30-50% more electricity per token "
+   "than H20 (FT)", "vendors", "Energy per unit of work of domestic chips relative to the board-power figure.",
+   (1.3, 1.5))
+_p("energy.utilisation", 0.6, "share", 0.0, 1.0, NOT_FOUND, "buyers", "Average load of an installed card.")
+_p("fx.rmb_per_usd", 7.28, "RMB/USD", 5.0, 10.0,
+   "facts.md (d): RMB 150 bn ~ $20.6 bn (Reuters, ByteDance capex)", "market", "Exchange rate.")
+_p("captive.transfer_price", 1.0, "x list price", 0.1, 2.0, NOT_FOUND, "vendors",
+   "Price at which captive chips (T-Head, Kunlunxin) are booked when sold to their owner.", (0.6, 1.0))
+_p("captive.owner_preference", 1.0, "utility", 0.0, 5.0, NOT_FOUND, "buyers",
+   "Extra utility an owner (Alibaba, Baidu) gives its own chips.")
+_p("levy.passthrough", 0.5, "share", 0.0, 1.0, NOT_FOUND, "vendors",
+   "Share of a revenue levy or import duty passed to Chinese buyers in the price.")
+
+# ---------------------------------------------------------------- grey market
+_p("grey.per_year", 140000, "cards/year", 0, 1e6, f"{CAL}: CNAS median ~140k smuggled in 2024 (10k-400k)", "US",
+   "Grey-market capacity for banned cards at zero enforcement.", (10000, 400000))
+_p("grey.premium", 1.0, "x price", 0.0, 5.0,
+   "facts.md (d): A100/H100 ~$20k in Shenzhen in 2023, ~2x list (Reuters)", "US",
+   "Price premium of grey-market cards over list price (1.0 = double).")
+_p("grey.enforcement", 0.0, "0-1", 0.0, 1.0,
+   "facts.md (a),(d): DOJ cases, China customs checks from Oct 2025; strength NOT FOUND", "US",
+   "Baseline enforcement on both sides (events raise it); grey capacity is scaled by 1 - enforcement.")
+
+# ---------------------------------------------------------------- regulators' reactive rules (off in history)
+_p("us.reactive.enabled", False, "-", 0, 1, "Design (MODEL.md section 2): off in history", "US",
+   "US lowers its export ceiling when domestic performance crosses a level.", kind="bool")
+_p("us.reactive.trigger_perf", 2.0, "x A100", 0.0, 20.0, NOT_FOUND, "US",
+   "Best shipping domestic training performance that triggers a US tightening.")
+_p("us.reactive.ceiling_factor", 0.5, "x", 0.05, 1.0, NOT_FOUND, "US",
+   "Factor applied to the export ceiling (TPP) when the US rule triggers.")
+_p("china.reactive.enabled", False, "-", 0, 1, "Design (MODEL.md section 2): off in history", "China",
+   "China raises its procurement mandate when domestic supply covers a share of demand.", kind="bool")
+_p("china.reactive.coverage_trigger", 0.5, "share", 0.0, 1.0, NOT_FOUND, "China",
+   "Share of demand covered by domestic deliveries that triggers a higher mandate.")
+_p("china.reactive.mandate_step", 0.2, "share", 0.0, 1.0, NOT_FOUND, "China",
+   "Increase of the domestic floor each time the rule triggers (at most once a year).")
+
+
+def _product_params() -> list[Param]:
+    out = []
+    fields = {
+        "train": ("x A100", 0.01, 20.0, "training performance"),
+        "infer": ("x A100", 0.01, 20.0, "inference performance"),
+        "bf16": ("x A100", 0.01, 20.0, "dense BF16 peak (compute basis)"),
+        "price_usd": ("$", 100.0, 200000.0, "list price"),
+        "power_w": ("W", 10.0, 3000.0, "board power"),
+    }
+    for pid, spec in load_catalogue().items():
+        for f, (units, lo, hi, what) in fields.items():
+            v = float(spec[f])
+            rng = (0.5 * v, 1.5 * v) if "NOT FOUND" in spec["source"] else None
+            out.append(Param(f"products.{pid}.{f}", v, units, lo, hi, spec["source"], "vendors",
+                             f"{spec['name']}: {what}.", rng))
+    return out
+
+
+_CATALOGUE: dict[str, dict] | None = None
+
+
+def load_catalogue() -> dict[str, dict]:
+    global _CATALOGUE
+    if _CATALOGUE is None:
+        text = resources.files("sim.data").joinpath("products.toml").read_text(encoding="utf-8")
+        _CATALOGUE = tomllib.loads(text)
+    return _CATALOGUE
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in _P}
+PARAMS.update({p.name: p for p in _product_params()})
+CALIBRATED: tuple[str, ...] = tuple(p.name for p in _P if p.calibrate)
+
+
+def defaults() -> dict[str, Any]:
+    return {n: p.default for n, p in PARAMS.items()}
+
+
+def resolve(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults with ``overrides`` applied (names and values checked)."""
+    values = defaults()
+    for k, v in (overrides or {}).items():
+        p = PARAMS.get(k)
+        if p is None:
+            raise KeyError(f"unknown parameter {k!r}")
+        reason = p.check(v)
+        if reason:
+            raise ValueError(f"parameter {k!r}: {reason}")
+        values[k] = v
+    return values
+
+
+def table() -> list[dict[str, Any]]:
+    """Rows for `describe`, the docs and the app's Model page."""
+    return [
+        {"name": p.name, "value": p.default, "units": p.units, "bounds": f"[{p.lo:g}, {p.hi:g}]",
+         "range": f"[{p.prior[0]:g}, {p.prior[1]:g}]", "group": p.group, "calibrated": p.calibrate,
+         "help": p.help, "source": p.source}
+        for p in PARAMS.values()
+    ]
+

@@ -1,0 +1,528 @@
+"""Scenario files: loading, inheritance (``extends``), validation and the resolved form.
+
+A scenario is TOML (MODEL.md section 6)::
+
+    [scenario]          name, description, extends, start, end, seed, replicates, remove_events
+    [parameters]        dotted overrides of the parameter table (sim/params.py)
+    [[events]]          id, announced, effective, actor, kind, label, source + kind-specific fields
+
+A child overrides a parent's event by giving the same ``id`` (only the fields it sets change) and
+removes one by listing its id in ``scenario.remove_events``. Every problem is reported as
+``FILE: KEY: REASON``; nothing is executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from .ids import BUYERS
+from .params import PARAMS, load_catalogue
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+MAX_FILE_BYTES = 1_000_000
+MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class ScenarioError(Exception):
+    """One or more problems in scenario input; each is (file, key, reason)."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]):
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{f}: {k}: {r}" for f, k, r in self.problems]
+
+
+def month_index(month: str) -> int:
+    """'YYYY-MM' -> months since year 0 (for arithmetic)."""
+    m = MONTH_RE.match(month)
+    if not m:
+        raise ValueError(f"{month!r} is not a month in the form \"YYYY-MM\"")
+    return int(m.group(1)) * 12 + int(m.group(2)) - 1
+
+
+def month_str(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _month(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a quoted month string \"YYYY-MM\", got {v!r} ({type(v).__name__})")
+    month_index(v)
+    y = int(v[:4])
+    if not 1990 <= y <= 2100:
+        raise ValueError(f"year {y} is outside 1990-2100")
+    return v
+
+
+Month = Annotated[str, Field(description="YYYY-MM")]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _known_products(v: list[str]) -> list[str]:
+    cat = load_catalogue()
+    bad = [p for p in v if p not in cat]
+    if bad:
+        raise ValueError(f"unknown product id(s) {bad}; known: {sorted(cat)}")
+    return v
+
+
+def _known_buyers(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    bad = [b for b in v if b not in BUYERS]
+    if bad:
+        raise ValueError(f"unknown buyer id(s) {bad}; known: {list(BUYERS)}")
+    return v
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
+    announced: str
+    effective: str
+    actor: Literal["US", "China"]
+    label: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1)
+
+    @field_validator("announced", "effective", mode="before")
+    @classmethod
+    def _m(cls, v):
+        return _month(v)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if month_index(self.announced) > month_index(self.effective):
+            raise ValueError(f"announced {self.announced} is after effective {self.effective}")
+        return self
+
+
+class _ProductsEvent(_Event):
+    products: list[str] = Field(min_length=1)
+
+    @field_validator("products")
+    @classmethod
+    def _p(cls, v):
+        return _known_products(v)
+
+
+class ExportCeiling(_Event):
+    """US: products above the ceiling (TPP and/or interconnect) or named in ``ban`` need a licence
+    that is denied; products named in ``allow`` are legal whatever the ceiling."""
+    kind: Literal["export_ceiling"]
+    tpp_max: float | None = Field(default=None, gt=0)
+    interconnect_max: float | None = Field(default=None, ge=0)
+    ban: list[str] = []
+    allow: list[str] = []
+
+    @field_validator("ban", "allow")
+    @classmethod
+    def _p(cls, v):
+        return _known_products(v)
+
+
+class Licence(_ProductsEvent):
+    """US: the products need a licence; each month a licence is granted with ``approval`` probability."""
+    kind: Literal["licence"]
+    approval: Share
+
+
+class Levy(_ProductsEvent):
+    """US: a share of China revenue (or an import duty) paid to the US government."""
+    kind: Literal["levy"]
+    rate: Share
+
+
+class VolumeCap(_ProductsEvent):
+    """US: at most ``units_per_month`` cards of the products may be shipped to China."""
+    kind: Literal["volume_cap"]
+    units_per_month: float = Field(ge=0)
+
+
+class SupplyRestriction(_Event):
+    """US: cut a supply route of the domestic vendors (TSMC dies, foreign HBM, SMIC tools)."""
+    kind: Literal["supply_restriction"]
+    target: Literal["tsmc_dies", "foreign_hbm", "smic_tools"]
+    level: Share = 1.0
+
+
+class GreyEnforcement(_Event):
+    """Either side: enforcement against smuggled cards (grey capacity x (1 - level))."""
+    kind: Literal["grey_enforcement"]
+    level: Share
+
+
+class ImportBlock(_ProductsEvent):
+    """China: block or deter purchases of named foreign products (strength 1 = not permitted)."""
+    kind: Literal["import_block"]
+    strength: Share
+    buyers: list[str] | None = None
+
+    @field_validator("buyers")
+    @classmethod
+    def _b(cls, v):
+        return _known_buyers(v)
+
+
+class ImportQuota(_ProductsEvent):
+    """China: named buyers may import up to ``units`` cards in total despite a block."""
+    kind: Literal["import_quota"]
+    buyers: list[str] = Field(min_length=1)
+    units: float = Field(ge=0)
+
+    @field_validator("buyers")
+    @classmethod
+    def _b(cls, v):
+        return _known_buyers(v)
+
+
+class PurchaseGuidance(_Event):
+    """China: commercial buyers told to buy at least ``domestic_min`` domestic (soft floor)."""
+    kind: Literal["purchase_guidance"]
+    domestic_min: Share
+    buyers: list[str] | None = None
+
+    @field_validator("buyers")
+    @classmethod
+    def _b(cls, v):
+        return _known_buyers(v)
+
+
+class ProcurementMandate(_Event):
+    """China: state-linked demand must be at least ``domestic_min`` domestic; ``coverage`` is the
+    share of state-linked demand the rule reaches (e.g. one city's compute centres)."""
+    kind: Literal["procurement_mandate"]
+    domestic_min: Share
+    coverage: Share = 1.0
+
+
+class PowerSubsidy(_Event):
+    """China: electricity subsidy (share of the bill) for data centres running domestic chips."""
+    kind: Literal["power_subsidy"]
+    rate: Share
+    coverage: Share = 1.0
+
+
+class VendorPressure(_Event):
+    """China: regulatory pressure on a foreign vendor (antitrust, security summons): a utility penalty."""
+    kind: Literal["vendor_pressure"]
+    vendor: Literal["Nvidia", "AMD"]
+    strength: Share
+
+
+EVENT_TYPES = (ExportCeiling, Licence, Levy, VolumeCap, SupplyRestriction, GreyEnforcement, ImportBlock,
+               ImportQuota, PurchaseGuidance, ProcurementMandate, PowerSubsidy, VendorPressure)
+Event = Annotated[Union[EVENT_TYPES], Field(discriminator="kind")]  # noqa: UP007
+_EVENT_ADAPTER = TypeAdapter(Event)
+EVENT_KINDS = {t.model_fields["kind"].annotation.__args__[0]: t for t in EVENT_TYPES}
+
+
+class ScenarioHeader(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    start: str = "2022-01"
+    end: str = "2030-12"
+    seed: int = Field(default=20231017, ge=0, lt=2**63)
+    replicates: int = Field(default=20, ge=1, le=10000)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _m(cls, v):
+        return _month(v)
+
+    @model_validator(mode="after")
+    def _order(self):
+        n = month_index(self.end) - month_index(self.start) + 1
+        if n < 1:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if n > 12 * 40:
+            raise ValueError(f"horizon of {n} months is longer than 40 years")
+        return self
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fully resolved scenario: no ``extends``, every event complete and validated."""
+    header: ScenarioHeader
+    parameters: dict[str, Any]
+    events: tuple[Any, ...]
+    origin: str = "<memory>"
+    lineage: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.header.name
+
+    @property
+    def months(self) -> list[str]:
+        a, b = month_index(self.header.start), month_index(self.header.end)
+        return [month_str(i) for i in range(a, b + 1)]
+
+    def event(self, eid: str):
+        for e in self.events:
+            if e.id == eid:
+                return e
+        raise KeyError(eid)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.header.model_dump(),
+            "parameters": dict(sorted(self.parameters.items())),
+            "events": [e.model_dump(exclude_none=True) for e in self.events],
+        }
+
+    def to_toml(self) -> str:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment(f"Resolved ChipShift scenario (from {' <- '.join(self.lineage) or self.origin})."))
+        doc.add(tomlkit.comment("`python -m sim run` on this file reproduces the run."))
+        d = self.to_dict()
+        sc = tomlkit.table()
+        for k, v in d["scenario"].items():
+            sc.add(k, v)
+        doc.add("scenario", sc)
+        pt = tomlkit.table()
+        for k, v in d["parameters"].items():
+            pt.add(tomlkit.key(k), v)  # quoted dotted key: one flat name per line
+        doc.add("parameters", pt)
+        aot = tomlkit.aot()
+        for e in d["events"]:
+            t = tomlkit.table()
+            for k, v in e.items():
+                t.add(k, v)
+            aot.append(t)
+        doc.add("events", aot)
+        return tomlkit.dumps(doc)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()
+
+    def with_changes(self, parameters: dict[str, Any] | None = None, events: dict[str, dict] | None = None,
+                     remove: list[str] | None = None, header: dict[str, Any] | None = None) -> Scenario:
+        """A new validated scenario with parameter overrides, event field changes (by id) and removals."""
+        raw = self.to_dict()
+        if header:
+            raw["scenario"].update(header)
+        raw["parameters"].update(parameters or {})
+        rm = set(remove or [])
+        evs = []
+        for e in raw["events"]:
+            if e["id"] in rm:
+                continue
+            if events and e["id"] in events:
+                e = {**e, **events[e["id"]]}
+            evs.append(e)
+        raw["events"] = evs
+        problems: list[tuple[str, str, str]] = []
+        for eid in list(rm) + list((events or {}).keys()):
+            if eid not in {e.id for e in self.events}:
+                problems.append((self.origin, f"events.{eid}", "unknown event id"))
+        if problems:
+            raise ScenarioError(problems)
+        return _validate(raw, self.origin, self.lineage)
+
+
+# ---------------------------------------------------------------- loading
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def find_scenario(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_absolute() and base_dir is not None and not p.exists():
+            p = base_dir / p
+        return p
+    return SCENARIO_DIR / f"{name_or_path}.toml"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    f = str(path)
+    if not path.exists():
+        known = ", ".join(list_scenarios())
+        raise ScenarioError([(f, "-", f"file not found (scenarios under {SCENARIO_DIR}: {known})")])
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ScenarioError([(f, "-", f"file is larger than {MAX_FILE_BYTES} bytes")])
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError([(f, "-", f"not UTF-8 text ({e.reason})")]) from None
+    return parse_text(text, f)
+
+
+def parse_text(text: str, fname: str = "<text>") -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError([(fname, "-", f"not valid TOML: {e}")]) from None
+
+
+def _raw_chain(path: Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Merge a file with its ancestors; returns the merged raw dict and the lineage of file names."""
+    raw = _read(path)
+    f = str(path)
+    if not isinstance(raw.get("scenario"), dict):
+        raise ScenarioError([(f, "scenario", "missing [scenario] table")])
+    unknown = set(raw) - {"scenario", "parameters", "events"}
+    if unknown:
+        raise ScenarioError([(f, k, "unknown top-level key (allowed: scenario, parameters, events)")
+                             for k in sorted(unknown)])
+    sc = dict(raw["scenario"])
+    parent_name = sc.pop("extends", None)
+    removes = sc.pop("remove_events", [])
+    if not isinstance(removes, list) or not all(isinstance(x, str) for x in removes):
+        raise ScenarioError([(f, "scenario.remove_events", "must be a list of event ids")])
+    params = raw.get("parameters", {})
+    if not isinstance(params, dict):
+        raise ScenarioError([(f, "parameters", "must be a table")])
+    params = _flatten(params)
+    events = raw.get("events", [])
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise ScenarioError([(f, "events", "must be an array of tables [[events]]")])
+    problems = []
+    for i, e in enumerate(events):
+        if "id" not in e:
+            problems.append((f, f"events[{i}]", "missing field 'id'"))
+    ids = [e.get("id") for e in events]
+    dup = sorted({x for x in ids if ids.count(x) > 1 and x is not None})
+    for d in dup:
+        problems.append((f, f"events.{d}", "duplicate event id in one file"))
+    if problems:
+        raise ScenarioError(problems)
+    if parent_name is None:
+        if removes:
+            raise ScenarioError([(f, "scenario.remove_events", "has no parent scenario to remove events from")])
+        return {"scenario": sc, "parameters": params, "events": events}, (path.name,)
+    if not isinstance(parent_name, str):
+        raise ScenarioError([(f, "scenario.extends", f"must be a scenario name or path, got {parent_name!r}")])
+    ppath = find_scenario(parent_name, path.parent)
+    key = str(ppath.resolve())
+    if key in seen:
+        raise ScenarioError([(f, "scenario.extends", f"circular inheritance through {ppath.name}")])
+    if not ppath.exists():
+        raise ScenarioError([(f, "scenario.extends", f"parent scenario {parent_name!r} not found")])
+    parent, lineage = _raw_chain(ppath, seen + (key,))
+    merged_sc = {**parent["scenario"], **sc}
+    merged_params = {**parent["parameters"], **params}
+    pevents = {e["id"]: e for e in parent["events"]}
+    bad_rm = [x for x in removes if x not in pevents]
+    if bad_rm:
+        raise ScenarioError([(f, "scenario.remove_events", f"unknown event id(s) {bad_rm} in parent {parent_name!r}")])
+    for x in removes:
+        del pevents[x]
+    for e in events:
+        pevents[e["id"]] = {**pevents.get(e["id"], {}), **e}
+    return ({"scenario": merged_sc, "parameters": merged_params, "events": list(pevents.values())},
+            lineage + (path.name,))
+
+
+def _fmt_loc(loc: tuple) -> str:
+    parts = []
+    for x in loc:
+        if isinstance(x, int):
+            parts.append(f"[{x}]")
+        else:
+            parts.append(("." if parts else "") + str(x))
+    return "".join(parts)
+
+
+def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) -> Scenario:
+    problems: list[tuple[str, str, str]] = []
+    header = None
+    try:
+        header = ScenarioHeader(**raw["scenario"])
+    except ValidationError as e:
+        for err in e.errors():
+            loc = _fmt_loc(err["loc"]) or "-"
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append((fname, f"scenario.{loc}", msg))
+    except TypeError as e:
+        problems.append((fname, "scenario", str(e)))
+    params = raw.get("parameters", {})
+    for k, v in params.items():
+        p = PARAMS.get(k)
+        if p is None:
+            close = [n for n in PARAMS if n.split(".")[-1] == k.split(".")[-1]][:3]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            problems.append((fname, f"parameters.{k}", f"unknown parameter{hint}"))
+            continue
+        reason = p.check(v)
+        if reason:
+            problems.append((fname, f"parameters.{k}", reason))
+    if params.get("choice.nest_product", PARAMS["choice.nest_product"].default) > params.get(
+            "choice.nest_vendor", PARAMS["choice.nest_vendor"].default):
+        problems.append((fname, "parameters.choice.nest_product", "must not exceed choice.nest_vendor"))
+    events = []
+    for i, e in enumerate(raw.get("events", [])):
+        eid = e.get("id", f"[{i}]")
+        if "kind" not in e:
+            problems.append((fname, f"events.{eid}.kind", f"missing; one of {sorted(EVENT_KINDS)}"))
+            continue
+        if e["kind"] not in EVENT_KINDS:
+            problems.append((fname, f"events.{eid}.kind", f"unknown kind {e['kind']!r}; one of {sorted(EVENT_KINDS)}"))
+            continue
+        try:
+            events.append(_EVENT_ADAPTER.validate_python(e))
+        except ValidationError as err:
+            for x in err.errors():
+                loc = [p for p in x["loc"] if p != e["kind"]]
+                key = _fmt_loc(tuple(loc))
+                msg = "unknown key" if x["type"] == "extra_forbidden" else x["msg"]
+                msg = msg.removeprefix("Value error, ")
+                problems.append((fname, f"events.{eid}" + (f".{key}" if key else ""), msg))
+    if problems:
+        raise ScenarioError(problems)
+    events.sort(key=lambda ev: (month_index(ev.effective), ev.id))
+    return Scenario(header, dict(sorted(params.items())), tuple(events), fname, lineage)
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load, merge with its parents and validate; raises ScenarioError with every problem found."""
+    path = find_scenario(name_or_path)
+    raw, lineage = _raw_chain(path, (str(path.resolve()),))
+    return _validate(raw, str(path), lineage)
+
+
+def load_scenario_text(text: str, fname: str = "<upload>") -> Scenario:
+    """Validate scenario text (e.g. an upload). ``extends`` may name a shipped scenario only."""
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise ScenarioError([(fname, "-", f"larger than {MAX_FILE_BYTES} bytes")])
+    raw = parse_text(text, fname)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "upload.toml"
+        p.write_text(text, encoding="utf-8")
+        ext = raw.get("scenario", {}).get("extends") if isinstance(raw.get("scenario"), dict) else None
+        if isinstance(ext, str) and ("/" in ext or "\\" in ext or ext.endswith(".toml")):
+            raise ScenarioError([(fname, "scenario.extends", "an uploaded scenario may only extend a shipped "
+                                  f"scenario by name ({', '.join(list_scenarios())})")])
+        if isinstance(ext, str) and not (SCENARIO_DIR / f"{ext}.toml").exists():
+            raise ScenarioError([(fname, "scenario.extends", f"unknown scenario {ext!r}")])
+        try:
+            merged, lineage = _raw_chain(p, (str(p.resolve()),))
+        except ScenarioError as e:
+            raise ScenarioError([(fname if f == str(p) else f, k, r) for f, k, r in e.problems]) from None
+    return _validate(merged, fname, lineage)
+
+
+def list_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+
