@@ -55,6 +55,7 @@ class USRegulator(Regulator):
             cur = m.policy.tpp_max if math.isfinite(m.policy.tpp_max) else float(m.tpp[~m.domestic].max()) + 1
             m.policy.tpp_max = cur * m.p["us.reactive.ceiling_factor"]
             m.policy.interconnect_max = 0.0
+            m.policy.version += 1
             self.fired.append(m.months[m.t])
             m.events_applied.append((m.t, "us-reactive-ceiling"))
             m.announce(restricting=True, eased=False)
@@ -73,12 +74,15 @@ class ChinaRegulator(Regulator):
         if cov >= m.p["china.reactive.coverage_trigger"]:
             cur = m.policy.mandate_floor()
             m.policy.mandate.append((min(1.0, cur + m.p["china.reactive.mandate_step"]), 1.0))
+            m.policy.version += 1
             self.fired.append(m.months[m.t])
             m.events_applied.append((m.t, "china-reactive-mandate"))
 
 
 class ChipVendor(mesa.Agent):
-    """A chip vendor: its products' capacity and price for China each month, ecosystem maturity."""
+    """A chip vendor: what each of its products can sell in China this month (capacity), and its
+    ecosystem maturity (``model.maturity[vidx]``). Generic domestic vendors follow an exogenous
+    capacity ramp; prices respond to last month's orders (``MarketModel.set_prices``)."""
 
     def __init__(self, model, name: str, vidx: int):
         super().__init__(model)
@@ -89,45 +93,41 @@ class ChipVendor(mesa.Agent):
 
     def offer(self) -> None:
         m = self.model
-        prods = self.products
-        cap = m.base_capacity[m.t, prods].copy()
-        self._set_prices(prods, cap)
-        m.capacity[prods] = cap
-
-    def _set_prices(self, prods, cap) -> None:
-        m = self.model
-        last = m.last_orders[prods]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            excess = np.where(cap > 0, last / np.where(cap > 0, cap, 1.0) - 1.0, 0.0)
-        m.price[prods] = m.base_price[prods] * (1.0 + m.p["vendors.markup_max"] * np.clip(excess, 0.0, 1.0))
+        m.capacity[self.products] = m.base_capacity[m.t, self.products]
 
 
 class ForeignVendor(ChipVendor):
-    """Nvidia or AMD: halts a product China blocks, launches a compliant SKU when left without one."""
+    """Nvidia or AMD: stops China production of a product China blocks (resumes if the block lifts),
+    respects US volume caps and Chinese quotas, and launches a compliant SKU when left without a legal
+    data-centre product for ``vendors.compliant_sku_lag`` months."""
 
     def __init__(self, model, name, vidx):
         super().__init__(model, name, vidx)
         self.months_without = 0
-        self.halted: set[int] = set()
+        self.halted = np.zeros(len(self.products), dtype=bool)
+        self._block_key = None
 
     def offer(self) -> None:
         m = self.model
         prods = self.products
+        pol = m.policy
         cap = m.base_capacity[m.t, prods].copy()
-        for i, p in enumerate(prods):
-            if p in m.policy.volume_cap:
-                cap[i] = min(cap[i], m.policy.volume_cap[p])
-            if p in m.policy.quota_pool:
-                cap[i] = min(cap[i], m.policy.quota_pool[p])
-            blocked = m.policy.block[:, p].max() >= m.p["vendors.halt_on_block"] and p not in m.policy.quota_pool
-            if blocked and m.rec_units[:m.t, p].sum() > 0:
-                self.halted.add(p)  # production for China stops while China blocks the product
-            elif not blocked:
-                self.halted.discard(p)
-            if p in self.halted:
-                cap[i] = 0.0
+        quota = np.zeros(len(prods), dtype=bool)
+        if pol.volume_cap or pol.quota_pool:
+            for i, p in enumerate(prods):
+                if p in pol.volume_cap:
+                    cap[i] = min(cap[i], pol.volume_cap[p])
+                if p in pol.quota_pool:
+                    cap[i] = min(cap[i], pol.quota_pool[p])
+                    quota[i] = True
+        if self._block_key != pol.version:
+            self._block_key = pol.version
+            self._blocked = pol.block[:, prods].max(axis=0) >= m.p["vendors.halt_on_block"]
+        blocked = self._blocked & ~quota
+        # production for China stops while China blocks a product it was selling
+        self.halted = blocked & (self.halted | (m.cum_units[prods] > 0))
+        cap[self.halted] = 0.0
         self._compliant_sku(prods)
-        self._set_prices(prods, cap)
         m.capacity[prods] = cap
 
     def _compliant_sku(self, prods) -> None:
@@ -144,7 +144,8 @@ class ForeignVendor(ChipVendor):
 
 class Huawei(ChipVendor):
     """Huawei Ascend: capacity built from SMIC wafers x good dies (yield learning) plus the TSMC die
-    bank, capped by HBM stacks; wafers are shared among launched products by last month's orders."""
+    bank, capped by HBM stacks. Wafers follow last month's orders, and the newest launched product
+    gets at least half of them (walking the roadmap)."""
 
     def __init__(self, model, name, vidx):
         super().__init__(model, name, vidx)
@@ -152,84 +153,77 @@ class Huawei(ChipVendor):
         self.bank = float(model.p["huawei.die_bank"])
         self.hbm = math.inf
         self.hbm_cut_seen = False
+        p = self.products
+        self.gross, self.dies, self.stacks = model.gross_dies[p], model.dies[p], model.hbm_stacks[p]
+        self.y0, self.uses_bank = model.yield0[p], model.uses_die_bank[p]
 
     def offer(self) -> None:
         m = self.model
+        prm = m.p
         prods = self.products
         live = m.launched[prods]
+        n = len(prods)
         wafers = m.wafer_path[m.t] * (1.0 - m.policy.smic_tools)
-        # wafers follow last month's orders; the newest launched product gets at least half (roadmap)
-        demand = np.where(live, m.last_orders[prods] * m.dies[prods] / m.good_per_wafer_hint[prods], 0.0)
-        share = demand / demand.sum() if demand.sum() > 0 else live / max(live.sum(), 1)
+        demand = np.where(live, m.last_orders[prods] * self.dies / m.good_per_wafer_hint[prods], 0.0)
+        tot = demand.sum()
+        share = demand / tot if tot > 0 else live / max(live.sum(), 1)
         if live.any():
-            newest = np.zeros(len(prods))
-            newest[np.argmax(np.where(live, m.launched_at[prods], -10**9))] = 1.0
-            share = np.maximum(share, 0.5 * newest)
+            newest = int(np.argmax(np.where(live, m.launched_at[prods], -10**9)))
+            share[newest] = max(share[newest], 0.5)
             share = share / share.sum()
         w = wafers * share
-        yld = market.yield_curve(m.yield0[prods], m.p["huawei.yield_max"], self.cum_wafers,
-                                 m.p["huawei.yield_learning_wafers"])
-        yld = np.clip(yld * np.exp(m.rng.normal(0.0, m.p["huawei.yield_noise"], len(prods))), 0.0, 1.0)
+        yld = market.yield_curve(self.y0, prm["huawei.yield_max"], self.cum_wafers, prm["huawei.yield_learning_wafers"])
+        yld = np.clip(yld * np.exp(m.rng.normal(0.0, prm["huawei.yield_noise"], n)), 0.0, 1.0)
         # die bank: TSMC dies for the products that use it (flows freely until the TSMC cut-off)
-        uses_bank = m.uses_die_bank[prods] & live
-        draw = np.zeros(len(prods))
-        if uses_bank.any():
-            want = m.p["huawei.die_bank_draw"]
+        draw = np.zeros(n)
+        use = self.uses_bank & live
+        if use.any():
+            want = prm["huawei.die_bank_draw"]
             if not m.policy.tsmc_cut:
                 self.bank = max(self.bank, want)
-            got = min(want, self.bank)
-            draw[uses_bank] = got / uses_bank.sum()
+            draw[use] = min(want, self.bank) / use.sum()
         # HBM: unlimited until foreign HBM is cut, then the stock plus domestic HBM from 2026
         if m.policy.hbm_cut and not self.hbm_cut_seen:
-            self.hbm, self.hbm_cut_seen = float(m.p["huawei.hbm_stock"]), True
+            self.hbm, self.hbm_cut_seen = float(prm["huawei.hbm_stock"]), True
         if self.hbm_cut_seen and m.year[m.t] >= 2026:
-            self.hbm += m.p["huawei.domestic_hbm_2026"]
-        cards, hbm_used = market.ascend_capacity(w, m.gross_dies[prods], yld, m.dies[prods], draw,
-                                                 m.hbm_stacks[prods], self.hbm)
+            self.hbm += prm["huawei.domestic_hbm_2026"]
+        cards, hbm_used, uncapped = market.ascend_capacity(w, self.gross, yld, self.dies, draw, self.stacks, self.hbm)
         cards = np.where(live, cards, 0.0)
-        # dies actually used from the bank scale with the HBM-limited output
-        full = market.ascend_capacity(w, m.gross_dies[prods], yld, m.dies[prods], draw, m.hbm_stacks[prods],
-                                      math.inf)[0]
-        used_frac = np.divide(cards, full, out=np.zeros_like(cards), where=full > 0)
+        used_frac = np.divide(cards, uncapped, out=np.zeros(n), where=uncapped > 0)
         self.bank -= float((draw * used_frac).sum())
         if self.hbm_cut_seen:
             self.hbm = max(self.hbm - hbm_used, 0.0)
         self.cum_wafers += w
         m.huawei_made[m.t] = cards.sum()
         m.capacity[prods] = cards
-        self._set_prices(prods, cards)
 
 
 class Buyer(mesa.Agent):
-    """A cloud provider or buyer class: belief about foreign supply, hoarding plan, stockpile use and
-    software efficiency. Its demand split (Choose) is evaluated with all buyers' in one vectorised call
-    of ``market.nested_logit`` on its own row of utilities."""
+    """A cloud provider or buyer class. Its state is its row of the model's buyer arrays: belief that
+    foreign supply will be cut, hoarding plan, unopened stockpile, installed base, software efficiency.
+
+    The buyers' rules are the same for every buyer and depend only on the buyer's own row, so the
+    model applies them to all buyers in one vectorised call per phase (``MarketModel.anticipate``,
+    ``choose``, ``update``); this class gives each buyer its identity and a readable view of its state.
+    """
 
     def __init__(self, model, name: str, bidx: int):
         super().__init__(model)
         self.name = name
         self.bidx = bidx
-        self.belief = 0.0
-        self.efficiency = 1.0
 
-    def anticipate(self) -> None:
-        m = self.model
-        p = m.p
-        self.belief = float(market.update_belief(np.float64(self.belief), m.announced_cut, m.announced_ease,
-                                                 p["anticipation.jump"], p["anticipation.decay"],
-                                                 p["anticipation.easing"]))
-        m.belief[self.bidx] = self.belief
-        # hoarding: pull purchases of at-risk products forward (the extra goes to the stockpile)
-        s = p["hoarding.strength"] * self.belief
-        m.hoard_mult[self.bidx] = s * m.at_risk + s * p["hoarding.general"] * m.foreign_p
-        # open part of the stockpile for use
-        b = self.bidx
-        opened = m.stock[b] * p["stockpile.open_rate"]
-        m.opened[b] = opened
+    @property
+    def belief(self) -> float:
+        return float(self.model.belief[self.bidx])
 
-    def adapt(self) -> None:
-        """Short of compute: raise software efficiency along a bounded curve."""
-        m = self.model
-        self.efficiency = float(market.update_efficiency(np.float64(self.efficiency), m.service[self.bidx],
-                                                         m.p["efficiency.max"], m.p["efficiency.rate"]))
-        m.efficiency[self.bidx] = self.efficiency
+    @property
+    def efficiency(self) -> float:
+        return float(self.model.efficiency[self.bidx])
+
+    @property
+    def stockpile_units(self) -> float:
+        return float(self.model.stock[self.bidx].sum())
+
+    @property
+    def installed_units(self) -> float:
+        return float(self.model.installed[self.bidx].sum())

@@ -11,6 +11,21 @@ import numpy as np
 # ---------------------------------------------------------------- choice
 
 
+_MEMBERSHIP: dict = {}
+
+
+def _membership(vendor_of: np.ndarray, origin_of_vendor: np.ndarray, n_vendors: int):
+    key = (vendor_of.tobytes(), origin_of_vendor.tobytes(), n_vendors)
+    hit = _MEMBERSHIP.get(key)
+    if hit is None:
+        mv = np.zeros((len(vendor_of), n_vendors))
+        mv[np.arange(len(vendor_of)), vendor_of] = 1.0
+        mo = np.zeros((n_vendors, 2))
+        mo[np.arange(n_vendors), origin_of_vendor] = 1.0
+        hit = _MEMBERSHIP[key] = (mv, mo, origin_of_vendor[vendor_of])
+    return hit
+
+
 def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, origin_of_vendor: np.ndarray,
                  n_vendors: int, lam_vendor: float, lam_product: float):
     """Three-level nested logit: origin -> vendor -> product.
@@ -23,26 +38,23 @@ def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, ori
     """
     if not (0 < lam_product <= lam_vendor <= 1):
         raise ValueError("need 0 < lam_product <= lam_vendor <= 1")
+    mv, mo, origin_of_product = _membership(vendor_of, origin_of_vendor, n_vendors)
+    avail = np.broadcast_to(avail, util.shape)
     u = np.where(avail, util, -np.inf)
-    shift = np.max(u, axis=-1, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0.0)
+    shift = u.max(axis=-1, keepdims=True)
+    shift[~np.isfinite(shift)] = 0.0
     e = np.exp((u - shift) / lam_product)  # 0 where unavailable
-    mv = np.zeros((util.shape[-1], n_vendors))
-    mv[np.arange(util.shape[-1]), vendor_of] = 1.0
-    s_v = e @ mv  # (..., V)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_prod_in_v = np.where(e > 0, e / np.take(s_v, vendor_of, axis=-1), 0.0)
-        w_v = np.where(s_v > 0, s_v ** (lam_product / lam_vendor), 0.0)
-        mo = np.zeros((n_vendors, 2))
-        mo[np.arange(n_vendors), origin_of_vendor] = 1.0
-        s_o = w_v @ mo  # (..., 2)
-        p_v_in_o = np.where(w_v > 0, w_v / np.take(s_o, origin_of_vendor, axis=-1), 0.0)
-        g_o = np.where(s_o > 0, s_o ** lam_vendor, 0.0)
-        tot = g_o.sum(axis=-1, keepdims=True)
-        p_o = np.where(tot > 0, g_o / np.where(tot > 0, tot, 1.0), 0.0)
-    within = p_prod_in_v * np.take(p_v_in_o, vendor_of, axis=-1)
-    origin_of_product = origin_of_vendor[vendor_of]
-    p = within * np.take(p_o, origin_of_product, axis=-1)
+    s_v = e @ mv  # (..., V) sum within each vendor
+    s_vp = s_v[..., vendor_of]
+    p_prod_in_v = np.divide(e, s_vp, out=np.zeros_like(e), where=e > 0)
+    w_v = np.power(s_v, lam_product / lam_vendor)  # exp(inclusive value / lam_vendor), 0 when empty
+    s_o = w_v @ mo  # (..., 2)
+    p_v_in_o = np.divide(w_v, s_o[..., origin_of_vendor], out=np.zeros_like(w_v), where=w_v > 0)
+    g_o = np.power(s_o, lam_vendor)
+    tot = g_o.sum(axis=-1, keepdims=True)
+    p_o = np.divide(g_o, tot, out=np.zeros_like(g_o), where=tot > 0)
+    within = p_prod_in_v * p_v_in_o[..., vendor_of]
+    p = within * p_o[..., origin_of_product]
     return p, p_o, within
 
 
@@ -53,10 +65,13 @@ def bound_origin_shares(p_origin: np.ndarray, floor: np.ndarray, cap: np.ndarray
     the foreign nest goes to the domestic nest (where it waits for domestic supply or goes unmet); it is
     never given back to foreign products. Returns the bounded (..., 2), summing to the input total.
     """
-    total = p_origin.sum(axis=-1)
+    total = p_origin[..., 0] + p_origin[..., 1]
     f = np.minimum(p_origin[..., 0], np.minimum(cap, 1.0 - floor) * total)
-    f = np.maximum(f, 0.0)
-    return np.stack([f, total - f], axis=-1)
+    np.maximum(f, 0.0, out=f)
+    out = np.empty_like(p_origin)
+    out[..., 0] = f
+    out[..., 1] = total - f
+    return out
 
 
 def cover_in_priority(need: np.ndarray, supply: np.ndarray) -> np.ndarray:
@@ -89,56 +104,62 @@ def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, wi
     whatever remains is unmet.
     Returns (delivered (B, K, P) cards, unmet compute (B, K)).
     """
+    B, K, P = orders.shape
     dom = origin_of_product.astype(bool)
+    fore = ~dom
+    o = orders.reshape(B * K, P)
+    own = np.repeat(owner, K, axis=0) if owner.any() else None
+    pf = np.broadcast_to(perf[None], (B, K, P)).reshape(B * K, P)
+    wn = within.reshape(B * K, P)
     left = np.maximum(capacity, 0.0).astype(float)
-    delivered = _ration(orders, left, owner)
-    left = np.maximum(left - delivered.sum(axis=(0, 1)), 0.0)
-    miss = (orders - delivered) * perf
-    miss_f = miss[..., ~dom].sum(-1)
-    miss_d = miss[..., dom].sum(-1)
-    # (2) within the same origin
-    got_f, d2, left = _spill(miss_f, within, ~dom, left, owner, perf)
-    delivered = delivered + d2
-    got_d, d3, left = _spill(miss_d, within, dom, left, owner, perf)
-    delivered = delivered + d3
-    rem_f = np.maximum(miss_f - got_f, 0.0)
-    rem_d = np.maximum(miss_d - got_d, 0.0)
-    # (3) across origins
-    if locked_domestic is not None:
-        rem_d = np.maximum(rem_d - locked_domestic, 0.0) * (rem_d > 0)
-    _, d4, left = _spill(rem_f, within, dom, left, owner, perf)
-    delivered = delivered + d4
-    _, d5, left = _spill(rem_d, within, ~dom, left, owner, perf)
-    delivered = delivered + d5
-    served = (delivered * perf).sum(-1)
-    wanted = (orders * perf).sum(-1)
-    return delivered, np.maximum(wanted - served, 0.0)
+    delivered = _ration(o, left, own)
+    left = np.maximum(left - delivered.sum(axis=0), 0.0)
+    miss = (o - delivered) * pf
+    if miss.max() > 1e-12:
+        miss_f = miss[:, fore].sum(axis=1)
+        miss_d = miss[:, dom].sum(axis=1)
+        got_f, left = _spill(miss_f, wn, fore, left, own, pf, delivered)  # (2) same origin
+        got_d, left = _spill(miss_d, wn, dom, left, own, pf, delivered)
+        rem_f = np.maximum(miss_f - got_f, 0.0)
+        rem_d = np.maximum(miss_d - got_d, 0.0)
+        if locked_domestic is not None:  # (3) across origins, never the locked domestic part
+            rem_d = np.maximum(rem_d - locked_domestic.reshape(B * K), 0.0)
+        _spill(rem_f, wn, dom, left, own, pf, delivered)
+        _spill(rem_d, wn, fore, left, own, pf, delivered)
+    served = (delivered * pf).sum(axis=1)
+    wanted = (o * pf).sum(axis=1)
+    return delivered.reshape(B, K, P), np.maximum(wanted - served, 0.0).reshape(B, K)
 
 
-def _spill(miss: np.ndarray, within: np.ndarray, nest: np.ndarray, left: np.ndarray, owner: np.ndarray,
-           perf: np.ndarray):
-    """Re-order ``miss`` compute (B, K) from products in ``nest`` with capacity left."""
+def _spill(miss, within, nest, left, owner, perf, delivered):
+    """Re-order ``miss`` compute (rows) from products in ``nest`` with capacity left; adds the new
+    deliveries to ``delivered`` in place and returns (compute obtained per row, capacity left)."""
+    if miss.max() <= 1e-12:
+        return np.zeros_like(miss), left
     w = within * (nest & (left > 1e-9))
-    ws = w.sum(-1, keepdims=True)
-    if not (miss > 0).any() or not (ws > 0).any():
-        return np.zeros_like(miss), np.zeros_like(within), left
-    with np.errstate(divide="ignore", invalid="ignore"):
-        o = np.where(ws > 0, miss[..., None] * w / np.where(ws > 0, ws, 1.0), 0.0) / perf
-    o = np.nan_to_num(o, nan=0.0, posinf=0.0)
+    ws = w.sum(axis=1)
+    if ws.max() <= 0:
+        return np.zeros_like(miss), left
+    scale = np.divide(miss, ws, out=np.zeros_like(miss), where=ws > 0)
+    o = w * scale[:, None] / perf
     d = _ration(o, left, owner)
-    return (d * perf).sum(-1), d, np.maximum(left - d.sum(axis=(0, 1)), 0.0)
+    delivered += d
+    return (d * perf).sum(axis=1), np.maximum(left - d.sum(axis=0), 0.0)
 
 
-def _ration(orders: np.ndarray, cap: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    own = orders * owner[:, None, :]
-    own_tot = own.sum(axis=(0, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_own = np.where(own_tot > cap, cap / np.where(own_tot > 0, own_tot, 1.0), 1.0)
+def _ration(orders: np.ndarray, cap: np.ndarray, owner: np.ndarray | None) -> np.ndarray:
+    """Owners first on their captive products, then proportional rationing of the rest (rows x P)."""
+    if owner is None:
+        tot = orders.sum(axis=0)
+        f = np.divide(cap, tot, out=np.ones_like(tot), where=tot > cap)
+        return orders * f
+    own = orders * owner
+    own_tot = own.sum(axis=0)
+    f_own = np.divide(cap, own_tot, out=np.ones_like(own_tot), where=own_tot > cap)
     rest_cap = np.maximum(cap - own_tot * f_own, 0.0)
     other = orders - own
-    oth_tot = other.sum(axis=(0, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_oth = np.where(oth_tot > rest_cap, rest_cap / np.where(oth_tot > 0, oth_tot, 1.0), 1.0)
+    oth_tot = other.sum(axis=0)
+    f_oth = np.divide(rest_cap, oth_tot, out=np.ones_like(oth_tot), where=oth_tot > rest_cap)
     return own * f_own + other * f_oth
 
 
@@ -157,17 +178,19 @@ def ascend_capacity(wafers: np.ndarray, gross_dies: np.ndarray, yld: np.ndarray,
                     bank_dies: np.ndarray, hbm_stacks: np.ndarray, hbm_available: float):
     """Cards per product from wafers x good dies (+ TSMC die-bank dies), capped by the HBM stock.
 
-    All arrays are per product. Returns (cards, hbm_used). HBM is shared pro rata when short.
+    All arrays are per product. Returns (cards, hbm_used, cards_without_hbm_cap). HBM is shared pro
+    rata among the products that need it when it is short.
     """
     good = wafers * gross_dies * yld + bank_dies
-    cards = good / np.maximum(dies_per_card, 1)
-    need = cards * hbm_stacks
+    uncapped = good / np.maximum(dies_per_card, 1)
+    need = uncapped * hbm_stacks
     tot = need.sum()
+    cards = uncapped
     if tot > hbm_available and tot > 0:
         scale = hbm_available / tot
-        cards = np.where(hbm_stacks > 0, cards * scale, cards)
+        cards = np.where(hbm_stacks > 0, uncapped * scale, uncapped)
         need = cards * hbm_stacks
-    return cards, need.sum()
+    return cards, float(need.sum()), uncapped
 
 
 def ramp(value_2025: float, growth: float, years_from_2025: np.ndarray) -> np.ndarray:

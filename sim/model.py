@@ -35,12 +35,14 @@ class MarketModel(mesa.Model):
         scenario: a Scenario, or a scenario name / path (default ``history``).
         seed: the run's seed (an int). Default: replicate 0 of the scenario's master seed.
         trace: keep the decision trace (utility terms behind each buyer's split).
+        mesa_collect: feed ``self.datacollector`` every month (for ``mesa.batch_run`` and Mesa tools);
+            ChipShift's own runner records everything itself and switches this off.
         **overrides: dotted parameter overrides, e.g. ``**{"hoarding.strength": 0.5}``; this is what
             ``mesa.batch_run`` passes.
     """
 
     def __init__(self, scenario: Scenario | str | Path = "history", seed: int | None = None, trace: bool = False,
-                 **overrides: Any):
+                 mesa_collect: bool = True, **overrides: Any):
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
         if overrides:
@@ -51,6 +53,7 @@ class MarketModel(mesa.Model):
         self.seed_value = int(seed)
         self.scenario = scenario
         self.trace_on = trace
+        self.mesa_collect = mesa_collect
         self.p = {n: scenario.parameters.get(n, prm.default) for n, prm in PARAMS.items()}
         self.months = scenario.months
         self.n_months = len(self.months)
@@ -166,12 +169,20 @@ class MarketModel(mesa.Model):
         penalty = np.where(self.domestic, p["energy.domestic_penalty"], 1.0)
         self.energy_life = self.power * kwh_month * usd_kwh * p["ageing.lifetime_months"] * penalty
         self.ref_cost = float(self.base_price[self.pidx["a100"]])
+        self._beta = p["choice.price_weight"]
+        self._perf_term = self._beta * np.log(np.maximum(self.perf, 1e-9))  # (T, P)
+        self._switch_t = -p["choice.switching_scale"] * self.tier_switch
+        self._risk_w = -p["choice.risk_weight"]
+        self._dom_f = self.domestic.astype(float)
+        self._origin_p = self.domestic.astype(int)
+        self._policy_key = None
 
     def _build_state(self) -> None:
         B, T, P = len(BUYERS), len(TIERS), len(self.product_ids)
         self.policy = PolicyState(B, P)
         self.capacity = np.zeros(P)
         self.last_orders = np.zeros(P)
+        self.cum_units = np.zeros(P)
         self.installed = np.zeros((B, P))
         self.stock = np.zeros((B, P))
         self.opened = np.zeros((B, P))
@@ -186,6 +197,8 @@ class MarketModel(mesa.Model):
         self.at_risk = np.zeros(P)
         self.pending: list[tuple[int, np.ndarray]] = []
         self.us_legal = np.ones(P, dtype=bool)
+        self._legal_key = None
+        self._legal_base = self.us_legal
         self.launched = np.zeros(P, dtype=bool)
         self.price_index = 1.0
         self.ref_cost_per_aec = None
@@ -263,12 +276,20 @@ class MarketModel(mesa.Model):
             if is_easing(ev):
                 self.announced_ease = True
         self.regulators.do("regulate")
-        self.pending = [(te, c) for te, c in self.pending if te > t]
-        self.at_risk = np.zeros(len(self.product_ids))
-        for _, c in self.pending:
-            self.at_risk = np.maximum(self.at_risk, c.astype(float))
+        if self.pending:
+            self.pending = [(te, c) for te, c in self.pending if te > t]
+            self.at_risk = np.zeros(len(self.product_ids))
+            for _, c in self.pending:
+                self.at_risk = np.maximum(self.at_risk, c.astype(float))
+        elif self.at_risk.any():
+            self.at_risk = np.zeros(len(self.product_ids))
         self.launched = self.launched_at <= t
-        legal = self.policy.us_legal(self.tpp, self.interconnect, ~self.domestic)
+        self._hi_launched = self.highend & self.launched
+        key = (self.policy.version, self.launched_at[self.pidx[COMPLIANT]])
+        if key != self._legal_key:
+            self._legal_base = self.policy.us_legal(self.tpp, self.interconnect, ~self.domestic)
+            self._legal_key = key
+        legal = self._legal_base.copy()
         for pi, a in self.policy.licence.items():
             if legal[pi] and not self.domestic[pi]:
                 legal[pi] = bool(self.rng.random() < a) if a < 1.0 else True
@@ -282,71 +303,102 @@ class MarketModel(mesa.Model):
     # 2. Offer
     def offer(self) -> None:
         self.vendors.do("offer")
-        self.capacity[self.pidx[GREY]] *= 1.0 - self.policy.grey_enforcement
+        self.capacity[self.pidx[GREY]] = self.base_capacity[self.t, self.pidx[GREY]] * (1.0 - self.policy.grey_enforcement)
+        self.set_prices()
+
+    def set_prices(self) -> None:
+        """Vendors raise prices when last month's orders exceeded capacity (bounded markup)."""
+        cap = self.capacity
+        with np.errstate(divide="ignore", invalid="ignore"):
+            excess = np.where(cap > 0, self.last_orders / np.where(cap > 0, cap, 1.0) - 1.0, 0.0)
+        self.price = self.base_price * (1.0 + self.p["vendors.markup_max"] * np.clip(excess, 0.0, 1.0))
 
     # 3. Anticipate
     def anticipate(self) -> None:
-        self.buyers.do("anticipate")
+        """Buyers update their belief that foreign supply will be cut, plan hoarding of products at
+        risk (and a general pull-forward of foreign purchases), and open part of their stockpile."""
+        p = self.p
+        self.belief = market.update_belief(self.belief, self.announced_cut, self.announced_ease,
+                                           p["anticipation.jump"], p["anticipation.decay"], p["anticipation.easing"])
+        s = p["hoarding.strength"] * self.belief
+        self.hoard_mult = s[:, None] * (self.at_risk + p["hoarding.general"] * self.foreign_p)[None, :]
+        self.opened = self.stock * p["stockpile.open_rate"]
 
     # 4. Choose
-    def choose(self) -> None:
+    def _policy_terms(self) -> None:
+        """Arrays that change only when a rule changes (cached on the policy's version)."""
         p = self.p
         pol = self.policy
-        B = len(BUYERS)
+        quota_open = tuple(sorted((pi, pool > 0) for pi, pool in pol.quota_pool.items()))
+        key = (pol.version, quota_open)
+        if key == self._policy_key:
+            return
+        self._policy_key = key
         levy = np.zeros(len(self.product_ids))
         for pi, r in pol.levy.items():
             levy[pi] = r
         self.levy_rate = levy
-        self.price_buyer = self.price * (1.0 + p["levy.passthrough"] * levy)
-        subsidy = pol.subsidy_rate()
-        cost = self.price_buyer + self.energy_life * np.where(self.domestic, 1.0 - subsidy, 1.0)
-        beta = p["choice.price_weight"]
-        perf_term = beta * np.log(np.maximum(self.perf, 1e-9))  # (T, P)
-        price_term = -beta * np.log(cost)  # (P,)
-        m_p = self.maturity[self.vendor_of]
-        domfrac = self._installed_domestic_fraction()
-        sw_bp = self.cuda[:, None] * (1.0 - m_p)[None, :] * (
-            1.0 - p["choice.experience_weight"] * domfrac[:, None] * self.domestic[None, :])
-        switching = -p["choice.switching_scale"] * self.tier_switch[None, :, None] * sw_bp[:, None, :]
-        risk = -p["choice.risk_weight"] * self.belief[:, None] * self.foreign_p[None, :]
+        self._price_factor = 1.0 + p["levy.passthrough"] * levy
+        self._energy = self.energy_life * np.where(self.domestic, 1.0 - pol.subsidy_rate(), 1.0)
         guid = pol.guidance
-        floor = self.state_linked * np.maximum(pol.mandate_floor(), guid) + (1.0 - self.state_linked) * guid
-        self.floor = floor
+        self.floor = self.state_linked * np.maximum(pol.mandate_floor(), guid) + (1.0 - self.state_linked) * guid
         pressure = np.zeros(len(self.product_ids))
-        for v, s in pol.pressure.items():
-            pressure[self.vendor_of == VENDORS.index(v)] = s
+        for v, strength in pol.pressure.items():
+            pressure[self.vendor_of == VENDORS.index(v)] = strength
+        block = pol.block.copy()
+        for pi, pool in pol.quota_pool.items():
+            if pool > 0:
+                block[list(pol.quota_buyers[pi]), pi] = 0.0
+        self.block_eff = block
+        self._unblocked = block < 1.0
+        self._policy_bp = p["choice.policy_weight"] * (self.floor[:, None] * self.domestic[None, :] - pressure[None, :]
+                                                       - p["choice.block_weight"] * block) \
+            + p["captive.owner_preference"] * self.owner
+
+    def choose(self) -> None:
+        """Each buyer splits the compute it wants, per tier, over the products it may buy (nested
+        logit origin -> vendor -> product), then policy floors bound the domestic nest."""
+        p = self.p
+        self._policy_terms()
+        self.price_buyer = self.price * self._price_factor
+        price_term = -self._beta * np.log(self.price_buyer + self._energy)  # (P,)
+        domfrac = self._installed_domestic_fraction()
+        sw_bp = self.cuda[:, None] * (1.0 - self.maturity[self.vendor_of])[None, :] * (
+            1.0 - p["choice.experience_weight"] * domfrac[:, None] * self._dom_f[None, :])
+        switching = self._switch_t[None, :, None] * sw_bp[:, None, :]  # (B, T, P), <= 0
+        risk = self._risk_w * self.belief[:, None] * self.foreign_p[None, :]
+        taste = self.rng.normal(0.0, p["choice.taste_sd"], (len(BUYERS), len(VENDORS)))[:, self.vendor_of]
+        bp = price_term[None, :] + risk + self._policy_bp + taste
+        util = (self._perf_term[None] + switching) + bp[:, None, :]
         avail = self._available()
         self.avail = avail
-        policy = p["choice.policy_weight"] * (floor[:, None] * self.domestic[None, :] - pressure[None, :]
-                                              - p["choice.block_weight"] * self.block_eff)
-        policy = policy + p["captive.owner_preference"] * self.owner
-        taste = self.rng.normal(0.0, p["choice.taste_sd"], (B, len(VENDORS)))[:, self.vendor_of]
-        util = perf_term[None] + price_term[None, None, :] + switching + (risk + policy + taste)[:, None, :]
         _, p_o, within = market.nested_logit(util, avail[:, None, :], self.vendor_of, self.origin_of_vendor,
                                              len(VENDORS), p["choice.nest_vendor"], p["choice.nest_product"])
-        p_ob = market.bound_origin_shares(p_o, floor[:, None], np.ones((B, 1)))
-        self.locked_share = np.minimum(p_ob[..., 1], np.maximum(floor[:, None], 0.0))  # (B, T)
-        origin_p = self.domestic.astype(int)
-        self.probs = within * p_ob[..., origin_p]
+        floor = self.floor[:, None]
+        p_ob = market.bound_origin_shares(p_o, floor, 1.0)
+        self.locked_share = np.minimum(p_ob[..., 1], floor)  # (B, T)
+        self.probs = within * p_ob[..., self._origin_p]
         self.within = within
         if self.trace_on:
-            om = np.stack([~self.domestic, self.domestic], axis=1).astype(float)  # (P, 2)
-            terms = (np.broadcast_to(perf_term[None], util.shape), np.broadcast_to(price_term, util.shape),
-                     switching, np.broadcast_to(risk[:, None, :], util.shape),
-                     np.broadcast_to(policy[:, None, :], util.shape))
-            tr = self.rec_trace[self.t]
-            for k, term in enumerate(terms):
-                tr[..., k] = (within * term) @ om
-            tr[..., 5] = p_o
-            tr[..., 6] = p_ob
-        # compute wanted this month
+            self._trace(within, price_term, switching, risk, p_o, p_ob)
+        # compute wanted this month, less what opened stockpile covers (frontier work first)
         demand = self.demand_path[self.t] * self.price_index ** (-p["demand.price_elasticity"])
         self.demand_now = demand
         need = demand / self.efficiency[:, None] + self.backlog
-        opened_aec = (self.opened * self.train[None, :]).sum(axis=1)
-        cover = market.cover_in_priority(need, opened_aec)
+        cover = market.cover_in_priority(need, self.opened @ self.train)
         self.need = need - cover
         self.cover = cover
+
+    def _trace(self, within, price_term, switching, risk, p_o, p_ob) -> None:
+        shape = within.shape
+        om = np.stack([~self.domestic, self.domestic], axis=1).astype(float)  # (P, 2)
+        terms = (np.broadcast_to(self._perf_term[None], shape), np.broadcast_to(price_term, shape), switching,
+                 np.broadcast_to(risk[:, None, :], shape), np.broadcast_to(self._policy_bp[:, None, :], shape))
+        tr = self.rec_trace[self.t]
+        for k, term in enumerate(terms):
+            tr[..., k] = (within * term) @ om
+        tr[..., 5] = p_o
+        tr[..., 6] = p_ob
 
     def _installed_domestic_fraction(self) -> np.ndarray:
         c = self.installed * self.bf16[None, :]
@@ -354,19 +406,15 @@ class MarketModel(mesa.Model):
         return np.divide(c[:, self.domestic].sum(axis=1), tot, out=np.zeros_like(tot), where=tot > 0)
 
     def _available(self) -> np.ndarray:
-        pol = self.policy
-        ok = (self.launched & self.us_legal & (self.capacity > 0))[None, :].repeat(len(BUYERS), axis=0)
-        block = pol.block.copy()
-        for pi, pool in pol.quota_pool.items():
-            if pool > 0:
-                for b in pol.quota_buyers[pi]:
-                    block[b, pi] = 0.0
-        self.block_eff = block
-        ok &= block < 1.0
+        """(B, P): launched, legal for the US this month, offered, and not blocked by China for the
+        buyer (named quota holders may buy a blocked product while the quota lasts). The grey option
+        is open to a buyer when some launched H100-class foreign card is closed to it."""
+        ok = (self.launched & self.us_legal & (self.capacity > 0))[None, :] & self._unblocked
         g = self.pidx[GREY]
-        hi = self.highend & self.launched
-        missing = (hi[None, :] & ~ok).any(axis=1) if hi.any() else np.zeros(len(BUYERS), dtype=bool)
-        ok[:, g] = missing & (self.capacity[g] > 0)
+        if self.capacity[g] > 0:
+            ok[:, g] = (self._hi_launched[None, :] & ~ok).any(axis=1)
+        else:
+            ok[:, g] = False
         return ok
 
     # 5. Clear
@@ -414,6 +462,7 @@ class MarketModel(mesa.Model):
         revenue = (per_buyer * transfer * self.price_buyer[None, :]).sum(axis=0)
         revenue[g] = 0.0  # smugglers' sales are no vendor's revenue
         self.units = units
+        self.cum_units += units
         self.revenue = revenue
         self.levy_paid = revenue * self.levy_rate
         legal_units = units.copy()
@@ -425,7 +474,8 @@ class MarketModel(mesa.Model):
         self.inst_aec = self.inst_aec * decay + self.served.sum(axis=1) + opened_aec
         self.target_aec = self.target_aec * decay + self.demand_now.sum(axis=1)
         self.service = np.minimum(1.0, self.inst_aec * self.efficiency / np.maximum(self.target_aec, 1e-9))
-        self.buyers.do("adapt")
+        self.efficiency = market.update_efficiency(self.efficiency, self.service, p["efficiency.max"],
+                                                   p["efficiency.rate"])
         self.backlog = self.unmet * (1.0 - p["demand.backlog_decay"])  # unmet already holds old backlog
         comp = legal_units * self.bf16
         tot_c = comp.sum()
@@ -470,7 +520,8 @@ class MarketModel(mesa.Model):
             self.huawei_unit_share = v[VENDORS.index("Huawei")] / tot
             self.domestic_unit_share = legal[self.domestic].sum() / tot
         self.total_units = float(tot)
-        self.datacollector.collect(self)
+        if self.mesa_collect:
+            self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ helpers for agents
     def best_domestic_train(self) -> float:
@@ -493,6 +544,7 @@ class MarketModel(mesa.Model):
         self.power[slot] = self.power[a100]
         self.base_price[slot] = self.price[slot] = self.base_price[a100] * rel
         self.perf[:, slot] = [self.train[slot] if t in TRAINING_TIERS else self.infer[slot] for t in TIERS]
+        self._perf_term = self._beta * np.log(np.maximum(self.perf, 1e-9))
         self.launched_at[slot] = self.t
         self.base_capacity[self.t:, slot] = BIG
         self.events_applied.append((self.t, f"{vendor.lower()}-compliant-sku"))

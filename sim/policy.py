@@ -36,6 +36,7 @@ class PolicyState:
     mandate: list = field(default_factory=list)  # (domestic_min, coverage) for state-linked demand
     subsidy: list = field(default_factory=list)  # (rate, coverage)
     pressure: dict = field(default_factory=dict)  # vendor name -> strength
+    version: int = 0  # bumped whenever a rule changes (lets the market cache derived arrays)
 
     def __post_init__(self):
         if self.block is None:
@@ -77,6 +78,7 @@ def is_easing(ev) -> bool:
 
 def apply_event(state: PolicyState, ev, pidx: dict[str, int], bidx: dict[str, int]) -> None:
     """Change the rules in force according to one event (on its effective month)."""
+    state.version += 1
     k = ev.kind
     P = [pidx[p] for p in getattr(ev, "products", [])]
     if k == "export_ceiling":

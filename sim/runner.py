@@ -139,7 +139,7 @@ def decisions_frame(m: MarketModel, run: int) -> pd.DataFrame:
 
 
 def run_model(scenario: Scenario, seed: int, run: int = 0, trace: bool = False):
-    m = MarketModel(scenario, seed=seed, trace=trace)
+    m = MarketModel(scenario, seed=seed, trace=trace, mesa_collect=False)
     m.run()
     ts = timeseries_frame(m, run)
     dec = decisions_frame(m, run) if trace else None

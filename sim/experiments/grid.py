@@ -1,0 +1,564 @@
+"""Grid files: schema, validation, designs, run specs and their content hashes.
+
+A grid file (``scenarios/grids/*.toml``)::
+
+    [grid]
+    name = "ceiling-timing-x-huawei"
+    description = "..."
+    scenario = "history"        # a shipped scenario name, or a path relative to the grid file
+    design = "factorial"        # factorial | lhs | sobol
+    samples = 16                # lhs: number of points; sobol: base N, a power of 2 (N*(D+2) points)
+    replicates = 5              # runs per design point
+    seed = 20240101             # master seed: every run's seed is derive_seed(seed, seed_index)
+    seeds = "common"            # common: replicate r gets seed index r at every point (as `sim run`)
+                                # independent: every run gets its own seed index (its run id)
+    end = "2030-12"             # optional horizon change (start / end) of the base scenario
+
+    [[axes]]                    # a parameter axis
+    parameter = "huawei.wafer_growth"
+    range = [0.1, 0.6]          # with steps = 6 (factorial) or sampled (lhs, sobol); or values = [...]
+    steps = 6
+
+    [[axes]]                    # an event-field axis, addressed by event id
+    event = "us-2023-10-tpp-rule"
+    field = "timing"            # any field of the event's kind; "timing" moves effective and keeps the
+    range = ["2023-05", "2024-11"]   # announcement lead; month ranges take step (months, default 1)
+    step = 6
+
+Every problem is reported as (file, key, reason), the way scenario files are (ScenarioError).
+Nothing here runs the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..params import PARAMS
+from ..scenario import (SCENARIO_DIR, Scenario, ScenarioError, find_scenario, load_scenario, month_index,
+                        month_str)
+from ..seeds import derive_seed
+
+GRID_DIR = SCENARIO_DIR / "grids"
+DESIGNS = ("factorial", "lhs", "sobol")
+SEED_MODES = ("common", "independent")
+MAX_RUNS = 2_000_000
+MAX_PROBLEMS = 25
+GRID_KEYS = {"name", "description", "scenario", "design", "samples", "replicates", "seed", "seeds", "start",
+             "end"}
+AXIS_KEYS = {"name", "parameter", "event", "field", "values", "range", "steps", "step"}
+MONTH_FIELDS = {"announced", "effective", "timing"}
+# header fields that do not change what a run computes (the run's own seed is part of the spec)
+_INERT_HEADER = ("name", "description", "seed", "replicates")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis: a parameter (``parameter``) or an event field (``event`` + ``field``)."""
+    name: str
+    parameter: str | None = None
+    event: str | None = None
+    field: str | None = None
+    values: tuple | None = None          # explicit values (factorial; categorical for lhs/sobol)
+    lo: Any = None                       # range (numbers, or months as "YYYY-MM")
+    hi: Any = None
+    steps: int | None = None             # numeric factorial range: number of values (linspace)
+    step: int = 1                        # month factorial range: step in months
+    kind: str = "float"                  # float | int | bool | month | any
+
+    @property
+    def target(self) -> str:
+        return f"parameters.{self.parameter}" if self.parameter else f"events.{self.event}.{self.field}"
+
+    def discrete(self) -> list:
+        """The values of a factorial axis."""
+        if self.values is not None:
+            return list(self.values)
+        if self.kind == "month":
+            a, b = month_index(self.lo), month_index(self.hi)
+            return [month_str(i) for i in range(a, b + 1, self.step)]
+        xs = np.linspace(float(self.lo), float(self.hi), int(self.steps))
+        return [self.cast(x) for x in xs]
+
+    def from_unit(self, u: float):
+        """Map a sample in [0, 1) to a value (lhs, sobol)."""
+        u = min(max(float(u), 0.0), 1.0 - 1e-12)
+        if self.values is not None:
+            return self.values[int(u * len(self.values))]
+        if self.kind == "month":
+            a, b = month_index(self.lo), month_index(self.hi)
+            return month_str(a + int(u * (b - a + 1)))
+        if self.kind == "int":
+            a, b = int(self.lo), int(self.hi)
+            return a + int(u * (b - a + 1))
+        return self.cast(float(self.lo) + u * (float(self.hi) - float(self.lo)))
+
+    def cast(self, x):
+        if self.kind == "int":
+            return int(round(float(x)))
+        if self.kind == "float":
+            return float(round(float(x), 12))
+        return x
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A validated grid: the base scenario (with any horizon change applied), axes and design."""
+    name: str
+    description: str
+    source: str                           # grid file path
+    scenario_ref: str                     # as written in the file
+    base: Scenario
+    axes: tuple[Axis, ...]
+    design: str
+    samples: int | None
+    replicates: int
+    seed: int
+    seeds: str
+    text: str = ""                        # the grid file's text (copied into results folders)
+    points: tuple[dict, ...] = field(default=(), repr=False)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.points)
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.points) * self.replicates
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def changes(self, point: dict) -> dict[str, Any]:
+        """The Scenario.with_changes arguments of a design point."""
+        return point_changes(self.base, self.axes, point)
+
+    def scenario_at(self, point: dict) -> Scenario:
+        return self.base.with_changes(**self.changes(point))
+
+
+# ---------------------------------------------------------------- model fingerprint
+
+
+@lru_cache(maxsize=1)
+def model_fingerprint() -> str:
+    """Hash of what decides a run's numbers: the model's source files, its data and key library versions.
+
+    Editing the model (anything in sim/*.py except the command line, or sim/data/) changes it, so cached
+    runs are never mixed with runs of different code.
+    """
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    files = sorted(p for p in root.glob("*.py") if p.name not in ("cli.py", "__main__.py"))
+    files += sorted(p for p in (root / "data").rglob("*") if p.is_file() and p.suffix in (".toml", ".csv"))
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    for pkg in ("mesa", "numpy"):
+        try:
+            h.update(f"{pkg}={metadata.version(pkg)}".encode())
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            pass
+    return h.hexdigest()[:32]
+
+
+def scenario_key(sc: Scenario) -> str:
+    """Hash of a resolved scenario's content that matters for a run (not its name or master seed)."""
+    d = sc.to_dict()
+    for k in _INERT_HEADER:
+        d["scenario"].pop(k, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def spec_hash(scenario_digest: str, seed: int, fingerprint: str) -> str:
+    """Content hash of a run spec: resolved scenario, seed and model version."""
+    return hashlib.sha256(f"{scenario_digest}|{int(seed)}|{fingerprint}".encode()).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------- loading and validation
+
+
+def find_grid(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    return GRID_DIR / f"{name_or_path}.toml"
+
+
+def list_grids() -> list[str]:
+    return sorted(p.stem for p in GRID_DIR.glob("*.toml"))
+
+
+def load_grid(name_or_path: str | Path, base: Scenario | None = None) -> Grid:
+    """Read and validate a grid file; raises ScenarioError listing every problem (file, key, reason).
+
+    ``base``: use this resolved scenario instead of the one the file names (results folders keep theirs).
+    """
+    path = find_grid(name_or_path)
+    f = str(path)
+    if not path.is_file():
+        raise ScenarioError([(f, "-", f"grid file not found (shipped grids: {', '.join(list_grids()) or 'none'})")])
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError([(f, "-", f"not UTF-8 text ({e.reason})")]) from None
+    return parse_grid(text, f, base_dir=path.parent, base=base)
+
+
+def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, base: Scenario | None = None) -> Grid:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError([(fname, "-", f"not valid TOML: {e}")]) from None
+    problems: list[tuple[str, str, str]] = []
+
+    def bad(key: str, reason: str) -> None:
+        problems.append((fname, key, reason))
+
+    for k in sorted(set(raw) - {"grid", "axes"}):
+        bad(k, "unknown top-level key (allowed: grid, axes)")
+    g = raw.get("grid")
+    if not isinstance(g, dict):
+        bad("grid", "missing [grid] table")
+        raise ScenarioError(problems)
+    for k in sorted(set(g) - GRID_KEYS):
+        bad(f"grid.{k}", f"unknown key (allowed: {', '.join(sorted(GRID_KEYS))})")
+
+    name = g.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 80:
+        bad("grid.name", "required: a non-empty string of at most 80 characters")
+    desc = g.get("description", "")
+    if not isinstance(desc, str):
+        bad("grid.description", "must be a string")
+    design = g.get("design", "factorial")
+    if design not in DESIGNS:
+        bad("grid.design", f"unknown design {design!r}; one of {', '.join(DESIGNS)}")
+    samples = g.get("samples")
+    if design == "factorial" and samples is not None:
+        bad("grid.samples", "only for the lhs and sobol designs (a factorial design takes every combination)")
+    if design in ("lhs", "sobol"):
+        if not _is_int(samples) or samples < 1:
+            bad("grid.samples", f"required for design {design!r}: a whole number >= 1")
+        elif design == "sobol" and samples & (samples - 1):
+            bad("grid.samples", f"{samples} is not a power of 2 (Sobol sequences need N = 2^k)")
+    replicates = g.get("replicates", 1)
+    if not _is_int(replicates) or not 1 <= replicates <= 10000:
+        bad("grid.replicates", f"must be a whole number from 1 to 10000, got {replicates!r}")
+    seed = g.get("seed")
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        bad("grid.seed", f"required: the master seed, a whole number from 0 to 2^63-1, got {seed!r}")
+    seeds = g.get("seeds", "common")
+    if seeds not in SEED_MODES:
+        bad("grid.seeds", f"unknown seed mode {seeds!r}; one of {', '.join(SEED_MODES)}")
+    header: dict[str, Any] = {}
+    for k in ("start", "end"):
+        if k in g:
+            if not isinstance(g[k], str):
+                bad(f"grid.{k}", f"must be a quoted month string \"YYYY-MM\", got {g[k]!r}")
+                continue
+            try:
+                month_index(g[k])
+                header[k] = g[k]
+            except ValueError as e:
+                bad(f"grid.{k}", str(e))
+
+    ref = g.get("scenario")
+    if base is None:
+        if not isinstance(ref, str) or not ref:
+            bad("grid.scenario", "required: a shipped scenario name or a path to a scenario file")
+        else:
+            p = Path(ref)
+            if (p.suffix == ".toml" or "/" in ref) and not p.is_absolute() and base_dir is not None:
+                p = base_dir / p
+                ref_path: str | Path = p
+            else:
+                ref_path = ref
+            try:
+                base = load_scenario(ref_path)
+            except ScenarioError as e:
+                if not find_scenario(ref_path).exists():
+                    bad("grid.scenario", f"scenario {ref!r} not found")
+                else:
+                    problems.extend(e.problems)
+    if base is not None and header:
+        try:
+            base = base.with_changes(header=header)
+        except ScenarioError as e:
+            for _, k, r in e.problems:
+                bad("grid." + k.removeprefix("scenario."), r)
+            base = None
+
+    axes_raw = raw.get("axes", [])
+    if not isinstance(axes_raw, list) or not all(isinstance(a, dict) for a in axes_raw) or not axes_raw:
+        bad("axes", "required: one or more [[axes]] tables")
+        axes_raw = []
+    axes: list[Axis] = []
+    for i, a in enumerate(axes_raw):
+        ax = _parse_axis(a, i, design, base, bad)
+        if ax is not None:
+            axes.append(ax)
+    names = [a.name for a in axes]
+    for n in sorted({x for x in names if names.count(x) > 1}):
+        bad("axes", f"two axes are named {n!r}")
+    targets = [(a.event, "effective" if a.field == "timing" else a.field) if a.event else a.parameter for a in axes]
+    for t in sorted({str(x) for x in targets if targets.count(x) > 1}):
+        bad("axes", f"two axes change the same target {t}")
+    if problems:
+        raise ScenarioError(problems)
+
+    grid = Grid(name=name, description=desc, source=fname, scenario_ref=str(ref), base=base, axes=tuple(axes),
+                design=design, samples=samples, replicates=replicates, seed=seed, seeds=seeds, text=text)
+    try:
+        points = make_design(grid)
+    except ValueError as e:
+        raise ScenarioError([(fname, "grid.design", str(e))]) from None
+    if len(points) * replicates > MAX_RUNS:
+        raise ScenarioError([(fname, "grid", f"{len(points) * replicates} runs is more than {MAX_RUNS}")])
+    # every design point must make a valid scenario (event fields, month order, ...)
+    for j, pt in enumerate(points):
+        try:
+            grid.base.with_changes(**point_changes(grid.base, grid.axes, pt))
+        except (ScenarioError, ValueError) as e:
+            lines = e.problems if isinstance(e, ScenarioError) else [(fname, "-", str(e))]
+            for _, k, r in lines:
+                desc_pt = ", ".join(f"{a}={v}" for a, v in pt.items())
+                bad(f"axes ({k})", f"design point {j} ({desc_pt}): {r}")
+            if len(problems) >= MAX_PROBLEMS:
+                bad("axes", "... (more problems not shown)")
+                break
+    if problems:
+        raise ScenarioError(problems)
+    return Grid(**{**grid.__dict__, "points": tuple(points)})
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _parse_axis(a: dict, i: int, design: str, base: Scenario | None, bad) -> Axis | None:
+    key = f"axes[{i}]"
+    errors: list[str] = []
+
+    def err(k: str, r: str) -> None:
+        errors.append(k)
+        bad(f"{key}.{k}" if k else key, r)
+
+    for k in sorted(set(a) - AXIS_KEYS):
+        err(k, f"unknown key (allowed: {', '.join(sorted(AXIS_KEYS))})")
+    par, ev, fld = a.get("parameter"), a.get("event"), a.get("field")
+    kind = "float"
+    pobj = None
+    if (par is None) == (ev is None):
+        err("", "give either parameter = \"dotted.name\" or event = \"event-id\" with field = \"...\"")
+        return None
+    if par is not None:
+        if fld is not None:
+            err("field", "only for event axes")
+        pobj = PARAMS.get(par) if isinstance(par, str) else None
+        if pobj is None:
+            close = [n for n in PARAMS if isinstance(par, str) and n.split(".")[-1] == par.split(".")[-1]][:3]
+            err("parameter", f"unknown parameter {par!r}" + (f" (did you mean {', '.join(close)}?)" if close else
+                                                             " (see `python -m sim describe`)"))
+            return None
+        kind = pobj.kind
+    else:
+        ev_obj = None
+        if base is not None:
+            try:
+                ev_obj = base.event(ev)
+            except (KeyError, TypeError):
+                known = ", ".join(e.id for e in base.events)
+                err("event", f"unknown event id {ev!r} in scenario {base.name!r} (known: {known})")
+                return None
+        if not isinstance(fld, str):
+            err("field", "required for an event axis (a field of the event, or \"timing\")")
+            return None
+        if ev_obj is not None:
+            allowed = set(type(ev_obj).model_fields) - {"id", "kind", "actor"}
+            if fld != "timing" and fld not in allowed:
+                err("field", f"event {ev!r} ({ev_obj.kind}) has no field {fld!r}; fields: "
+                    f"{', '.join(sorted(allowed | {'timing'}))}")
+                return None
+        kind = "month" if fld in MONTH_FIELDS else "any"
+    name = a.get("name", par if par is not None else f"{ev}.{fld}")
+    if not isinstance(name, str) or not name or name in ("run", "point", "replicate", "seed", "seed_index",
+                                                          "spec_hash"):
+        err("name", f"must be a string other than the reserved column names, got {name!r}")
+        return None
+    values, lo, hi, steps, step = a.get("values"), None, None, a.get("steps"), a.get("step", 1)
+    rng = a.get("range")
+    if (values is None) == (rng is None):
+        err("", "give either values = [...] or range = [low, high]")
+        return None
+
+    def check_value(v, where: str) -> None:
+        if kind == "month":
+            if not isinstance(v, str):
+                err(where, f"months must be quoted strings \"YYYY-MM\", got {v!r}")
+                return
+            try:
+                month_index(v)
+            except ValueError as e:
+                err(where, str(e))
+        elif pobj is not None:
+            r = pobj.check(v)
+            if r:
+                err(where, f"{par}: {r}")
+
+    if values is not None:
+        if not isinstance(values, list) or not values:
+            err("values", "must be a non-empty list")
+            return None
+        for v in values:
+            check_value(v, "values")
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) < len(values):
+            err("values", "contains duplicates")
+        if steps is not None or "step" in a:
+            err("steps" if steps is not None else "step", "only with range = [low, high]")
+    else:
+        if not isinstance(rng, list) or len(rng) != 2:
+            err("range", "must be [low, high]")
+            return None
+        lo, hi = rng
+        if kind == "any":
+            kind = "month" if isinstance(lo, str) else "float"
+            if kind == "float" and base is not None and ev is not None:
+                ann = type(base.event(ev)).model_fields[fld].annotation
+                if ann is not float and "float" not in str(ann):
+                    err("range", f"field {fld!r} is not a number; give values = [...]")
+                    return None
+        if kind == "bool":
+            err("range", f"{par} is true/false; give values = [true, false]")
+            return None
+        check_value(lo, "range")
+        check_value(hi, "range")
+        if kind == "month" and not {"range"} & set(errors):
+            if month_index(lo) > month_index(hi):
+                err("range", f"low {lo} is after high {hi}")
+            if not _is_int(step) or step < 1:
+                err("step", f"must be a whole number of months >= 1, got {step!r}")
+            if steps is not None:
+                err("steps", "month ranges take step (months), not steps")
+        elif kind != "month" and not {"range"} & set(errors):
+            if not (_is_num(lo) and _is_num(hi)):
+                err("range", f"must be two numbers, got {rng!r}")
+            elif lo >= hi:
+                err("range", f"low {lo} is not below high {hi}")
+            if "step" in a:
+                err("step", "numeric ranges take steps (number of values)")
+            if design == "factorial" and (not _is_int(steps) or steps < 2):
+                err("steps", f"a factorial numeric range needs steps = a whole number >= 2, got {steps!r}")
+            elif design != "factorial" and steps is not None:
+                err("steps", f"not used by design {design!r} (ranges are sampled)")
+    if errors:
+        return None
+    return Axis(name=name, parameter=par, event=ev, field=fld, values=tuple(values) if values is not None else None,
+                lo=lo, hi=hi, steps=steps, step=step, kind=kind)
+
+
+# ---------------------------------------------------------------- designs
+
+
+def make_design(grid: Grid) -> list[dict]:
+    """Design points (dicts axis name -> value), in a fixed order."""
+    axes = grid.axes
+    if grid.design == "factorial":
+        pts: list[dict] = [{}]
+        for ax in axes:
+            pts = [{**p, ax.name: v} for p in pts for v in ax.discrete()]
+        return pts
+    d = len(axes)
+    # the design's own random stream is spawned from the master seed past any run's seed index
+    dseed = derive_seed(grid.seed, 2**31 - 1)
+    if grid.design == "lhs":
+        from scipy.stats import qmc
+
+        u = qmc.LatinHypercube(d=d, rng=np.random.default_rng(dseed)).random(grid.samples)
+    else:
+        from SALib.sample import sobol
+
+        problem = {"num_vars": d, "names": [a.name for a in axes], "bounds": [[0.0, 1.0]] * d}
+        u = sobol.sample(problem, grid.samples, calc_second_order=False, seed=dseed % 2**32)
+    return [{ax.name: ax.from_unit(row[j]) for j, ax in enumerate(axes)} for row in u]
+
+
+def point_changes(base: Scenario, axes: tuple[Axis, ...], point: dict) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    events: dict[str, dict] = {}
+    for ax in axes:
+        v = point[ax.name]
+        if ax.parameter:
+            params[ax.parameter] = v
+        elif ax.field == "timing":
+            e = base.event(ax.event)
+            lead = month_index(e.effective) - month_index(e.announced)
+            events.setdefault(ax.event, {}).update(effective=v, announced=month_str(month_index(v) - lead))
+        else:
+            events.setdefault(ax.event, {})[ax.field] = v
+    return {"parameters": params, "events": events}
+
+
+# ---------------------------------------------------------------- run specs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a grid: what to compute (changes to the base scenario, seed) and where it goes (run id)."""
+    run: int
+    point: int
+    replicate: int
+    seed_index: int
+    seed: int
+    spec_hash: str
+    changes: dict = field(hash=False, compare=False)
+
+
+def seed_indices(grid: Grid) -> list[int]:
+    """Seed index of every run (run id order). Common mode: the replicate number at every point.
+    Independent mode: the run id, moved past the end of the grid if its seed collides with an earlier one
+    (seeds are 32-bit), so no two runs share a seed."""
+    R, n = grid.replicates, grid.n_runs
+    if grid.seeds == "common":
+        idx = [r % R for r in range(n)]
+        if len({derive_seed(grid.seed, i) for i in range(R)}) < R:  # pragma: no cover (1e-9 chance)
+            raise ScenarioError([(grid.source, "grid.seed", "two replicates derive the same seed; pick another")])
+        return idx
+    idx, used, extra = [], set(), n
+    for r in range(n):
+        i = r
+        s = derive_seed(grid.seed, i)
+        while s in used:
+            i, extra = extra, extra + 1
+            s = derive_seed(grid.seed, i)
+        used.add(s)
+        idx.append(i)
+    return idx
+
+
+def run_specs(grid: Grid, fingerprint: str | None = None) -> list[RunSpec]:
+    """Every run of the grid, run id order (run = point * replicates + replicate)."""
+    fp = fingerprint or model_fingerprint()
+    sidx = seed_indices(grid)
+    seeds = {i: derive_seed(grid.seed, i) for i in set(sidx)}
+    out = []
+    R = grid.replicates
+    for p, pt in enumerate(grid.points):
+        ch = grid.changes(pt)
+        key = scenario_key(grid.base.with_changes(**ch))
+        for r in range(R):
+            run = p * R + r
+            s = seeds[sidx[run]]
+            out.append(RunSpec(run, p, r, sidx[run], s, spec_hash(key, s, fp), ch))
+    return out

@@ -1,0 +1,62 @@
+"""The work a grid worker does: run a chunk of run specs and return one Parquet payload.
+
+Importable and free of lambdas or closures, so it runs under spawn/forkserver process pools and on Dask
+workers alike. Workers never write into the results folder: the parent commits each payload (atomic
+rename), so a killed or orphaned worker can never leave half a run behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..runner import run_model
+from ..scenario import Scenario
+from .grid import model_fingerprint
+
+
+@dataclass
+class Task:
+    """A chunk of work. ``items``: (runs, seed, changes): one computation, written under every run id in
+    ``runs`` (identical run specs within a grid are computed once)."""
+    items: list[tuple[list[int], int, dict]]
+
+
+@dataclass
+class ChunkResult:
+    runs: list[int]                       # run ids in the payload
+    payload: bytes | None                 # Parquet bytes of the runs' timeseries, None if all failed
+    errors: dict[int, str] = field(default_factory=dict)
+    computed: int = 0                     # model runs actually executed
+    seconds: float = 0.0
+    fingerprint: str = ""
+    pid: int = 0
+
+
+def run_chunk(base: Scenario, task: Task) -> ChunkResult:
+    t0 = time.perf_counter()
+    frames, runs, errors, computed = [], [], {}, 0
+    for run_ids, seed, changes in task.items:
+        try:
+            sc = base.with_changes(**changes) if (changes.get("parameters") or changes.get("events")) else base
+            ts, _, _ = run_model(sc, int(seed), run_ids[0])
+            computed += 1
+        except Exception:  # a failing run is reported, not fatal: --resume retries it
+            msg = traceback.format_exc(limit=6)
+            for r in run_ids:
+                errors[r] = msg
+            continue
+        for r in run_ids:
+            frames.append(ts if r == run_ids[0] else ts.assign(run=pd.Series(r, index=ts.index, dtype="int64")))
+            runs.append(r)
+    payload = None
+    if frames:
+        buf = io.BytesIO()
+        pd.concat(frames, ignore_index=True).to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
+        payload = buf.getvalue()
+    return ChunkResult(runs, payload, errors, computed, time.perf_counter() - t0, model_fingerprint(), os.getpid())
