@@ -1,0 +1,132 @@
+"""The `grid` and `summarize` commands (registered into ``python -m sim``).
+
+    grid GRID --out DIR [--workers N] [--executor local|dask] [--scheduler ADDRESS] [--resume]
+         [--reuse DIR ...] [--chunk-size N] [--no-progress]
+    grid --check GRID...
+    summarize DIR [--year Y] [--outcome NAME ...] [--format table|csv]
+
+Heavy imports happen inside the commands, so `python -m sim --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import cli as _cli
+
+
+def _err(lines, code: int = 2) -> int:
+    for line in [lines] if isinstance(lines, str) else lines:
+        print(f"error: {line}", file=sys.stderr)
+    return code
+
+
+def cmd_grid(a) -> int:
+    from ..scenario import ScenarioError
+    from .engine import GridError, run_grid
+    from .executors import make_executor
+    from .grid import load_grid
+
+    if a.check:
+        bad = 0
+        for f in a.grid:
+            try:
+                g = load_grid(f)
+                print(f"{f}: ok ({g.name}: {g.design}, {len(g.axes)} axes, {g.n_points} points x "
+                      f"{g.replicates} replicates = {g.n_runs} runs)")
+            except ScenarioError as e:
+                bad += 1
+                for line in e.lines():
+                    print(line, file=sys.stderr)
+        return 1 if bad else 0
+    if len(a.grid) != 1:
+        return _err("give one grid file (or results folder) to run")
+    if not a.out:
+        return _err("--out DIR is required (a new folder, or the folder to --resume)")
+    if a.workers is not None and a.workers < 1:
+        return _err("--workers must be at least 1")
+    if a.chunk_size is not None and a.chunk_size < 1:
+        return _err("--chunk-size must be at least 1")
+    if a.scheduler and a.executor != "dask":
+        return _err("--scheduler needs --executor dask")
+    ex = make_executor(a.executor, a.workers, a.scheduler)
+    command = " ".join(["python -m sim"] + sys.argv[1:])
+    try:
+        rep = run_grid(a.grid[0], a.out, executor=ex, resume=a.resume, reuse=a.reuse or [],
+                       chunk_size=a.chunk_size, progress=not a.no_progress, command=command)
+    except ScenarioError as e:
+        return _err(e.lines())
+    except GridError as e:
+        return _err(str(e))
+    except KeyboardInterrupt:
+        return _err(f"interrupted; finished runs are kept: resume with --out {a.out} --resume", 130)
+    rate = rep.done_this_session / rep.seconds if rep.seconds > 0 else 0.0
+    print(f"{rep.out}: {rep.already + rep.done_this_session}/{rep.n_runs} runs done "
+          f"({rep.computed} computed, {rep.copied} reused, {rep.already} already there, {len(rep.failed)} failed) "
+          f"in {rep.seconds:.1f} s ({rate:.1f} runs/s, {rep.executor}, {rep.workers} worker(s))")
+    if rep.failed:
+        first = min(rep.failed)
+        print(f"run {first} failed:\n{rep.failed[first]}", file=sys.stderr)
+        return _err(f"{len(rep.failed)} run(s) failed (see {rep.out}/failures.json); --resume retries them", 1)
+    print(f"next: python -m sim summarize {rep.out}")
+    return 0
+
+
+def cmd_summarize(a) -> int:
+    import pandas as pd
+
+    from .engine import GridError
+    from .summarize import OutcomeError, summarize
+
+    try:
+        table, path = summarize(Path(a.dir), outcomes=a.outcome or None, year=a.year, quantiles=(0.05, 0.5, 0.95))
+    except (OutcomeError, GridError, FileNotFoundError) as e:
+        return _err(str(e))
+    if a.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+    else:
+        with pd.option_context("display.max_rows", a.max_rows, "display.width", 250, "display.max_columns", 50):
+            print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(f"-> {path} (and .parquet)")
+    return 0
+
+
+def add(sub) -> None:
+    g = sub.add_parser("grid", help="run a scenario grid (parameter and event axes x seeds) into a results folder",
+                       description="Run a grid file (scenarios/grids/*.toml) into --out. Results stream to "
+                       "Parquet shards; a killed grid finishes with --resume; identical runs are not recomputed.")
+    g.add_argument("grid", nargs="+", help="a grid name under scenarios/grids/, a .toml path, or a results folder "
+                   "(re-runs its frozen grid and base scenario)")
+    g.add_argument("--out", help="results folder: new/empty, or the folder to --resume")
+    g.add_argument("--workers", type=int, default=None, help="worker processes (default: all CPUs; 1 = in this "
+                   "process)")
+    g.add_argument("--executor", choices=["local", "dask"], default="local")
+    g.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:8786 (default with "
+                   "--executor dask: a local cluster of --workers processes)")
+    g.add_argument("--resume", action="store_true", help="complete an interrupted folder: no run lost, none "
+                   "repeated")
+    g.add_argument("--reuse", action="append", metavar="DIR", help="earlier results folder whose identical runs "
+                   "(same resolved scenario, seed and model code) are copied, not recomputed; repeatable")
+    g.add_argument("--chunk-size", type=int, default=None, help="runs per task (default: automatic, at most 16)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--check", action="store_true", help="only validate the grid file(s); one line per problem")
+    g.set_defaults(func=cmd_grid)
+
+    s = sub.add_parser("summarize", help="per-design-point statistics of outcomes of a grid results folder",
+                       description="Per-run outcomes (streamed from the shards), then mean and 5/50/95% per "
+                       "design point; writes DIR/summary.csv, DIR/summary.parquet and DIR/outcomes.parquet.")
+    s.add_argument("dir", help="a grid results folder")
+    s.add_argument("--year", type=int, default=None, help="year of the share outcomes (default: the last full "
+                   "year of the horizon)")
+    s.add_argument("--outcome", action="append", metavar="NAME",
+                   help="outcome(s), e.g. share:Huawei, share:Domestic:2027, value_share:Nvidia, "
+                   "crossover:Huawei:Nvidia, mean:Total:compute_gap:2030 (default: Nvidia, Huawei and Domestic "
+                   "unit share and the year Huawei passes Nvidia)")
+    s.add_argument("--format", choices=["table", "csv"], default="table")
+    s.add_argument("--max-rows", type=int, default=60, help="rows printed (the files hold all)")
+    s.set_defaults(func=cmd_summarize)
+
+
+_cli._EXTRA_COMMANDS.append(add)

@@ -1,0 +1,174 @@
+"""Where chunks of runs are computed: in this process, in a local process pool, or on a Dask cluster.
+
+Every executor takes an iterator of Tasks and yields ChunkResults as they finish (any order), keeping
+at most a small window of tasks in flight, so memory does not grow with the grid.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from ..scenario import Scenario
+from .worker import ChunkResult, Task, run_chunk
+
+
+class SerialExecutor:
+    """Runs every chunk in this process (``--workers 1``): no pool, easiest to debug."""
+    name = "serial"
+
+    def __init__(self):
+        self.workers = 1
+
+    def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
+        for t in tasks:
+            yield run_chunk(base, t)
+
+    def close(self) -> None:
+        pass
+
+
+# -- local process pool: the base scenario is sent once per worker through the initializer
+_BASE: Scenario | None = None
+
+
+def _init_worker(base: Scenario) -> None:
+    global _BASE
+    _BASE = base
+
+
+def _run_task(task: Task) -> ChunkResult:
+    assert _BASE is not None, "worker not initialised"
+    return run_chunk(_BASE, task)
+
+
+def start_method() -> str:
+    """forkserver where available (a clean single-threaded server forks the workers, with the model
+    preloaded), else spawn. Never plain fork: the parent may hold threads (progress bar, Dask, Streamlit)."""
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+class LocalExecutor:
+    """A ProcessPoolExecutor with an explicit start method (``import mesa`` forces spawn process-wide)."""
+    name = "local"
+
+    def __init__(self, workers: int | None = None, method: str | None = None):
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.method = method or start_method()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
+        ctx = mp.get_context(self.method)
+        if self.method == "forkserver":
+            ctx.set_forkserver_preload(["sim.experiments.worker"])
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(base,))
+        window = 2 * self.workers
+        it = iter(tasks)
+        inflight = set()
+        try:
+            for t in it:
+                inflight.add(self._pool.submit(_run_task, t))
+                if len(inflight) >= window:
+                    break
+            while inflight:
+                done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+                for t in it:
+                    inflight.add(self._pool.submit(_run_task, t))
+                    if len(inflight) >= window:
+                        break
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskExecutor:
+    """Runs chunks on a Dask distributed cluster: ``scheduler`` (tcp://host:port), an existing ``client``,
+    or a LocalCluster of ``workers`` single-threaded worker processes. Workers return Parquet bytes; only
+    this process writes files, so workers need not share a file system with it."""
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, client=None):
+        self.scheduler = scheduler
+        self._own_client = client is None
+        self._client = client
+        self._cluster = None
+        self.requested = workers
+        self.workers = workers or 0
+
+    def _connect(self):
+        from distributed import Client, LocalCluster
+
+        if self._client is None:
+            if self.scheduler:
+                self._client = Client(self.scheduler, timeout="30s")
+            else:
+                n = max(1, self.requested or os.cpu_count() or 1)
+                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                             dashboard_address=":0")
+                self._client = Client(self._cluster)
+        n = sum(w.get("nthreads", 1) for w in self._client.scheduler_info().get("workers", {}).values())
+        self.workers = max(1, n)
+        return self._client
+
+    @property
+    def address(self) -> str | None:
+        return self._client.scheduler.address if self._client is not None else self.scheduler
+
+    def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
+        from distributed import as_completed
+
+        client = self._connect()
+        base_f = client.scatter(base, broadcast=True, hash=False)
+        window = 2 * self.workers + 2
+        it = iter(tasks)
+        ac = as_completed()
+        live = set()
+        try:
+            for t in it:
+                f = client.submit(run_chunk, base_f, t, pure=False)
+                ac.add(f)
+                live.add(f)
+                if len(live) >= window:
+                    break
+            for f in ac:
+                live.discard(f)
+                res = f.result()
+                f.release()
+                yield res
+                for t in it:
+                    nf = client.submit(run_chunk, base_f, t, pure=False)
+                    ac.add(nf)
+                    live.add(nf)
+                    if len(live) >= window:
+                        break
+        finally:
+            for f in live:
+                f.cancel()
+            self.close()
+
+    def close(self) -> None:
+        if self._own_client and self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None, client=None):
+    if kind == "dask" or scheduler or client is not None:
+        return DaskExecutor(workers, scheduler, client)
+    if kind != "local":
+        raise ValueError(f"unknown executor {kind!r} (local or dask)")
+    if workers == 1:
+        return SerialExecutor()
+    return LocalExecutor(workers)
