@@ -99,52 +99,54 @@ def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, wi
 
     Rule: (1) owners first on captive capacity, then every other order for a product gets the same fill
     ratio (proportional rationing); (2) compute left unserved is re-ordered in the same month from
-    products of the same origin that still have capacity, in proportion to ``within``; (3) what is
-    still unserved moves to the other origin (domestic -> foreign only beyond the locked part);
-    whatever remains is unmet.
+    products of the same origin that still have capacity, in proportion to ``within``, rationed
+    proportionally; (3) what is still unserved moves to the other origin (domestic -> foreign only
+    beyond the locked part), rationed the same way; whatever remains is unmet.
     Returns (delivered (B, K, P) cards, unmet compute (B, K)).
     """
     B, K, P = orders.shape
-    dom = origin_of_product.astype(bool)
-    fore = ~dom
-    o = orders.reshape(B * K, P)
-    own = np.repeat(owner, K, axis=0) if owner.any() else None
+    om = np.zeros((P, 2))
+    om[np.arange(P), origin_of_product.astype(int)] = 1.0
     pf = np.broadcast_to(perf[None], (B, K, P)).reshape(B * K, P)
-    wn = within.reshape(B * K, P)
-    left = np.maximum(capacity, 0.0).astype(float)
+    own = np.repeat(owner, K, axis=0) if owner.any() else None
+    lock = None if locked_domestic is None else locked_domestic.reshape(B * K)
+    d, unmet = clear_flat(orders.reshape(B * K, P), capacity, own, within.reshape(B * K, P), om, pf, lock)
+    return d.reshape(B, K, P), unmet.reshape(B, K)
+
+
+def clear_flat(o, capacity, own, within, om, pf, locked):
+    """clear_market on flattened rows (N = buyers x classes): o, within, pf (N, P); own (N, P) bool or
+    None; om (P, 2) origin membership; locked (N,) or None. Same rule and returns (flattened)."""
+    left = np.maximum(capacity, 0.0)
     delivered = _ration(o, left, own)
     left = np.maximum(left - delivered.sum(axis=0), 0.0)
     miss = (o - delivered) * pf
     if miss.max() > 1e-12:
-        miss_f = miss[:, fore].sum(axis=1)
-        miss_d = miss[:, dom].sum(axis=1)
-        got_f, left = _spill(miss_f, wn, fore, left, own, pf, delivered)  # (2) same origin
-        got_d, left = _spill(miss_d, wn, dom, left, own, pf, delivered)
-        rem_f = np.maximum(miss_f - got_f, 0.0)
-        rem_d = np.maximum(miss_d - got_d, 0.0)
-        if locked_domestic is not None:  # (3) across origins, never the locked domestic part
-            rem_d = np.maximum(rem_d - locked_domestic.reshape(B * K), 0.0)
-        _spill(rem_f, wn, dom, left, own, pf, delivered)
-        _spill(rem_d, wn, fore, left, own, pf, delivered)
+        miss_o = miss @ om  # (N, 2) unserved compute per origin
+        got = _spill(miss_o, within, om, left, pf, delivered, own)  # (2) same origin
+        left = np.maximum(capacity - delivered.sum(axis=0), 0.0)
+        rem = np.maximum(miss_o - got, 0.0)
+        if locked is not None:
+            rem[:, 1] = np.maximum(rem[:, 1] - locked, 0.0)
+        _spill(rem[:, ::-1], within, om, left, pf, delivered, own)  # (3) to the other origin
     served = (delivered * pf).sum(axis=1)
     wanted = (o * pf).sum(axis=1)
-    return delivered.reshape(B, K, P), np.maximum(wanted - served, 0.0).reshape(B, K)
+    return delivered, np.maximum(wanted - served, 0.0)
 
 
-def _spill(miss, within, nest, left, owner, perf, delivered):
-    """Re-order ``miss`` compute (rows) from products in ``nest`` with capacity left; adds the new
-    deliveries to ``delivered`` in place and returns (compute obtained per row, capacity left)."""
-    if miss.max() <= 1e-12:
-        return np.zeros_like(miss), left
-    w = within * (nest & (left > 1e-9))
-    ws = w.sum(axis=1)
-    if ws.max() <= 0:
-        return np.zeros_like(miss), left
-    scale = np.divide(miss, ws, out=np.zeros_like(miss), where=ws > 0)
-    o = w * scale[:, None] / perf
-    d = _ration(o, left, owner)
+def _spill(miss_o, within, om, left, pf, delivered, own):
+    """Re-order ``miss_o`` compute (N, 2: per origin) from that origin's products with capacity left,
+    in proportion to ``within``; owners first, then proportional rationing; adds to ``delivered`` in
+    place and returns the compute obtained (N, 2)."""
+    if miss_o.max() <= 1e-12:
+        return np.zeros_like(miss_o)
+    w = within * (left > 1e-9)
+    ws = w @ om  # (N, 2)
+    scale = np.divide(miss_o, ws, out=np.zeros_like(miss_o), where=ws > 0)
+    o = w * (scale @ om.T) / pf
+    d = _ration(o, left, own)
     delivered += d
-    return (d * perf).sum(axis=1), np.maximum(left - d.sum(axis=0), 0.0)
+    return (d * pf) @ om
 
 
 def _ration(orders: np.ndarray, cap: np.ndarray, owner: np.ndarray | None) -> np.ndarray:

@@ -176,6 +176,7 @@ class MarketModel(mesa.Model):
         self._dom_f = self.domestic.astype(float)
         self._origin_p = self.domestic.astype(int)
         self._policy_key = None
+        self._clear_buffers()
 
     def _build_state(self) -> None:
         B, T, P = len(BUYERS), len(TIERS), len(self.product_ids)
@@ -419,24 +420,30 @@ class MarketModel(mesa.Model):
 
     # 5. Clear
     def clear(self) -> None:
+        """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_flat``)."""
         p = self.p
         T = len(TIERS)
-        orders_aec = self.need[..., None] * self.probs
-        orders = orders_aec / self.perf[None]
-        hoard = orders.sum(axis=1) * self.hoard_mult
+        B = len(BUYERS)
+        orders = (self.need[..., None] * self.probs) * self._inv_perf  # cards (B, T, P)
+        per_bp = orders.sum(axis=1)
+        hoard = per_bp * self.hoard_mult
         price = self.price_buyer
-        base_spend = (orders.sum(axis=1) * price).sum(axis=1)
-        hoard_spend = (hoard * price).sum(axis=1)
-        budget = p["demand.budget_headroom"] * self.demand_now.sum(axis=1) * self.ref_cost
-        h_scale = np.clip(np.divide(budget - base_spend, hoard_spend, out=np.ones_like(budget),
-                                    where=hoard_spend > 0), 0.0, 1.0)
-        o_scale = np.minimum(1.0, np.divide(budget, base_spend, out=np.ones_like(budget), where=base_spend > 0))
-        allo = np.concatenate([orders * o_scale[:, None, None], (hoard * h_scale[:, None])[:, None, :]], axis=1)
-        perf_all = np.concatenate([self.perf, self.bf16[None, :]], axis=0)
-        spill = np.concatenate([self.within, np.zeros_like(self.within[:, :1])], axis=1)
-        locked = np.concatenate([self.need * self.locked_share, np.zeros_like(self.need[:, :1])], axis=1)
-        delivered, _ = market.clear_market(allo, self.capacity, self.owner, spill, self.domestic.astype(int),
-                                           np.maximum(perf_all, 1e-9), locked)
+        base_spend = per_bp @ price
+        hoard_spend = hoard @ price
+        budget = self._budget_k * self.demand_now.sum(axis=1)
+        h_scale = np.clip((budget - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
+        o_scale = np.minimum(1.0, budget / np.maximum(base_spend, 1e-9))
+        allo = self._allo
+        allo[:, :T] = orders * o_scale[:, None, None]
+        allo[:, T] = hoard * h_scale[:, None]
+        spill = self._spill_w
+        spill[:, :T] = self.within
+        locked = self._locked
+        locked[:, :T] = self.need * self.locked_share
+        P = len(self.product_ids)
+        flat, _ = market.clear_flat(allo.reshape(-1, P), self.capacity, self._own_rep, spill.reshape(-1, P),
+                                    self._om, self._pf, locked.reshape(-1))
+        delivered = flat.reshape(B, T + 1, P)
         self.last_orders = allo.sum(axis=(0, 1))
         self.delivered = delivered
         served = (delivered[:, :T] * self.perf[None]).sum(axis=-1)
@@ -444,6 +451,18 @@ class MarketModel(mesa.Model):
         self.unmet = np.maximum(self.need - served, 0.0)
         for pi in list(self.policy.quota_pool):
             self.policy.quota_pool[pi] = max(self.policy.quota_pool[pi] - delivered[:, :, pi].sum(), 0.0)
+
+    def _clear_buffers(self) -> None:
+        B, T, P = len(BUYERS), len(TIERS), len(self.product_ids)
+        self._inv_perf = 1.0 / np.maximum(self.perf, 1e-9)
+        perf_all = np.concatenate([self.perf, self.bf16[None, :]], axis=0)
+        self._pf = np.broadcast_to(np.maximum(perf_all, 1e-9)[None], (B, T + 1, P)).reshape(B * (T + 1), P).copy()
+        self._own_rep = np.repeat(self.owner, T + 1, axis=0) if self.owner.any() else None
+        self._om = np.stack([~self.domestic, self.domestic], axis=1).astype(float)
+        self._allo = np.zeros((B, T + 1, P))
+        self._spill_w = np.zeros((B, T + 1, P))  # the hoarding class does not spill
+        self._locked = np.zeros((B, T + 1))
+        self._budget_k = self.p["demand.budget_headroom"] * self.ref_cost
 
     # 6. Update
     def update(self) -> None:
@@ -545,6 +564,7 @@ class MarketModel(mesa.Model):
         self.base_price[slot] = self.price[slot] = self.base_price[a100] * rel
         self.perf[:, slot] = [self.train[slot] if t in TRAINING_TIERS else self.infer[slot] for t in TIERS]
         self._perf_term = self._beta * np.log(np.maximum(self.perf, 1e-9))
+        self._clear_buffers()
         self.launched_at[slot] = self.t
         self.base_capacity[self.t:, slot] = BIG
         self.events_applied.append((self.t, f"{vendor.lower()}-compliant-sku"))

@@ -1,0 +1,291 @@
+"""The fit: quasi-random (Sobol) search, Nelder-Mead refinement on common random numbers, then
+acceptance of parameter sets around the optimum (approximate Bayesian computation by rejection).
+
+Every candidate is scored on the mean of its statistics over the same seeds (common random numbers),
+so differences between candidates are not seed noise. Runs stop at the last fitted month (2025-12):
+the model's months up to then do not depend on the horizon.
+
+Stages (``fit``):
+1. Sobol sample (scrambled, ``scipy.stats.qmc``) of the fitted parameters over their search box.
+2. Nelder-Mead (``scipy.optimize``) in the unit cube from the best distinct Sobol points.
+3. Acceptance: a Sobol sample of the fitted parameters in a box around the optimum, jointly with the
+   "nuisance" parameters (not fitted, held at their sourced priors) drawn from their prior ranges;
+   a set is accepted when its loss is within ``delta`` of the best loss (``delta`` = the 90% quantile
+   of chi-square with as many degrees of freedom as fitted parameters). The accepted sets carry the
+   remaining parameter uncertainty into the history run's bands.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from scipy import optimize, stats
+from scipy.stats import qmc
+
+from ..params import CALIBRATED, PARAMS
+from ..scenario import Scenario
+from ..seeds import derive_seeds
+from .targets import Target, loss, measure_all, record_run
+
+FIT_END = "2025-12"
+
+# Not fitted, held at their sourced priors; drawn from their prior ranges in the acceptance stage so
+# their uncertainty reaches the bands (each has a stated range in sim/params.py).
+NUISANCE: tuple[str, ...] = (
+    "demand.base_2022",
+    "demand.growth_after_2025",
+    "choice.price_weight",
+    "anticipation.decay",
+    "huawei.wafers_2025",
+    "huawei.wafers_2026",
+    "huawei.die_bank",
+    "domestic.price_markup",
+    "grey.per_year",
+)
+
+
+def search_box(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Search box of the fitted parameters: their hard bounds, with open-ended bounds cut to a
+    sensible span around the prior range (so the Sobol sample is not spent on absurd corners)."""
+    lo, hi = [], []
+    for n in names:
+        p = PARAMS[n]
+        a, b = p.prior
+        span = b - a
+        lo.append(max(p.lo, a - 0.5 * span, 0.0 if p.lo >= 0 else p.lo))
+        hi.append(min(p.hi, b + 2.0 * span))
+    return np.array(lo, float), np.array(hi, float)
+
+
+def prior_box(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([PARAMS[n].prior[0] for n in names], float),
+            np.array([PARAMS[n].prior[1] for n in names], float))
+
+
+def to_params(names, x) -> dict[str, Any]:
+    out = {}
+    for n, v in zip(names, x):
+        p = PARAMS[n]
+        v = float(np.clip(v, p.lo, p.hi))
+        out[n] = int(round(v)) if p.kind == "int" else v
+    return out
+
+
+# ---------------------------------------------------------------- evaluating candidates
+
+_W: dict[str, Any] = {}
+
+
+def _init_worker(scenario: Scenario, targets: list[Target]) -> None:
+    _W["scenario"] = scenario
+    _W["targets"] = targets
+
+
+def _run_task(task) -> tuple[int, np.ndarray]:
+    """One candidate on some seeds -> (key, stats (n_seeds, n_targets))."""
+    key, params, seeds = task
+    return key, simulate(_W["scenario"], params, seeds, _W["targets"])
+
+
+def simulate(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target],
+             remove: list[str] | None = None) -> np.ndarray:
+    """Statistics of ``targets`` for each seed (rows) of ``scenario`` with ``params`` applied."""
+    from ..model import MarketModel
+
+    sc = scenario.with_changes(parameters=params, remove=remove) if (params or remove) else scenario
+    return np.array([measure_all(record_run(MarketModel(sc, seed=int(s))), targets) for s in seeds])
+
+
+class Evaluator:
+    """Scores candidates (seed-averaged statistics on common random numbers), in a process pool when
+    ``workers > 1`` (spawn start method: importing mesa forces it)."""
+
+    def __init__(self, scenario: Scenario, targets: list[Target], seeds: list[int], workers: int = 1,
+                 progress: Callable[[int], None] | None = None):
+        self.scenario = scenario
+        self.targets = targets
+        self.seeds = list(seeds)
+        self.workers = max(1, int(workers))
+        self.progress = progress
+        self.runs = 0
+        self.pool = None
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(scenario, targets))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def stats(self, candidates: list[dict[str, Any]]) -> np.ndarray:
+        """(n_candidates, n_seeds, n_targets) statistics."""
+        n, S = len(candidates), len(self.seeds)
+        out = np.full((n, S, len(self.targets)), np.nan)
+        if self.pool is None:
+            for i, c in enumerate(candidates):
+                out[i] = simulate(self.scenario, c, self.seeds, self.targets)
+                self.runs += S
+                if self.progress:
+                    self.progress(1)
+            return out
+        # split seeds so that even a single candidate keeps every worker busy
+        parts = self.workers if n < 2 * self.workers else 1
+        chunks = [list(range(S))[k::parts] for k in range(parts)]
+        tasks = [((i, k), c, [self.seeds[j] for j in chunks[k]]) for i, c in enumerate(candidates)
+                 for k in range(parts)]
+        done = {i: 0 for i in range(n)}
+        for (i, k), arr in self.pool.map(_run_task, tasks, chunksize=1):
+            out[i, chunks[k]] = arr
+            self.runs += len(chunks[k])
+            done[i] += 1
+            if done[i] == parts and self.progress:
+                self.progress(1)
+        return out
+
+    def means(self, candidates: list[dict[str, Any]]) -> np.ndarray:
+        return np.nanmean(self.stats(candidates), axis=1) if candidates else np.zeros((0, len(self.targets)))
+
+
+# ---------------------------------------------------------------- the fit
+
+@dataclass
+class FitResult:
+    names: tuple[str, ...]
+    lo: np.ndarray
+    hi: np.ndarray
+    best: dict[str, Any]
+    best_loss: float
+    start_loss: float
+    history: list[dict[str, Any]] = field(default_factory=list)  # every candidate: stage, params, loss
+    accepted: list[dict[str, Any]] = field(default_factory=list)  # accepted parameter sets
+    accepted_loss: list[float] = field(default_factory=list)
+    delta: float = 0.0
+    relaxed: bool = False
+    runs: int = 0
+    wall_s: float = 0.0
+    best_means: np.ndarray | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(budget: int) -> tuple[int, int, int]:
+    """Split a budget (candidate evaluations) into Sobol, Nelder-Mead and acceptance draws."""
+    budget = max(int(budget), 12)
+    n_sobol = 2 ** int(math.floor(math.log2(max(4, 0.45 * budget))))
+    n_nm = max(4, int(0.25 * budget))
+    n_acc = max(4, budget - n_sobol - n_nm)
+    return n_sobol, n_nm, n_acc
+
+
+def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALIBRATED, budget: int = 1200,
+        n_seeds: int = 8, workers: int = 2, fixed: dict[str, Any] | None = None, remove: list[str] | None = None,
+        start: dict[str, Any] | None = None, nuisance: tuple[str, ...] = NUISANCE, rng_seed: int = 1,
+        n_starts: int = 3, k_max: int = 40, k_min: int = 10, box_frac: float = 0.15,
+        progress: bool = True, desc: str = "calibrate") -> FitResult:
+    """Fit ``names`` to ``targets``. ``fixed``: parameters held at given values (ablations);
+    ``remove``: event ids removed (ablations); ``start``: a starting point that Nelder-Mead also
+    tries (e.g. the current values); ``budget``: candidate evaluations, each averaged over ``n_seeds``
+    seeds (the scenario's first replicates: common random numbers)."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    fixed = dict(fixed or {})
+    names = tuple(n for n in names if n not in fixed)
+    nuisance = tuple(n for n in nuisance if n not in fixed and n not in names)
+    sc = scenario.with_changes(header={"end": FIT_END}, parameters=fixed, remove=remove)
+    seeds = derive_seeds(scenario.header.seed, n_seeds)
+    lo, hi = search_box(names)
+    d = len(names)
+    n_sobol, n_nm, n_acc = plan(budget)
+    bar = tqdm(total=n_sobol + n_nm + n_acc, desc=desc, unit="set", disable=not progress, mininterval=1.0)
+    hist: list[dict[str, Any]] = []
+    with Evaluator(sc, targets, seeds, workers, progress=bar.update) as ev:
+        def score(cands: list[dict[str, Any]], stage: str) -> list[float]:
+            mu = ev.means(cands)
+            ls = [loss(m, targets) for m in mu]
+            for c, lv, m in zip(cands, ls, mu):
+                hist.append({"stage": stage, "loss": lv, **c, **{f"stat:{t.id}": x for t, x in zip(targets, m)}})
+            return ls
+
+        # 0. the starting point (current values): the improvement is measured from here
+        start_p = {n: (start or {}).get(n, sc.parameters.get(n, PARAMS[n].default)) for n in names}
+        start_loss = score([start_p], "start")[0]
+        # 1. Sobol over the search box
+        u = qmc.Sobol(d, scramble=True, rng=rng_seed).random(n_sobol)
+        cands = [to_params(names, lo + ui * (hi - lo)) for ui in u]
+        ls = score(cands, "sobol")
+        # 2. Nelder-Mead from the best distinct points (and the start if it is competitive)
+        order = np.argsort(ls)
+        starts: list[np.ndarray] = []
+        pool_u = [((np.array([start_p[n] for n in names]) - lo) / (hi - lo), start_loss)] + \
+                 [(u[i], ls[i]) for i in order]
+        pool_u.sort(key=lambda x: x[1])
+        for ui, _ in pool_u:
+            ui = np.clip(ui, 0, 1)
+            if all(np.abs(ui - s).max() > 0.15 for s in starts):
+                starts.append(ui)
+            if len(starts) >= n_starts:
+                break
+        per = max(d + 2, n_nm // max(len(starts), 1))
+        cache: dict[tuple, float] = {}
+
+        def f(x):
+            x = np.clip(x, 0.0, 1.0)
+            key = tuple(np.round(x, 6))
+            if key not in cache:
+                cache[key] = score([to_params(names, lo + x * (hi - lo))], "nelder-mead")[0]
+            return cache[key]
+
+        for s in starts:
+            simplex = np.vstack([s] + [np.clip(s + 0.08 * np.eye(d)[k] * (1 if s[k] < 0.9 else -1), 0, 1)
+                                       for k in range(d)])
+            optimize.minimize(f, s, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
+                              options={"maxfev": per, "initial_simplex": simplex, "xatol": 2e-3, "fatol": 1e-3})
+        # best so far
+        fit_rows = [h for h in hist if h["stage"] != "start"] or hist
+        b = min(fit_rows, key=lambda h: h["loss"])
+        best = {n: b[n] for n in names}
+        best_loss = b["loss"]
+        # 3. acceptance around the optimum, nuisance parameters from their priors
+        xb = np.array([best[n] for n in names])
+        half = box_frac * (hi - lo)
+        alo, ahi = np.maximum(xb - half, lo), np.minimum(xb + half, hi)
+        nlo, nhi = prior_box(nuisance)
+        dim = d + len(nuisance)
+        ua = qmc.Sobol(dim, scramble=True, rng=rng_seed + 1).random(n_acc)
+        acc_c = []
+        for ui in ua:
+            c = to_params(names, alo + ui[:d] * (ahi - alo))
+            c.update(to_params(nuisance, nlo + ui[d:] * (nhi - nlo)))
+            acc_c.append(c)
+        acc_l = score(acc_c, "accept")
+        runs = ev.runs
+    bar.close()
+    all_best = min(best_loss, min(acc_l) if acc_l else math.inf)
+    delta = float(stats.chi2.ppf(0.90, df=max(d, 1)))
+    ok = [i for i, lv in enumerate(acc_l) if lv <= all_best + delta]
+    relaxed = len(ok) < k_min
+    if relaxed:
+        ok = sorted(range(len(acc_l)), key=lambda i: acc_l[i])[:k_min]
+        ok.sort()
+    ok = ok[:k_max]
+    best_means = np.array([b[f"stat:{t.id}"] for t in targets])
+    return FitResult(names, lo, hi, best, best_loss, start_loss, hist, [acc_c[i] for i in ok],
+                     [acc_l[i] for i in ok], delta, relaxed, runs, time.perf_counter() - t0, best_means, fixed)
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))

@@ -1,0 +1,231 @@
+"""Altair chart builders on tidy frames, shared by the app and reports (no streamlit import).
+
+One colour mapping for vendors (Okabe-Ito, colour-blind safe) is used on every chart; aggregates use
+colours from Paul Tol's muted palette and dashed lines. Every chart has axis titles with units and a
+real-date time axis.
+"""
+
+from __future__ import annotations
+
+import io
+
+import altair as alt
+import pandas as pd
+
+from .ids import AGGREGATES, BUYERS, VENDORS
+
+# Okabe & Ito (2008) palette; yellow is replaced by grey for legibility on white.
+VENDOR_COLORS: dict[str, str] = {
+    "Nvidia": "#009E73",
+    "AMD": "#000000",
+    "Huawei": "#D55E00",
+    "Cambricon": "#E69F00",
+    "T-Head": "#CC79A7",
+    "Kunlunxin": "#56B4E9",
+    "Hygon": "#0072B2",
+    "OtherDomestic": "#999999",
+}
+AGGREGATE_COLORS: dict[str, str] = {"Domestic": "#882255", "Foreign": "#332288", "Total": "#222222"}
+ENTITY_COLORS: dict[str, str] = {**VENDOR_COLORS, **AGGREGATE_COLORS}
+# Paul Tol's bright palette for buyers, muted for utility terms (never on the same chart as vendors).
+BUYER_COLORS: dict[str, str] = dict(zip(BUYERS, ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE",
+                                                 "#AA3377", "#BBBBBB")))
+TERM_COLORS: dict[str, str] = {"performance": "#332288", "price": "#117733", "switching": "#DDCC77",
+                               "risk": "#CC6677", "policy": "#88CCEE"}
+TIER_COLORS: dict[str, str] = {"frontier_training": "#332288", "training": "#44AA99", "inference": "#DDCC77",
+                               "low_priority": "#CC6677"}
+ACTOR_DASH = {"US": [6, 3], "China": [2, 2]}
+BASIS_TITLES = {
+    "unit_share": "Share of cards delivered (units)",
+    "value_share": "Share of sales value (US$)",
+    "compute_share": "Share of compute delivered (A100-equivalents)",
+}
+DATE_AXIS = alt.Axis(format="%Y", tickCount="year", labelAngle=0)
+
+
+def entity_scale(entities) -> alt.Scale:
+    ents = [e for e in list(VENDORS) + list(AGGREGATES) if e in set(entities)]
+    return alt.Scale(domain=ents, range=[ENTITY_COLORS[e] for e in ents])
+
+
+def _scale(mapping: dict[str, str], present=None) -> alt.Scale:
+    keys = [k for k in mapping if present is None or k in set(present)]
+    return alt.Scale(domain=keys, range=[mapping[k] for k in keys])
+
+
+def _x(title: str = "Month") -> alt.X:
+    return alt.X("date:T", title=title, axis=DATE_AXIS)
+
+
+def event_marks(events: pd.DataFrame, y_top: float = 1.0, label: bool = True) -> alt.LayerChart | alt.Chart:
+    """Vertical rules at rule dates (columns date, label, actor), with short rotated labels."""
+    base = alt.Chart(events)
+    rule = base.mark_rule(color="#555555", strokeWidth=1, opacity=0.7).encode(
+        x="date:T",
+        strokeDash=alt.StrokeDash("actor:N", title="Rules by", scale=alt.Scale(
+            domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values()))),
+        tooltip=[alt.Tooltip("date:T", title="Effective", format="%Y-%m"), alt.Tooltip("actor:N", title="By"),
+                 alt.Tooltip("full:N", title="Rule")],
+    )
+    if not label:
+        return rule
+    text = base.mark_text(align="center", baseline="top", fontSize=10, fontWeight="bold",
+                          color="#333333").encode(x="date:T", y=alt.Y("row:Q", scale=None), text="n:N",
+                                                  tooltip=[alt.Tooltip("full:N", title="Rule")])
+    return alt.layer(rule, text)
+
+
+def events_frame(events, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+    """Tidy rule marks from scenario events (objects with id, effective, actor, label): one row per month
+    and actor, numbered by month (``n``) for the chart labels; events outside [start, end] are left out so
+    they do not widen the time axis. ``row`` staggers the numbers of neighbouring months."""
+    cols = {"date": "datetime64[us]", "actor": "str", "n": "str", "row": "float64", "full": "str", "month": "str"}
+    rows = []
+    for e in events:
+        if (start and e.effective < start) or (end and e.effective > end):
+            continue
+        rows.append({"month": e.effective, "actor": e.actor, "label": e.label or e.id})
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in cols.items()})
+    d = pd.DataFrame(rows)
+    months = sorted(d["month"].unique())
+    number = {m: i + 1 for i, m in enumerate(months)}
+    out = []
+    for (month, actor), g in d.groupby(["month", "actor"], sort=True):
+        k = number[month]
+        out.append({"date": pd.Timestamp(month + "-01"), "actor": actor, "n": str(k),
+                    "row": 2.0 + 13.0 * ((k - 1) % 3), "full": f"{k}. {month} {actor}: " + " | ".join(g["label"]),
+                    "month": month})
+    r = pd.DataFrame(out)
+    r["date"] = r["date"].astype("datetime64[us]")
+    return r.astype({c: t for c, t in cols.items() if c != "date"})
+
+
+def events_legend(ev: pd.DataFrame) -> list[str]:
+    """One line per numbered rule mark, for a caption under the chart."""
+    return list(dict.fromkeys(ev.sort_values(["date", "actor"])["full"])) if len(ev) else []
+
+
+def observed_marks(obs: pd.DataFrame) -> alt.LayerChart:
+    """Observed points (sim.observed frame): the value across its period, and its low-high range."""
+    o = obs.assign(mid=obs["date"] + (obs["date_end"] - obs["date"]) / 2)
+    color = alt.Color("entity:N", scale=entity_scale(o["entity"]), legend=None)
+    tip = [alt.Tooltip("entity:N", title="Observed"), alt.Tooltip("label:N", title="Period"),
+           alt.Tooltip("value:Q", format=".0%"), alt.Tooltip("low:Q", format=".0%"),
+           alt.Tooltip("high:Q", format=".0%"), alt.Tooltip("role:N"), alt.Tooltip("source:N")]
+    span = alt.Chart(o).mark_rule(strokeWidth=3, opacity=0.9).encode(
+        x="date:T", x2="date_end:T", y="value:Q", color=color, tooltip=tip)
+    rng = alt.Chart(o).mark_rule(strokeWidth=1.5).encode(x="mid:T", y="low:Q", y2="high:Q", color=color, tooltip=tip)
+    pt = alt.Chart(o).mark_point(filled=True, size=70, stroke="white", strokeWidth=1).encode(
+        x="mid:T", y="value:Q", color=color,
+        shape=alt.Shape("role:N", title="Observed", scale=alt.Scale(
+            domain=["target", "initial", "forecast"], range=["circle", "square", "triangle-up"])),
+        tooltip=tip)
+    return alt.layer(span, rng, pt)
+
+
+def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
+                observed: pd.DataFrame | None = None, title: str = "", width="container", height: int = 380,
+                band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None) -> alt.LayerChart:
+    """Share by vendor over time: mean lines, 5-95% bands across seeds, rule marks and observed points.
+
+    bands: columns date, entity, mean, lo, hi (sim.ui.ensemble.share_bands).
+    """
+    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(bands["entity"]),
+                      legend=alt.Legend(orient="right", symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
+    y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
+              scale=alt.Scale(domain=[0, 1]))
+    band = alt.Chart(bands).mark_area(opacity=0.18).encode(
+        x=_x(), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q",
+        color=color)
+    dash = alt.condition(alt.FieldOneOfPredicate(field="entity", oneOf=list(AGGREGATES)),
+                         alt.value([5, 3]), alt.value([1, 0]))
+    line = alt.Chart(bands).mark_line(strokeWidth=2).encode(
+        x=_x(), y=y, color=color, strokeDash=dash,
+        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), alt.Tooltip("entity:N", title="Vendor"),
+                 alt.Tooltip("mean:Q", title="Mean", format=".1%"),
+                 alt.Tooltip("lo:Q", title="5%", format=".1%"), alt.Tooltip("hi:Q", title="95%", format=".1%")])
+    layers = [band, line]
+    if events is not None and len(events):
+        layers.append(event_marks(events))
+    if observed is not None and len(observed):
+        layers.append(observed_marks(observed))
+    if now is not None:
+        layers.append(alt.Chart(pd.DataFrame({"date": [now]})).mark_rule(color="#000000", strokeWidth=2).encode(x="date:T"))
+    sub = f"Lines: mean of the seed ensemble; shaded: {band_label}. Dashed/dotted verticals: US/China rules."
+    return alt.layer(*layers).properties(
+        title=alt.TitleParams(title or "Share by vendor", subtitle=sub, anchor="start"),
+        width=width, height=height).resolve_scale(color="shared")
+
+
+def difference_chart(diff: pd.DataFrame, basis: str = "unit_share", title: str = "", width="container",
+                     height: int = 300) -> alt.LayerChart:
+    """B minus A per vendor over time (columns date, entity, mean, lo, hi), in share points."""
+    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(diff["entity"]))
+    ytitle = f"Difference in {BASIS_TITLES.get(basis, basis).lower()} (B − A, points)"
+    band = alt.Chart(diff).mark_area(opacity=0.18).encode(x=_x(), y=alt.Y("lo:Q", title=ytitle), y2="hi:Q",
+                                                          color=color)
+    line = alt.Chart(diff).mark_line(strokeWidth=2).encode(
+        x=_x(), y=alt.Y("mean:Q", title=ytitle, axis=alt.Axis(format="+%")), color=color,
+        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), "entity:N",
+                 alt.Tooltip("mean:Q", title="B − A", format="+.1%")])
+    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
+    return alt.layer(band, line, zero).properties(
+        title=alt.TitleParams(title or "Difference B − A", anchor="start",
+                              subtitle="Same seeds in A and B; shaded: 5-95% of the paired differences."),
+        width=width, height=height)
+
+
+def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[str, str] | None = None,
+                fmt: str = ",.0f", title: str = "", width="container", height: int = 260,
+                y_domain=None) -> alt.Chart:
+    """Generic time lines (columns date, series, value), optional band columns lo/hi."""
+    color = alt.Color("series:N", title=series_title,
+                      scale=_scale(colors, df["series"].unique()) if colors else alt.Undefined)
+    axis = alt.Axis(format=fmt)
+    ysc = alt.Scale(domain=y_domain) if y_domain else alt.Undefined
+    line = alt.Chart(df).mark_line(strokeWidth=2).encode(
+        x=_x(), y=alt.Y("value:Q", title=y_title, axis=axis, scale=ysc), color=color,
+        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), alt.Tooltip("series:N", title=series_title),
+                 alt.Tooltip("value:Q", title=y_title, format=fmt)])
+    layers = [line]
+    if {"lo", "hi"} <= set(df.columns):
+        layers.insert(0, alt.Chart(df).mark_area(opacity=0.18).encode(
+            x=_x(), y=alt.Y("lo:Q", title=y_title, scale=ysc), y2="hi:Q", color=color))
+    return alt.layer(*layers).properties(title=alt.TitleParams(title, anchor="start") if title else "",
+                                         width=width, height=height)
+
+
+def mix_chart(mix: pd.DataFrame, title: str = "", width="container", height: int = 260) -> alt.Chart:
+    """Domestic share of a buyer's choice by workload tier (columns date, tier, domestic_share)."""
+    d = mix.rename(columns={"tier": "series", "domestic_share": "value"})
+    return lines_chart(d, "Domestic share of the choice (compute)", "Workload tier", TIER_COLORS, fmt="%",
+                       title=title, width=width, height=height, y_domain=[0, 1])
+
+
+def terms_chart(terms: pd.DataFrame, title: str = "", width="container", height: int = 240) -> alt.Chart:
+    """Utility terms, domestic minus foreign (columns date, term, value): positive favours domestic."""
+    color = alt.Color("term:N", title="Utility term", scale=_scale(TERM_COLORS, terms["term"].unique()))
+    bars = alt.Chart(terms).mark_bar().encode(
+        x=_x(), y=alt.Y("sum(value):Q", title="Domestic minus foreign (utility)"), color=color,
+        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), "term:N",
+                 alt.Tooltip("value:Q", title="Domestic − foreign", format="+.2f")])
+    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
+    return alt.layer(bars, zero).properties(
+        title=alt.TitleParams(title or "Why: utility terms", anchor="start",
+                              subtitle="Above zero favours domestic chips; below favours foreign."),
+        width=width, height=height)
+
+
+def to_image(chart: alt.TopLevelMixin, fmt: str = "png", width: int = 900) -> bytes:
+    """The chart as PNG or SVG bytes (vl-convert, offline)."""
+    c = chart.properties(width=width) if _has_container_width(chart) else chart
+    buf = io.BytesIO() if fmt == "png" else io.StringIO()
+    with alt.data_transformers.disable_max_rows():
+        c.save(buf, format=fmt, scale_factor=2 if fmt == "png" else 1)
+    v = buf.getvalue()
+    return v if isinstance(v, bytes) else v.encode("utf-8")
+
+
+def _has_container_width(chart) -> bool:
+    return getattr(chart, "width", alt.Undefined) == "container"

@@ -1,0 +1,257 @@
+"""The app's current settings: one frozen, hashable, order-normalised value.
+
+Settings name a base scenario (a shipped one, or an uploaded one by content digest), parameter
+overrides, switched-off events, moved events and the ensemble size. They round-trip through the
+page URL (query parameters), so a copied link reproduces the same view, and they build the scenario
+that is run (``Scenario.with_changes``) and downloaded as TOML. No streamlit import here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from ..params import PARAMS, Param
+from ..scenario import Scenario, ScenarioError, month_index, month_str
+
+SEEDS_MIN, SEEDS_MAX, SEEDS_DEFAULT = 5, 50, 20
+DEFAULT_SCENARIO = "history"
+UPLOAD_PREFIX = "upload-"
+BASES = ("unit_share", "value_share", "compute_share")
+BASIS_LABELS = {"unit_share": "units (cards)", "value_share": "value (US$)", "compute_share": "compute (AEC)"}
+# Query-parameter names that are not parameter names (parameter names always contain a dot).
+VIEW_KEYS = ("scenario", "seeds", "off", "move", "basis", "observed", "buyer", "tier", "compare", "lesson",
+             "month")
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    return f"{float(v):.10g}"
+
+
+def parse_value(p: Param, text: str) -> Any:
+    """A URL string to a parameter value; raises ValueError with a reason."""
+    if p.kind == "bool":
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"must be true or false, got {text!r}")
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"must be finite, got {text!r}")
+    if p.kind == "int":
+        if v != int(v):
+            raise ValueError(f"must be a whole number, got {text!r}")
+        v = int(v)
+    reason = p.check(v)
+    if reason:
+        raise ValueError(reason)
+    return v
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What is run. Tuples are sorted, so equal settings hash equal whatever the order of edits."""
+    scenario: str = DEFAULT_SCENARIO
+    params: tuple[tuple[str, Any], ...] = ()
+    off: tuple[str, ...] = ()
+    moved: tuple[tuple[str, str], ...] = ()
+    seeds: int = SEEDS_DEFAULT
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
+        object.__setattr__(self, "off", tuple(sorted(set(self.off))))
+        object.__setattr__(self, "moved", tuple(sorted(dict(self.moved).items())))
+        object.__setattr__(self, "seeds", int(min(SEEDS_MAX, max(SEEDS_MIN, int(self.seeds)))))
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def moved_dict(self) -> dict[str, str]:
+        return dict(self.moved)
+
+    def with_param(self, name: str, value: Any, base_value: Any) -> Settings:
+        d = self.param_dict
+        if value == base_value:
+            d.pop(name, None)
+        else:
+            d[name] = value
+        return replace(self, params=tuple(d.items()))
+
+    def with_event(self, eid: str, on: bool, month: str | None, base_month: str) -> Settings:
+        off = set(self.off)
+        (off.discard if on else off.add)(eid)
+        mv = self.moved_dict
+        if month is None or month == base_month:
+            mv.pop(eid, None)
+        else:
+            mv[eid] = month
+        return replace(self, off=tuple(off), moved=tuple(mv.items()))
+
+    @property
+    def n_changes(self) -> int:
+        return len(self.params) + len(self.off) + len(self.moved)
+
+
+@dataclass(frozen=True)
+class View:
+    """How results are shown (also in the URL, not part of what is run)."""
+    basis: str = "unit_share"
+    observed: bool = True
+    buyer: str = "Tencent"
+    tier: str = "inference"
+    compare: str = "no-controls"
+    lesson: str = ""
+    month: str = ""
+
+
+# ---------------------------------------------------------------- building the scenario
+
+
+def apply(base: Scenario, s: Settings) -> Scenario:
+    """The scenario that the settings describe (validated; raises ScenarioError)."""
+    ids = {e.id for e in base.events}
+    unknown = [e for e in list(s.off) + [i for i, _ in s.moved] if e not in ids]
+    if unknown:
+        raise ScenarioError([("settings", f"events.{e}", "unknown event id in this scenario") for e in unknown])
+    events: dict[str, dict] = {}
+    for eid, month in s.moved:
+        if eid in s.off:
+            continue
+        ev = base.event(eid)
+        shift = month_index(month) - month_index(ev.effective)
+        events[eid] = {"effective": month, "announced": month_str(month_index(ev.announced) + shift)}
+    return base.with_changes(parameters=s.param_dict, events=events or None, remove=list(s.off) or None)
+
+
+def base_value(base: Scenario, name: str) -> Any:
+    """A parameter's value in the base scenario (its override there, else the default)."""
+    return base.parameters.get(name, PARAMS[name].default)
+
+
+# ---------------------------------------------------------------- URL (query parameters)
+
+
+def to_query(s: Settings, v: View | None = None) -> dict[str, str | list[str]]:
+    """Query parameters for the settings and view; defaults are left out to keep links short."""
+    q: dict[str, str | list[str]] = {"scenario": s.scenario}
+    if s.seeds != SEEDS_DEFAULT:
+        q["seeds"] = str(s.seeds)
+    for k, val in s.params:
+        q[k] = fmt_value(val)
+    if s.off:
+        q["off"] = list(s.off)
+    if s.moved:
+        q["move"] = [f"{e}:{m}" for e, m in s.moved]
+    if v is not None:
+        d = View()
+        for f in ("basis", "buyer", "tier", "compare", "lesson", "month"):
+            if getattr(v, f) != getattr(d, f):
+                q[f] = getattr(v, f)
+        if v.observed != d.observed:
+            q["observed"] = "1" if v.observed else "0"
+    return q
+
+
+@dataclass
+class Parsed:
+    settings: Settings
+    view: View
+    problems: list[str] = field(default_factory=list)
+
+
+def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
+               base: Scenario | None = None) -> Parsed:
+    """Settings and view from query parameters (each key maps to all its values). Bad entries are
+    dropped and reported in ``problems`` ("KEY: REASON"); nothing in a URL is executed."""
+    problems: list[str] = []
+
+    def last(k: str) -> str | None:
+        vals = q.get(k) or []
+        return vals[-1] if vals else None
+
+    scen = last("scenario") or DEFAULT_SCENARIO
+    if scen not in known_scenarios and not scen.startswith(UPLOAD_PREFIX):
+        problems.append(f"scenario: unknown scenario {scen!r}; showing {DEFAULT_SCENARIO!r}")
+        scen = DEFAULT_SCENARIO
+    seeds = SEEDS_DEFAULT
+    if last("seeds") is not None:
+        try:
+            seeds = int(last("seeds"))
+            if not SEEDS_MIN <= seeds <= SEEDS_MAX:
+                problems.append(f"seeds: {seeds} is outside {SEEDS_MIN}-{SEEDS_MAX}; clipped")
+        except ValueError:
+            problems.append(f"seeds: not a whole number ({last('seeds')!r})")
+    params: dict[str, Any] = {}
+    for k, vals in q.items():
+        if k in VIEW_KEYS or not vals:
+            continue
+        p = PARAMS.get(k)
+        if p is None:
+            problems.append(f"{k}: unknown parameter (ignored)")
+            continue
+        try:
+            params[k] = parse_value(p, vals[-1])
+        except ValueError as e:
+            problems.append(f"{k}: {e} (ignored)")
+    ids = {e.id: e for e in base.events} if base is not None else None
+    off = []
+    for eid in q.get("off", []):
+        if ids is not None and eid not in ids:
+            problems.append(f"off: unknown event id {eid!r} (ignored)")
+        else:
+            off.append(eid)
+    moved = {}
+    for item in q.get("move", []):
+        eid, _, month = item.rpartition(":")
+        try:
+            month_index(month)
+        except ValueError:
+            problems.append(f"move: {item!r} is not EVENT_ID:YYYY-MM (ignored)")
+            continue
+        if ids is not None and eid not in ids:
+            problems.append(f"move: unknown event id {eid!r} (ignored)")
+            continue
+        moved[eid] = month
+    if base is not None:  # drop overrides equal to the base value
+        params = {k: v for k, v in params.items() if v != base_value(base, k)}
+        moved = {k: m for k, m in moved.items() if m != ids[k].effective}
+    s = Settings(scen, tuple(params.items()), tuple(off), tuple(moved.items()), seeds)
+    view = View()
+    basis = last("basis")
+    if basis is not None:
+        if basis in BASES:
+            view = replace(view, basis=basis)
+        else:
+            problems.append(f"basis: must be one of {', '.join(BASES)}")
+    if last("observed") is not None:
+        view = replace(view, observed=last("observed") not in ("0", "false", "no", "off"))
+    for f in ("buyer", "tier", "compare", "lesson", "month"):
+        if last(f) is not None:
+            view = replace(view, **{f: last(f)})
+    return Parsed(s, view, problems)
+
+
+def scenario_file_name(s: Settings, base: Scenario) -> str:
+    name = base.name if not s.n_changes else f"{base.name}-custom"
+    return f"{name}.toml"
+
+
+def custom_scenario(base: Scenario, s: Settings) -> Scenario:
+    """The settings as a self-contained scenario (downloaded as TOML; ``python -m sim run`` accepts it)."""
+    sc = apply(base, s)
+    if s.n_changes:
+        desc = (base.header.description + " " if base.header.description else "") + \
+            f"Changed in the app: {s.n_changes} setting(s)."
+        sc = sc.with_changes(header={"name": f"{base.name}-custom"[:80], "description": desc})
+    return sc
