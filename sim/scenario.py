@@ -17,6 +17,7 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -234,6 +235,8 @@ class ScenarioHeader(BaseModel):
     end: str = "2030-12"
     seed: int = Field(default=20231017, ge=0, lt=2**63)
     replicates: int = Field(default=20, ge=1, le=10000)
+    # accepted parameter sets of the calibration (CSV, one column per parameter), relative to the file
+    parameter_sets: str | None = Field(default=None, min_length=1, max_length=300)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -276,7 +279,7 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "scenario": self.header.model_dump(),
+            "scenario": self.header.model_dump(exclude_none=True),
             "parameters": dict(sorted(self.parameters.items())),
             "events": [e.model_dump(exclude_none=True) for e in self.events],
         }
@@ -302,6 +305,22 @@ class Scenario:
             aot.append(t)
         doc.add("events", aot)
         return tomlkit.dumps(doc)
+
+    def parameter_sets_file(self) -> Path | None:
+        """The declared parameter-sets file (``scenario.parameter_sets``), resolved; None if none."""
+        if self.header.parameter_sets is None:
+            return None
+        return resolve_parameter_sets(self.header.parameter_sets, self.origin)
+
+    def load_parameter_sets(self) -> list[dict[str, float]]:
+        """The accepted parameter sets (one dict per row; validated when the scenario was loaded)."""
+        path = self.parameter_sets_file()
+        if path is None:
+            return []
+        rows, problems = _read_parameter_sets(path)
+        if problems:
+            raise ScenarioError(problems)
+        return rows
 
     def digest(self) -> str:
         return hashlib.sha256(self.to_toml().encode()).hexdigest()
@@ -443,6 +462,72 @@ def _fmt_loc(loc: tuple) -> str:
     return "".join(parts)
 
 
+def resolve_parameter_sets(value: str, origin: str) -> Path | None:
+    """A parameter-sets path: absolute, or relative to the scenario file (falling back to the
+    shipped scenarios folder, e.g. for a resolved copy of a scenario in a run folder)."""
+    p = Path(value)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for base in (Path(origin).parent, SCENARIO_DIR):
+        if (base / p).is_file():
+            return base / p
+    return None
+
+
+def _read_parameter_sets(path: Path) -> tuple[list[dict[str, float]], list[tuple[str, str, str]]]:
+    st = path.stat()
+    return _read_parameter_sets_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_parameter_sets_cached(path: str, _mtime: int, _size: int):
+    """Rows of a parameter-sets CSV and the problems found: only known numeric parameters as
+    columns, every value a number within the parameter's bounds."""
+    import csv
+
+    problems: list[tuple[str, str, str]] = []
+    rows: list[dict[str, float]] = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header:
+            return [], [(path, "-", "empty file (need a header row of parameter names)")]
+        cols = [c.strip() for c in header]
+        for c in cols:
+            prm = PARAMS.get(c)
+            if prm is None:
+                problems.append((path, c, "unknown parameter"))
+            elif prm.kind == "bool":
+                problems.append((path, c, "only numeric parameters can vary between parameter sets"))
+        if len(set(cols)) != len(cols):
+            problems.append((path, "-", "duplicate column names"))
+        for i, r in enumerate(reader, start=1):
+            if not any(x.strip() for x in r):
+                continue
+            if len(r) != len(cols):
+                problems.append((path, f"row {i}", f"has {len(r)} values for {len(cols)} columns"))
+                continue
+            row = {}
+            for c, x in zip(cols, r):
+                try:
+                    v = float(x)
+                except ValueError:
+                    problems.append((path, f"row {i}.{c}", f"not a number: {x!r}"))
+                    continue
+                prm = PARAMS.get(c)
+                if prm is not None and prm.kind != "bool":
+                    if prm.kind == "int" and v == int(v):
+                        v = int(v)
+                    reason = prm.check(v)
+                    if reason:
+                        problems.append((path, f"row {i}.{c}", reason))
+                row[c] = v
+            rows.append(row)
+        if not rows and not problems:
+            problems.append((path, "-", "no parameter sets (only a header row)"))
+    return rows, problems
+
+
 def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) -> Scenario:
     problems: list[tuple[str, str, str]] = []
     header = None
@@ -455,6 +540,13 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
             problems.append((fname, f"scenario.{loc}", msg))
     except TypeError as e:
         problems.append((fname, "scenario", str(e)))
+    if header is not None and header.parameter_sets is not None:
+        ps = resolve_parameter_sets(header.parameter_sets, fname)
+        if ps is None:
+            problems.append((fname, "scenario.parameter_sets", f"file not found: {header.parameter_sets!r} "
+                             "(relative to the scenario file)"))
+        else:
+            problems.extend(_read_parameter_sets(ps)[1])
     params = raw.get("parameters", {})
     for k, v in params.items():
         p = PARAMS.get(k)
