@@ -42,6 +42,10 @@ class RunResult:
     decisions: pd.DataFrame | None = None
     wall_time_s: float = 0.0
     events_applied: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    # with parameter uncertainty: which accepted parameter set each replicate used, and the sets
+    parameter_set_of_run: list[int] | None = None
+    parameter_sets: list[dict[str, float]] | None = None
+    parameter_sets_file: str | None = None
 
     def annual(self, metric: str = "unit_share", entities: Iterable[str] = ("Nvidia", "Huawei", "Domestic")):
         return annual_shares(self.timeseries, metric, entities)
@@ -147,12 +151,17 @@ def run_model(scenario: Scenario, seed: int, run: int = 0, trace: bool = False):
 
 
 def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[int] | None = None,
-                 trace: bool = False, parameters: dict[str, Any] | None = None) -> RunResult:
+                 trace: bool = False, parameters: dict[str, Any] | None = None,
+                 parameter_sets: bool | list[dict[str, float]] = False) -> RunResult:
     """Run a scenario for several seeds.
 
     seeds: a number of replicates (seeds derived from the scenario's master seed), an explicit list of
     seeds, or None for the scenario's own ``replicates``. ``parameters``: dotted overrides.
     Replicate i always gets seed ``derive_seed(master, i)`` and run id i.
+    ``parameter_sets``: combine seed noise with parameter uncertainty. True uses the scenario's
+    declared accepted parameter sets (``scenario.parameter_sets``), or pass a list of dicts;
+    replicate i then also uses set ``i mod K`` (its values replace the scenario's; ``parameters``
+    still win). Off by default: every replicate uses the scenario's own values.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if parameters:
@@ -160,17 +169,35 @@ def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[
     if seeds is None:
         seeds = sc.header.replicates
     seed_list = derive_seeds(sc.header.seed, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
+    sets: list[dict[str, float]] | None = None
+    sets_file = None
+    if parameter_sets is True:
+        sets = sc.load_parameter_sets()
+        f = sc.parameter_sets_file()
+        sets_file = str(f) if f is not None else None
+        if not sets:
+            raise ValueError(f"scenario {sc.name!r} declares no parameter sets (scenario.parameter_sets)")
+    elif parameter_sets:
+        sets = [dict(x) for x in parameter_sets]
+    set_of_run = [i % len(sets) for i in range(len(seed_list))] if sets else None
+    variants: dict[int, Scenario] = {}
     t0 = time.perf_counter()
     frames, decs, events = [], [], {}
     for i, s in enumerate(seed_list):
-        ts, dec, ev = run_model(sc, s, i, trace)
+        sc_i = sc
+        if sets:
+            k = set_of_run[i]
+            if k not in variants:
+                variants[k] = sc.with_changes(parameters={**sets[k], **(parameters or {})})
+            sc_i = variants[k]
+        ts, dec, ev = run_model(sc_i, s, i, trace)
         frames.append(ts)
         if dec is not None:
             decs.append(dec)
         events[i] = ev
     ts = pd.concat(frames, ignore_index=True)
     dec = pd.concat(decs, ignore_index=True) if decs else None
-    return RunResult(sc, seed_list, ts, dec, time.perf_counter() - t0, events)
+    return RunResult(sc, seed_list, ts, dec, time.perf_counter() - t0, events, set_of_run, sets, sets_file)
 
 
 def annual_shares(ts: pd.DataFrame, metric: str = "unit_share",
@@ -236,6 +263,9 @@ def manifest(result: RunResult, source_file: str | None = None, extra: dict | No
         "platform": platform.platform(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "events_applied": {str(k): v for k, v in result.events_applied.items()},
+        **({"parameter_sets": {"file": result.parameter_sets_file, "count": len(result.parameter_sets),
+                               "set_of_run": result.parameter_set_of_run, "sets": result.parameter_sets}}
+           if result.parameter_sets else {}),
         **(extra or {}),
     }
 
