@@ -1,0 +1,353 @@
+"""Invariants of whole model runs (sim.model.MarketModel) and of the output table built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import load_scenario, run_scenario
+from sim.ids import (AGGREGATES, BUYER_METRICS, BUYERS, DOMESTIC_VENDORS, FOREIGN_VENDORS, MARKET_METRICS,
+                     TIER_METRICS, TIERS, TIMESERIES_COLUMNS, VENDOR_METRICS, VENDORS)
+from sim.market import retire
+from sim.model import GREY, MarketModel
+from sim.params import PARAMS
+from sim.runner import annual_shares, timeseries_frame
+
+SCENARIOS = ["history", "full-decoupling", "escalation", "us-reopens", "no-controls"]
+ADDITIVE = ("units", "compute", "revenue_usd", "levy_usd", "grey_units", "installed_units")
+SHARES = {"unit_share": "units", "compute_share": "compute", "value_share": "revenue_usd",
+          "installed_share": "installed_units"}
+
+
+@dataclass
+class Probe:
+    """What a stepped run looked like month by month (arrays are (months, ...))."""
+    model: MarketModel
+    capacity: list = field(default_factory=list)
+    delivered: list = field(default_factory=list)
+    avail: list = field(default_factory=list)
+    installed_before: list = field(default_factory=list)
+    installed_after: list = field(default_factory=list)
+    stock_before: list = field(default_factory=list)
+    stock_after: list = field(default_factory=list)
+    opened: list = field(default_factory=list)
+
+
+def probe_run(scenario, seed: int | None = None, **overrides) -> Probe:
+    m = MarketModel(scenario, seed=seed, **overrides)
+    pr = Probe(m)
+    while m.running:
+        inst, stock = m.installed.copy(), m.stock.copy()
+        m.step()
+        pr.installed_before.append(inst)
+        pr.stock_before.append(stock)
+        pr.capacity.append(m.capacity.copy())
+        pr.delivered.append(m.delivered.copy())
+        pr.avail.append(m.avail.copy())
+        pr.installed_after.append(m.installed.copy())
+        pr.stock_after.append(m.stock.copy())
+        pr.opened.append(m.opened.copy())
+    for k in ("capacity", "delivered", "avail", "installed_before", "installed_after", "stock_before",
+              "stock_after", "opened"):
+        setattr(pr, k, np.array(getattr(pr, k)))
+    return pr
+
+
+@pytest.fixture(scope="module", params=SCENARIOS)
+def probe(request) -> Probe:
+    return probe_run(request.param)
+
+
+@pytest.fixture(scope="module")
+def history_probe() -> Probe:
+    return probe_run("history")
+
+
+def ts_of(pr: Probe) -> pd.DataFrame:
+    return timeseries_frame(pr.model, 0)
+
+
+def wide(ts: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """date x entity table of one metric (one run)."""
+    d = ts[ts["metric"] == metric]
+    return d.pivot(index="date", columns="entity", values="value")
+
+
+# ---------------------------------------------------------------- month-by-month invariants
+
+
+def test_run_covers_every_month_of_the_scenario(probe):
+    m = probe.model
+    assert len(probe.capacity) == m.n_months == len(m.scenario.months)
+    assert not m.running
+    before = m.rec_units.copy()
+    m.step()  # stepping past the horizon changes nothing
+    np.testing.assert_array_equal(m.rec_units, before)
+    assert not m.running
+
+
+def test_deliveries_never_exceed_capacity(probe):
+    d = probe.delivered
+    assert d.shape[1:3] == (len(BUYERS), len(TIERS) + 1)  # order classes: the tiers plus hoarding
+    assert (d >= -1e-9).all()
+    per_product = d.sum(axis=(1, 2))  # (months, P)
+    excess = per_product - probe.capacity * (1 + 1e-9) - 1e-6
+    bad = np.argwhere(excess > 0)
+    assert bad.size == 0, [(probe.model.months[t], probe.model.product_ids[p], per_product[t, p],
+                            probe.capacity[t, p]) for t, p in bad[:5]]
+
+
+def test_nothing_is_delivered_that_the_buyer_could_not_buy(probe):
+    """A product reaches a buyer only if it is launched, legal, offered and not blocked for that buyer."""
+    got = probe.delivered.sum(axis=2) > 1e-9  # (months, B, P)
+    bad = np.argwhere(got & ~probe.avail)
+    m = probe.model
+    assert bad.size == 0, [(m.months[t], BUYERS[b], m.product_ids[p]) for t, b, p in bad[:5]]
+
+
+def test_installed_base_follows_deliveries_openings_and_retirements(probe):
+    m = probe.model
+    life = m.p["ageing.lifetime_months"]
+    T = len(TIERS)
+    to_use = probe.delivered[:, :, :T, :].sum(axis=2)
+    expect = probe.installed_before + to_use + probe.opened - retire(probe.installed_before, life)
+    np.testing.assert_allclose(probe.installed_after, expect, rtol=1e-9, atol=1e-6)
+    assert (probe.installed_after >= -1e-9).all()
+
+
+def test_stockpile_follows_hoarded_deliveries_and_openings(probe):
+    hoarded = probe.delivered[:, :, len(TIERS), :]
+    assert (probe.opened <= probe.stock_before + 1e-9).all()
+    np.testing.assert_allclose(probe.stock_after, probe.stock_before + hoarded - probe.opened, rtol=1e-9, atol=1e-6)
+    assert (probe.stock_after >= -1e-9).all()
+
+
+def test_recorded_units_are_the_deliveries(probe):
+    m = probe.model
+    np.testing.assert_allclose(m.rec_units, probe.delivered.sum(axis=(1, 2)), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(m.rec_installed, probe.installed_after.sum(axis=1), rtol=1e-12, atol=1e-9)
+
+
+def test_history_bans_hold_after_their_effective_month(history_probe):
+    m = history_probe.model
+    months = np.array(m.months)
+    units = m.rec_units
+    after_oct23 = months >= "2023-11"
+    for pid in ("a800", "h800"):
+        assert (units[after_oct23, m.pidx[pid]] == 0).all(), pid
+    after_aug22 = months >= "2022-09"
+    for pid in ("a100", "h100"):
+        assert (units[after_aug22, m.pidx[pid]] == 0).all(), pid
+    # the A800 and H800 did sell before the rule (so the check above is not vacuous)
+    assert units[~after_oct23, m.pidx["a800"]].sum() > 0 and units[~after_oct23, m.pidx["h800"]].sum() > 0
+    # grey cards flow in the meantime, and only grey cards of the H100 class
+    assert units[:, m.pidx[GREY]].sum() > 0
+
+
+def test_events_apply_on_their_effective_month(history_probe):
+    m = history_probe.model
+    applied = {eid: m.months[t] for t, eid in m.events_applied}
+    sc = m.scenario
+    for ev in sc.events:
+        if ev.effective >= sc.header.start:
+            assert applied.get(ev.id) == ev.effective, ev.id
+
+
+# ---------------------------------------------------------------- the output table
+
+
+def test_timeseries_contract(probe):
+    m = probe.model
+    ts = ts_of(probe)
+    assert list(ts.columns) == list(TIMESERIES_COLUMNS)
+    assert ts["run"].dtype == np.int64 and ts["seed"].dtype == np.int64 and ts["value"].dtype == np.float64
+    assert pd.api.types.is_datetime64_any_dtype(ts["date"])
+    assert pd.api.types.is_string_dtype(ts["entity"]) and pd.api.types.is_string_dtype(ts["metric"])
+    assert (ts["seed"] == m.seed_value).all()
+    assert not ts.duplicated(["run", "seed", "date", "entity", "metric"]).any()
+    dates = pd.DatetimeIndex(ts["date"].unique())
+    assert (dates.day == 1).all()
+    assert list(dates.strftime("%Y-%m")) == m.scenario.months
+    expected = ({(e, k) for e in VENDORS + AGGREGATES for k in VENDOR_METRICS}
+                | {(b, k) for b in BUYERS for k in BUYER_METRICS}
+                | {(t, k) for t in TIERS for k in TIER_METRICS}
+                | {("Total", k) for k in MARKET_METRICS})
+    got = set(zip(ts["entity"], ts["metric"]))
+    assert got == expected
+    assert len(ts) == len(expected) * m.n_months
+
+
+def test_no_nan_or_infinity_anywhere(probe):
+    ts = ts_of(probe)
+    bad = ts[~np.isfinite(ts["value"])]
+    assert bad.empty, bad.head().to_string()
+
+
+def test_vendor_shares_sum_to_one(probe):
+    ts = ts_of(probe)
+    for share, base in SHARES.items():
+        s = wide(ts, share)
+        tot = wide(ts, base)["Total"]
+        pos = tot > 0
+        assert pos.any()
+        np.testing.assert_allclose(s.loc[pos, list(VENDORS)].sum(axis=1), 1.0, rtol=0, atol=1e-9, err_msg=share)
+        np.testing.assert_allclose(s.loc[pos, "Total"], 1.0, atol=1e-12, err_msg=share)
+        np.testing.assert_allclose(s.loc[pos, "Domestic"] + s.loc[pos, "Foreign"], 1.0, atol=1e-9, err_msg=share)
+        assert ((s >= -1e-12) & (s <= 1 + 1e-9)).all().all(), share
+        # a share is its base over the Total's base
+        b = wide(ts, base)
+        np.testing.assert_allclose(s.loc[pos, list(VENDORS)], b.loc[pos, list(VENDORS)].div(tot[pos], axis=0),
+                                   rtol=1e-9, atol=1e-12, err_msg=share)
+
+
+def test_domestic_plus_foreign_is_total_for_additive_metrics(probe):
+    ts = ts_of(probe)
+    for metric in ADDITIVE:
+        w = wide(ts, metric)
+        scale = max(float(w["Total"].abs().max()), 1.0)
+        np.testing.assert_allclose(w["Domestic"] + w["Foreign"], w["Total"], rtol=1e-9, atol=1e-9 * scale,
+                                   err_msg=metric)
+        np.testing.assert_allclose(w[list(DOMESTIC_VENDORS)].sum(axis=1), w["Domestic"], rtol=1e-9,
+                                   atol=1e-9 * scale, err_msg=metric)
+        np.testing.assert_allclose(w[list(FOREIGN_VENDORS)].sum(axis=1), w["Foreign"], rtol=1e-9,
+                                   atol=1e-9 * scale, err_msg=metric)
+        assert (w >= -1e-9 * scale).all().all(), metric
+
+
+def test_grey_cards_never_count_as_legal_units(probe):
+    m = probe.model
+    ts = ts_of(probe)
+    g = m.pidx[GREY]
+    legal = m.rec_units.copy()
+    legal[:, g] = 0.0
+    units = wide(ts, "units")
+    np.testing.assert_allclose(units["Total"].to_numpy(), legal.sum(axis=1), rtol=1e-12, atol=1e-9)
+    nv = [i for i, pid in enumerate(m.product_ids) if m.vendor_of[i] == 0 and i != g]
+    np.testing.assert_allclose(units["Nvidia"].to_numpy(), m.rec_units[:, nv].sum(axis=1), rtol=1e-12, atol=1e-9)
+    grey = wide(ts, "grey_units")
+    np.testing.assert_allclose(grey["Nvidia"].to_numpy(), m.rec_units[:, g], rtol=1e-12)
+    np.testing.assert_allclose(grey["Total"].to_numpy(), m.rec_units[:, g], rtol=1e-12)
+    assert (grey["Domestic"] == 0).all()
+    assert (grey[[v for v in VENDORS if v != "Nvidia"]] == 0).all().all()
+    # nor in the installed units (grey cards are installed, but in nobody's legal figures)
+    inst = m.rec_installed.copy()
+    inst[:, g] = 0.0
+    np.testing.assert_allclose(wide(ts, "installed_units")["Total"].to_numpy(), inst.sum(axis=1), rtol=1e-12,
+                               atol=1e-6)
+
+
+def test_buyer_and_tier_metrics_are_in_range(probe):
+    ts = ts_of(probe)
+    for metric in ("domestic_fraction", "service_level"):
+        v = ts.loc[ts["metric"] == metric, "value"]
+        assert ((v >= 0) & (v <= 1 + 1e-12)).all(), metric
+    for metric in ("demand_compute", "installed_compute", "unmet_compute", "stockpile_units", "compute"):
+        v = ts.loc[(ts["metric"] == metric), "value"]
+        assert (v >= -1e-9).all(), metric
+    pi = ts.loc[ts["metric"] == "price_index", "value"]
+    assert (pi > 0).all()
+
+
+def test_annual_figures_are_ratios_of_annual_sums(history_probe):
+    ts = ts_of(history_probe)
+    for share, base in (("unit_share", "units"), ("value_share", "revenue_usd"), ("compute_share", "compute")):
+        got = annual_shares(ts, share, ("Nvidia", "Huawei", "Domestic"))
+        w = wide(ts, base)
+        sums = w.groupby(w.index.year).sum()
+        expect = sums[["Nvidia", "Huawei", "Domestic"]].div(sums["Total"], axis=0)
+        np.testing.assert_allclose(got.to_numpy(), expect.to_numpy(), rtol=1e-12, err_msg=share)
+        assert list(got.index) == list(range(2022, 2031))
+    # ... which is not the mean of the monthly shares (the check above would not catch that otherwise)
+    monthly = wide(ts, "unit_share")
+    mean_of_shares = monthly["Nvidia"].groupby(monthly.index.year).mean()
+    got = annual_shares(ts, "unit_share", ("Nvidia",))["Nvidia"]
+    assert not np.allclose(got.to_numpy(), mean_of_shares.to_numpy(), rtol=1e-6)
+
+
+def test_annual_shares_average_over_runs():
+    res = run_scenario(load_scenario("history").with_changes(header={"end": "2023-12"}), seeds=2)
+    ts = res.timeseries
+    per_run = [annual_shares(ts[ts["run"] == r], "unit_share", ("Nvidia",)) for r in (0, 1)]
+    np.testing.assert_allclose(annual_shares(ts, "unit_share", ("Nvidia",)).to_numpy(),
+                               (per_run[0].to_numpy() + per_run[1].to_numpy()) / 2, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- acceptance and determinism
+
+
+def test_history_nvidia_share_falls_after_the_october_2023_rule():
+    res = run_scenario("history", seeds=5)
+    assert res.timeseries["run"].nunique() == 5
+    nv = res.annual("unit_share")["Nvidia"]
+    assert nv.loc[2022] >= 0.80, nv.to_dict()
+    assert nv.loc[2024] < nv.loc[2023], nv.to_dict()
+
+
+def test_same_seed_same_run_different_seed_different_run(short_history):
+    a = MarketModel(short_history, seed=7)
+    a.run()
+    b = MarketModel(short_history, seed=7)
+    b.run()
+    c = MarketModel(short_history, seed=8)
+    c.run()
+    for name in ("rec_units", "rec_revenue", "rec_installed", "rec_buyer", "rec_tier", "rec_market"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert not np.array_equal(a.rec_units, c.rec_units)
+    pd.testing.assert_frame_equal(timeseries_frame(a, 0), timeseries_frame(b, 0))
+
+
+def test_default_seed_is_replicate_zero_of_the_master_seed(short_history):
+    from sim.seeds import derive_seed
+
+    m = MarketModel(short_history)
+    assert m.seed_value == derive_seed(short_history.header.seed, 0)
+
+
+def test_parameter_overrides_reach_the_model(short_history):
+    m = MarketModel(short_history, seed=1, **{"hoarding.strength": 0.0})
+    assert m.p["hoarding.strength"] == 0.0
+    m.run()
+    n = MarketModel(short_history, seed=1, **{"hoarding.strength": 4.0})
+    n.run()
+    assert n.stock.sum() > m.stock.sum()
+
+
+# ---------------------------------------------------------------- random parameters within their bounds
+
+FLOAT_PARAMS = sorted(n for n, p in PARAMS.items() if p.kind == "float" and not n.startswith("products.")
+                      and n not in ("choice.nest_vendor", "choice.nest_product"))
+
+
+@st.composite
+def parameter_sets(draw):
+    names = draw(st.lists(st.sampled_from(FLOAT_PARAMS), min_size=1, max_size=8, unique=True))
+    out = {}
+    for n in names:
+        p = PARAMS[n]
+        out[n] = draw(st.one_of(st.sampled_from([float(p.lo), float(p.hi)]),
+                                  st.floats(float(p.lo), float(p.hi), allow_subnormal=False)))
+    lv = draw(st.floats(0.05, 1.0))
+    out["choice.nest_vendor"] = lv
+    out["choice.nest_product"] = draw(st.floats(0.05, lv))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(parameter_sets(), st.integers(0, 2**32 - 1))
+def test_invariants_hold_for_any_parameters_within_bounds(params, seed):
+    sc = load_scenario("history").with_changes(header={"end": "2024-06"}, parameters=params)
+    pr = probe_run(sc, seed=seed)
+    per_product = pr.delivered.sum(axis=(1, 2))
+    assert (per_product <= pr.capacity * (1 + 1e-9) + 1e-6).all()
+    assert (pr.delivered >= -1e-9).all()
+    assert not (pr.delivered.sum(axis=2) > 1e-9)[~pr.avail].any()
+    ts = ts_of(pr)
+    assert np.isfinite(ts["value"]).all(), ts[~np.isfinite(ts["value"])].head().to_string()
+    s = wide(ts, "unit_share")
+    pos = wide(ts, "units")["Total"] > 0
+    np.testing.assert_allclose(s.loc[pos, list(VENDORS)].sum(axis=1), 1.0, atol=1e-9)
