@@ -85,11 +85,21 @@ def cmd_describe(a) -> int:
     if a.format == "csv":
         df.to_csv(sys.stdout, index=False)
     elif a.format == "markdown":
-        print(df[cols + ["help"]].to_markdown(index=False) if hasattr(df, "to_markdown") else df.to_string())
+        print(markdown_table(df[cols + ["help"]]))
     else:
         with pd.option_context("display.max_colwidth", 70, "display.width", 250):
             print(df[cols].to_string(index=False))
     return 0
+
+
+def markdown_table(df) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return _err(e.lines())
     except KeyboardInterrupt:
         return _err("interrupted", 130)
+    except BrokenPipeError:  # output piped into e.g. `head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _load_extensions() -> None:
