@@ -36,7 +36,6 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -149,13 +148,17 @@ class Grid:
 # ---------------------------------------------------------------- model fingerprint
 
 
-@lru_cache(maxsize=1)
 def model_fingerprint() -> str:
     """Hash of what decides a run's numbers: the model's source files, its data and key library versions.
 
     Editing the model (anything in sim/*.py except the command line, or sim/data/) changes it, so cached
-    runs are never mixed with runs of different code.
+    runs are never mixed with runs of different code. Taken when the code is imported (the code a
+    process runs is the code it imported), once per process.
     """
+    return _FINGERPRINT
+
+
+def _fingerprint() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     files = sorted(p for p in root.glob("*.py") if p.name not in ("cli.py", "__main__.py"))
@@ -181,6 +184,9 @@ def scenario_key(sc: Scenario) -> str:
 def spec_hash(scenario_digest: str, seed: int, fingerprint: str) -> str:
     """Content hash of a run spec: resolved scenario, seed and model version."""
     return hashlib.sha256(f"{scenario_digest}|{int(seed)}|{fingerprint}".encode()).hexdigest()[:32]
+
+
+_FINGERPRINT = _fingerprint()
 
 
 # ---------------------------------------------------------------- loading and validation
