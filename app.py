@@ -1,25 +1,21 @@
-"""ChipShift app entry point (placeholder page until the full app lands): history share chart."""
+"""ChipShift app: navigation only. Run with `./dev app` (history scenario on http://127.0.0.1:8501)."""
 
-import altair as alt
 import streamlit as st
 
-from sim import run_scenario
-
-st.set_page_config(page_title="ChipShift", layout="wide")
-st.title("ChipShift: China's AI-accelerator market under sanctions")
+st.set_page_config(page_title="ChipShift", page_icon=":material/memory:", layout="wide")
 
 
-@st.cache_data(max_entries=4)
-def _run(name: str, seeds: int):
-    return run_scenario(name, seeds=seeds).timeseries
+def grid_results() -> None:
+    from sim.ui import grid_results as page
+
+    page.render()
 
 
-ts = _run("history", 5)
-d = ts[(ts["metric"] == "unit_share") & ts["entity"].isin(["Nvidia", "Huawei", "Domestic"])]
-d = d.groupby(["date", "entity"], as_index=False)["value"].mean()
-chart = alt.Chart(d).mark_line().encode(
-    x=alt.X("date:T", title="Month"),
-    y=alt.Y("value:Q", title="Unit share of legal shipments", axis=alt.Axis(format="%")),
-    color=alt.Color("entity:N", title="Vendor"),
-)
-st.altair_chart(chart, width="stretch")
+st.navigation([
+    st.Page("sim/ui/pages/explore.py", title="Explore", icon=":material/tune:", url_path="explore", default=True),
+    st.Page("sim/ui/pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("sim/ui/pages/buyers.py", title="Buyers", icon=":material/shopping_cart:", url_path="buyers"),
+    st.Page("sim/ui/pages/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
+    st.Page("sim/ui/pages/model.py", title="Model", icon=":material/description:", url_path="model"),
+    st.Page(grid_results, title="Grid results", icon=":material/grid_on:", url_path="grid-results"),
+], position="top").run()

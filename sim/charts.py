@@ -53,8 +53,9 @@ def _scale(mapping: dict[str, str], present=None) -> alt.Scale:
     return alt.Scale(domain=keys, range=[mapping[k] for k in keys])
 
 
-def _x(title: str = "Month") -> alt.X:
-    return alt.X("date:T", title=title, axis=DATE_AXIS)
+def _x(title: str = "Month", domain=None) -> alt.X:
+    return alt.X("date:T", title=title, axis=DATE_AXIS,
+                 scale=alt.Scale(domain=list(domain)) if domain is not None else alt.Undefined)
 
 
 def event_marks(events: pd.DataFrame, y_top: float = 1.0, label: bool = True) -> alt.LayerChart | alt.Chart:
@@ -126,7 +127,8 @@ def observed_marks(obs: pd.DataFrame) -> alt.LayerChart:
 
 def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
                 observed: pd.DataFrame | None = None, title: str = "", width="container", height: int = 380,
-                band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None) -> alt.LayerChart:
+                band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None,
+                x_domain=None) -> alt.LayerChart:
     """Share by vendor over time: mean lines, 5-95% bands across seeds, rule marks and observed points.
 
     bands: columns date, entity, mean, lo, hi (sim.ui.ensemble.share_bands).
@@ -136,12 +138,12 @@ def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataF
     y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
               scale=alt.Scale(domain=[0, 1]))
     band = alt.Chart(bands).mark_area(opacity=0.18).encode(
-        x=_x(), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q",
+        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q",
         color=color)
     dash = alt.condition(alt.FieldOneOfPredicate(field="entity", oneOf=list(AGGREGATES)),
                          alt.value([5, 3]), alt.value([1, 0]))
     line = alt.Chart(bands).mark_line(strokeWidth=2).encode(
-        x=_x(), y=y, color=color, strokeDash=dash,
+        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash,
         tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), alt.Tooltip("entity:N", title="Vendor"),
                  alt.Tooltip("mean:Q", title="Mean", format=".1%"),
                  alt.Tooltip("lo:Q", title="5%", format=".1%"), alt.Tooltip("hi:Q", title="95%", format=".1%")])

@@ -88,19 +88,49 @@ def _init_worker(scenario: Scenario, targets: list[Target]) -> None:
     _W["targets"] = targets
 
 
-def _run_task(task) -> tuple[int, np.ndarray]:
-    """One candidate on some seeds -> (key, stats (n_seeds, n_targets))."""
-    key, params, seeds = task
+def _run_task(task) -> tuple[Any, Any]:
+    """One candidate on some seeds -> (key, stats (n_seeds, n_targets)); with ``paths`` also the
+    annual paths of each run."""
+    key, params, seeds = task[:3]
+    if len(task) > 3 and task[3]:
+        return key, simulate_paths(_W["scenario"], params, seeds, _W["targets"])
     return key, simulate(_W["scenario"], params, seeds, _W["targets"])
+
+
+def _run_task_local(ev: "Evaluator"):
+    def run(task):
+        key, params, seeds = task[:3]
+        return key, simulate_paths(ev.scenario, params, seeds, ev.targets)
+    return run
+
+
+def _model(sc: Scenario, seed: int):
+    from ..model import MarketModel
+
+    try:
+        return MarketModel(sc, seed=int(seed), mesa_collect=False)
+    except TypeError:  # an older model without the switch
+        return MarketModel(sc, seed=int(seed))
 
 
 def simulate(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target],
              remove: list[str] | None = None) -> np.ndarray:
     """Statistics of ``targets`` for each seed (rows) of ``scenario`` with ``params`` applied."""
-    from ..model import MarketModel
-
     sc = scenario.with_changes(parameters=params, remove=remove) if (params or remove) else scenario
-    return np.array([measure_all(record_run(MarketModel(sc, seed=int(s))), targets) for s in seeds])
+    return np.array([measure_all(record_run(_model(sc, s)), targets) for s in seeds])
+
+
+def simulate_paths(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target]):
+    """Like ``simulate`` but also returns each run's annual and monthly paths (see ``paths_of``)."""
+    from .paths import paths_of
+
+    sc = scenario.with_changes(parameters=params) if params else scenario
+    stats_, paths = [], []
+    for s in seeds:
+        rec = record_run(_model(sc, s))
+        stats_.append(measure_all(rec, targets))
+        paths.append(paths_of(rec))
+    return np.array(stats_), paths
 
 
 class Evaluator:
@@ -155,6 +185,19 @@ class Evaluator:
             if done[i] == parts and self.progress:
                 self.progress(1)
         return out
+
+    def ensemble(self, jobs: list[tuple[dict[str, Any], int]]):
+        """Runs (params, seed) with statistics and paths: (stats (n_runs, n_targets), [paths])."""
+        tasks = [(i, prm, [seed], True) for i, (prm, seed) in enumerate(jobs)]
+        res: list[Any] = [None] * len(jobs)
+        it = self.pool.map(_run_task, tasks, chunksize=1) if self.pool is not None else map(_run_task_local(self),
+                                                                                              tasks)
+        for i, (st, pa) in it:
+            res[i] = (st[0], pa[0])
+            self.runs += 1
+            if self.progress:
+                self.progress(1)
+        return np.array([r[0] for r in res]), [r[1] for r in res]
 
     def means(self, candidates: list[dict[str, Any]]) -> np.ndarray:
         return np.nanmean(self.stats(candidates), axis=1) if candidates else np.zeros((0, len(self.targets)))

@@ -286,16 +286,22 @@ def record_run(model) -> RunRecord:
     B = len(model.bidx)
     P = len(model.product_ids)
     by_buyer = np.zeros((n, B, P))
+    hoard = np.zeros((n, P))  # cards delivered in the hoarding order class (pulled forward)
     while model.running:
         t = model.t
         model.step()
         if model.t > t:
-            by_buyer[t] = model.delivered.sum(axis=1)
+            d = model.delivered
+            by_buyer[t] = d.sum(axis=1)
+            hoard[t] = d[:, -1].sum(axis=0)
     units = np.array(model.rec_units, dtype=float)
     units[:, model.pidx[GREY]] = 0.0
+    tier = np.array(model.rec_tier, dtype=float)
+    extra = {"hoard": hoard, "tier_domestic": tier[..., 0] * tier[..., 1], "tier_compute": tier[..., 1],
+             "stockpile": np.array(model.rec_buyer[:, :, 3], dtype=float)}
     return RunRecord(list(model.months), list(model.product_ids), np.asarray(model.vendor_of),
                      np.asarray(model.domestic, dtype=bool), units, np.array(model.rec_revenue, dtype=float),
-                     by_buyer, np.array(model.huawei_made, dtype=float))
+                     by_buyer, np.array(model.huawei_made, dtype=float), extra)
 
 
 def _period(months: list[str], start: str, end: str) -> np.ndarray:

@@ -154,3 +154,19 @@ def read_runs(out: Path, runs: list[int] | None = None, metrics: list[str] | Non
             e = ds.field(col).isin(list(vals))
             flt = e if flt is None else flt & e
     return ds.dataset(files, format="parquet").to_table(filter=flt).to_pandas()
+
+
+def find_results(root: Path, limit: int = 200) -> list[Path]:
+    """Grid results folders under ``root`` (newest first), for pickers."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.glob("*/" + MANIFEST) if (p.parent / EXPERIMENTS).exists()]
+    found += [p.parent for p in root.glob("*/*/" + MANIFEST) if (p.parent / EXPERIMENTS).exists()]
+    return sorted(set(found), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+
+
+def signature(out: Path) -> tuple[int, float]:
+    """Changes whenever a shard is committed: (number of shards, newest modification time)."""
+    files = shard_files(out)
+    return len(files), max((f.stat().st_mtime for f in files), default=0.0)
