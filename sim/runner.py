@@ -334,7 +334,10 @@ def empty_decisions() -> pd.DataFrame:
 
 
 def default_out_dir(scenario_name: str, root: Path | None = None) -> Path:
-    root = root or Path.cwd() / "outputs"
+    if root is None:
+        from .scenario import SCENARIO_DIR
+
+        root = SCENARIO_DIR.parent / "outputs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = root / f"{scenario_name}-{stamp}"
     out, i = base, 1
