@@ -377,12 +377,16 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         known = ", ".join(list_scenarios())
         raise ScenarioError([(f, "-", f"file not found (scenarios under {SCENARIO_DIR}: {known})")])
+    if not path.is_file():
+        raise ScenarioError([(f, "-", "not a file")])
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ScenarioError([(f, "-", f"file is larger than {MAX_FILE_BYTES} bytes")])
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise ScenarioError([(f, "-", f"not UTF-8 text ({e.reason})")]) from None
+    except OSError as e:
+        raise ScenarioError([(f, "-", f"cannot read the file ({e.strerror})")]) from None
     return parse_text(text, f)
 
 
