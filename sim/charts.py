@@ -128,13 +128,14 @@ def observed_marks(obs: pd.DataFrame) -> alt.LayerChart:
 def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
                 observed: pd.DataFrame | None = None, title: str = "", width="container", height: int = 380,
                 band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None,
-                x_domain=None) -> alt.LayerChart:
+                x_domain=None, legend: str = "right") -> alt.LayerChart:
     """Share by vendor over time: mean lines, 5-95% bands across seeds, rule marks and observed points.
 
     bands: columns date, entity, mean, lo, hi (sim.ui.ensemble.share_bands).
     """
     color = alt.Color("entity:N", title="Vendor", scale=entity_scale(bands["entity"]),
-                      legend=alt.Legend(orient="right", symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
+                      legend=alt.Legend(orient=legend, symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3,
+                                        columns=5 if legend in ("bottom", "top") else alt.Undefined))
     y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
               scale=alt.Scale(domain=[0, 1]))
     band = alt.Chart(bands).mark_area(opacity=0.18).encode(
@@ -182,8 +183,10 @@ def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[
                 fmt: str = ",.0f", title: str = "", width="container", height: int = 260,
                 y_domain=None) -> alt.Chart:
     """Generic time lines (columns date, series, value), optional band columns lo/hi."""
+    single = df["series"].nunique() <= 1
     color = alt.Color("series:N", title=series_title,
-                      scale=_scale(colors, df["series"].unique()) if colors else alt.Undefined)
+                      scale=_scale(colors, df["series"].unique()) if colors else alt.Undefined,
+                      legend=None if single else alt.Legend(symbolOpacity=1, symbolType="stroke"))
     axis = alt.Axis(format=fmt)
     ysc = alt.Scale(domain=y_domain) if y_domain else alt.Undefined
     line = alt.Chart(df).mark_line(strokeWidth=2).encode(

@@ -167,7 +167,10 @@ def get_pool() -> ProcessPoolExecutor | None:
         return None
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("forkserver"))
+            ctx = mp.get_context("forkserver")
+            # Preload only the model in the fork server (not the caller's __main__, e.g. a web server).
+            ctx.set_forkserver_preload(["sim.ui.ensemble"])
+            _POOL = ProcessPoolExecutor(max_workers=w, mp_context=ctx)
             for _ in range(w):
                 _POOL.submit(_warm)
             atexit.register(shutdown_pool)

@@ -1,0 +1,118 @@
+"""Buyers: procurement mix, stockpile runway, domestic fraction, unmet demand and why buyers switched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from .. import charts
+from ..ids import BUYERS, TIERS
+from . import common, controls, explain, state
+from . import ensemble as E
+
+
+def _pick(label: str, options, field: str, key: str, fmt=str):
+    v = state.view()
+    cur = getattr(v, field)
+    if key not in st.session_state:
+        st.session_state[key] = cur if cur in options else options[0]
+    val = st.selectbox(label, options, key=key, format_func=fmt)
+    if val != cur:
+        state.set_view(**{field: val})
+    return val
+
+
+def runway_frame(ens: E.Ensemble, buyer: str) -> pd.DataFrame:
+    """Months of demand the unopened stockpile would cover: stockpile cards x the foreign compute per card
+    delivered in the month (trailing 12 months), over the buyer's monthly compute demand."""
+    stock = ens.series(buyer, "stockpile_units")
+    demand = ens.series(buyer, "demand_compute")
+    fu, fc = ens.series("Foreign", "units"), ens.series("Foreign", "compute")
+    k = np.ones(12)
+    roll_u = np.apply_along_axis(lambda x: np.convolve(x, k)[: len(x)], 1, fu)
+    roll_c = np.apply_along_axis(lambda x: np.convolve(x, k)[: len(x)], 1, fc)
+    per_card = np.divide(roll_c, roll_u, out=np.ones_like(roll_c), where=roll_u > 0)
+    runway = np.divide(stock * per_card, demand, out=np.zeros_like(stock), where=demand > 0)
+    return _band(ens, runway, "Runway")
+
+
+def _band(ens: E.Ensemble, x: np.ndarray, name: str) -> pd.DataFrame:
+    q = np.quantile(x, [0.05, 0.95], axis=0)
+    return pd.DataFrame({"date": ens.months, "series": name, "value": x.mean(axis=0), "lo": q[0], "hi": q[1]})
+
+
+def render() -> None:
+    base, _ = common.page_start()
+    controls.sidebar(base)
+    st.title("Buyers")
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    with c1:
+        buyer = _pick("Buyer", list(BUYERS), "buyer", "v:buyer")
+    with c2:
+        tier = _pick("Workload tier (for the decision trace)", list(TIERS), "tier", "v:tier",
+                     fmt=lambda t: t.replace("_", " "))
+    s = state.settings()
+    state.sync_url()
+    with c3:
+        st.caption(common.settings_summary(base, s))
+    ens = common.run_current()
+    if ens is None:
+        return
+
+    st.subheader(f"{buyer}: procurement mix")
+    left, right = st.columns(2)
+    with left:
+        mix = E.origin_mix(ens, buyer)
+        st.markdown("**Domestic share of new compute chosen, by workload tier**")
+        st.altair_chart(charts.mix_chart(mix),
+                        width="stretch", key="mix_chart")
+        st.caption("Inference and low-priority work usually move first; frontier training last.")
+    with right:
+        dom = ens.series(buyer, "domestic_fraction")
+        d = _band(ens, dom, "Domestic fraction")
+        st.markdown("**Domestic fraction of deliveries** (mean, 5-95% of seeds)")
+        st.altair_chart(charts.lines_chart(d, "Domestic share of compute delivered", "Series", {"Domestic fraction":
+                        charts.AGGREGATE_COLORS["Domestic"]}, fmt="%", y_domain=[0, 1]), width="stretch",
+                        key="domfrac_chart")
+
+    left, right = st.columns(2)
+    with left:
+        rw = runway_frame(ens, buyer)
+        st.markdown("**Stockpile runway** (unopened cards)")
+        st.altair_chart(charts.lines_chart(rw, "Months of demand in the stockpile", "Series",
+                        {"Runway": "#332288"}, fmt=".1f"),
+                        width="stretch", key="runway_chart")
+        st.caption("Estimate: unopened cards × compute per foreign card delivered (trailing 12 months) ÷ the "
+                   "buyer's monthly compute demand.")
+    with right:
+        unmet = ens.series(buyer, "unmet_compute")
+        dem = ens.series(buyer, "demand_compute")
+        share = np.divide(unmet, dem, out=np.zeros_like(unmet), where=dem > 0)
+        st.markdown("**Unmet demand** (compute wanted but not bought)")
+        st.altair_chart(charts.lines_chart(_band(ens, share, "Unmet"), "Unmet share of compute demand", "Series",
+                        {"Unmet": "#CC6677"}, fmt="%"),
+                        width="stretch", key="unmet_chart")
+
+    st.subheader(f"Why {buyer} switched: {tier.replace('_', ' ')} work")
+    terms = E.term_differences(ens, buyer, tier)
+    st.info(explain.switch_story(terms, buyer, tier))
+    long = terms.melt(id_vars=["date"], value_vars=list(explain.TERM_WORDS), var_name="term", value_name="value")
+    st.altair_chart(charts.terms_chart(long, title="Utility terms, domestic minus foreign (mean over seeds)"),
+                    width="stretch", key="terms_chart")
+    sh = terms[["date", "domestic_share", "domestic_share_unconstrained"]].melt(
+        id_vars=["date"], var_name="series", value_name="value")
+    sh["series"] = sh["series"].map({"domestic_share": "after floors and blocks",
+                                     "domestic_share_unconstrained": "by choice alone"})
+    st.altair_chart(charts.lines_chart(sh, "Domestic share of the choice", "Split",
+                                       {"after floors and blocks": charts.AGGREGATE_COLORS["Domestic"],
+                                        "by choice alone": "#999999"}, fmt="%", y_domain=[0, 1],
+                                       title="The resulting split", height=200), width="stretch", key="split_chart")
+    with st.expander("All buyers: domestic fraction of deliveries"):
+        rows = []
+        for b in BUYERS:
+            rows.append(pd.DataFrame({"date": ens.months, "series": b,
+                                      "value": ens.series(b, "domestic_fraction").mean(axis=0)}))
+        st.altair_chart(charts.lines_chart(pd.concat(rows, ignore_index=True), "Domestic share of compute delivered",
+                                           "Buyer", charts.BUYER_COLORS, fmt="%", y_domain=[0, 1]),
+                        width="stretch", key="allbuyers_chart")

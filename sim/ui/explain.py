@@ -1,0 +1,75 @@
+"""Words for the decision trace and for rule events (no streamlit import)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..runner import TRACE_TERMS
+
+TERM_WORDS = {
+    "performance": "performance per card for this work",
+    "price": "cost per unit of compute (price, energy, levies, subsidies)",
+    "switching": "the cost of switching away from CUDA",
+    "risk": "the expected risk that foreign supply is cut",
+    "policy": "Chinese policy (guidance, blocks, pressure on foreign vendors)",
+}
+
+KIND_WORDS = {
+    "export_ceiling": "The US sets which chips may be exported (a performance ceiling and named products).",
+    "licence": "Named products need a US licence; each month only some licences are granted.",
+    "levy": "A share of the revenue (or an import duty) goes to the US government, raising prices.",
+    "volume_cap": "A cap on how many cards may be shipped.",
+    "supply_restriction": "Limits on the inputs Chinese chip makers can get (fab tools, TSMC dies, HBM).",
+    "grey_enforcement": "Enforcement against smuggled cards shrinks the grey market.",
+    "import_block": "China blocks or discourages purchases of named foreign chips.",
+    "import_quota": "China lets named buyers import a limited number of otherwise blocked cards.",
+    "purchase_guidance": "Beijing tells commercial buyers to buy a minimum share of domestic chips.",
+    "procurement_mandate": "State-linked compute must use at least a set share of domestic chips.",
+    "power_subsidy": "Cheaper electricity for data centres running domestic chips.",
+    "vendor_pressure": "Regulatory pressure on a foreign vendor (antitrust, security summons).",
+}
+
+
+def switch_story(terms: pd.DataFrame, buyer: str, tier: str, window: int = 12) -> str:
+    """A short account of the biggest move towards (or away from) domestic chips in one buyer's tier.
+
+    terms: columns date, the TRACE_TERMS (domestic minus foreign) and domestic_share (sim.ui.ensemble)."""
+    if terms.empty:
+        return "No decisions were recorded."
+    share = terms["domestic_share"].to_numpy()
+    n = len(share)
+    if n <= window:
+        return "The horizon is too short to describe a switch."
+    change = share[window:] - share[:-window]
+    i = int(abs(change).argmax()) + window
+    j = i - window
+    d0, d1 = pd.Timestamp(terms["date"].iloc[j]), pd.Timestamp(terms["date"].iloc[i])
+    delta = share[i] - share[j]
+    if abs(delta) < 0.02:
+        return (f"{buyer}'s {tier.replace('_', ' ')} work hardly moves: the domestic share stays near "
+                f"{share.mean():.0%} over the whole horizon.")
+    direction = "towards domestic chips" if delta > 0 else "back towards foreign chips"
+    moves = {t: float(terms[t].iloc[i] - terms[t].iloc[j]) for t in TRACE_TERMS}
+    ranked = sorted(moves.items(), key=lambda kv: -abs(kv[1]))
+    drivers = [(t, v) for t, v in ranked if abs(v) > 1e-6][:3]
+    words = []
+    for t, v in drivers:
+        side = "domestic" if v > 0 else "foreign"
+        words.append(f"{TERM_WORDS[t]} ({'+' if v > 0 else '−'}{abs(v):.2f}, favouring {side})")
+    why = "; ".join(words) if words else "no utility term changed (floors and caps did the work)"
+    unc = terms["domestic_share_unconstrained"].to_numpy()
+    floor_note = ""
+    if share[i] - unc[i] > 0.05:
+        floor_note = (f" Policy floors or blocks did part of the work: by choice alone the domestic share "
+                      f"would have been {unc[i]:.0%}.")
+    return (f"Biggest move: between {d0:%b %Y} and {d1:%b %Y}, {buyer}'s {tier.replace('_', ' ')} work moved "
+            f"{direction}, from {share[j]:.0%} to {share[i]:.0%} domestic. What changed most in the utility "
+            f"comparison (domestic minus foreign): {why}.{floor_note}")
+
+
+def event_story(e) -> str:
+    """One paragraph for a rule event (an object with actor, label, kind, announced, effective, source)."""
+    what = KIND_WORDS.get(e.kind, e.kind)
+    ann = f" Announced {e.announced}, binding from {e.effective}." if e.announced != e.effective else ""
+    src = f" Source: {e.source}" if getattr(e, "source", "") else ""
+    return f"**{e.actor}: {e.label or e.id}.** {what}{ann}{src}"
