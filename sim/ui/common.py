@@ -71,6 +71,8 @@ def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, t
     months = sc.months
     ev = charts.events_frame(sc.events, months[0], months[-1])
     obs = observed.points(basis, MAIN_ENTITIES) if show_observed else None
+    if obs is not None and upto is not None:
+        obs = obs[obs["date_end"] <= upto]  # nothing from the future while stepping through
     dom = [pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat()]
     return charts.share_chart(bands, basis, ev, obs, title=title, height=height, now=now,
                               x_domain=dom if upto is not None else None, legend=legend)
