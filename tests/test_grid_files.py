@@ -163,3 +163,14 @@ def test_spec_hash_is_content_based():
     key = scenario_key(g.scenario_at(g.points[0]))
     assert spec_hash(key, 1, model_fingerprint()) != spec_hash(key, 2, model_fingerprint())
     assert spec_hash(key, 1, "model-a") != spec_hash(key, 1, "model-b")
+
+
+def test_model_fingerprint_covers_the_model_sources():
+    from pathlib import Path
+
+    from sim.experiments.grid import _model_sources
+
+    names = {p.name for p in _model_sources(Path(__file__).resolve().parent.parent / "sim")}
+    assert {"model.py", "runner.py", "scenario.py", "seeds.py", "params.py"} <= names
+    assert not names & {"cli.py", "charts.py", "__init__.py"}
+    assert len(model_fingerprint()) == 32

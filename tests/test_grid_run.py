@@ -119,7 +119,7 @@ def test_dask_equals_serial(serial_out, tmp_path, dask_cluster):
 
 def test_resume_after_sigkill_completes_without_loss_or_duplicates(tmp_path, python_exe):
     n = 48
-    g = write_grid(tmp_path / "g.toml", end="2023-06", reps=6, values="[0.0, 0.5, 1.0, 2.0]")
+    g = write_grid(tmp_path / "g.toml", end="2024-06", reps=6, values="[0.0, 0.5, 1.0, 2.0]")
     out = tmp_path / "out"
     cmd = [python_exe, "-m", "sim", "grid", str(g), "--out", str(out), "--workers", "2", "--chunk-size", "1"]
     proc = subprocess.Popen(cmd + ["--no-progress"], start_new_session=True, stdout=subprocess.DEVNULL,
@@ -161,6 +161,13 @@ def test_identical_runs_are_copied_not_recomputed(serial_out, tmp_path):
     b = frame(serial_out).rename(columns={"run": "run_old"})
     pd.testing.assert_frame_equal(a.sort_values(list(b.columns)).reset_index(drop=True),
                                   b.sort_values(list(b.columns)).reset_index(drop=True)[list(a.columns)])
+
+
+def test_rerun_from_a_results_folder_uses_its_frozen_grid(serial_out, tmp_path):
+    rep = run_grid(serial_out, tmp_path / "again", executor=SerialExecutor(), reuse=[serial_out], progress=False)
+    assert rep.complete and rep.computed == 0 and rep.copied == 8
+    pd.testing.assert_frame_equal(frame(tmp_path / "again"), frame(serial_out))
+    assert (tmp_path / "again" / "grid.toml").read_text() == (serial_out / "grid.toml").read_text()
 
 
 def test_duplicate_design_points_computed_once(tmp_path):

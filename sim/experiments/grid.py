@@ -151,17 +151,34 @@ class Grid:
 def model_fingerprint() -> str:
     """Hash of what decides a run's numbers: the model's source files, its data and key library versions.
 
-    Editing the model (anything in sim/*.py except the command line, or sim/data/) changes it, so cached
+    Editing the model (sim/runner.py, the sim modules it imports, or sim/data/) changes it, so cached
     runs are never mixed with runs of different code. Taken when the code is imported (the code a
     process runs is the code it imported), once per process.
     """
     return _FINGERPRINT
 
 
+def _model_sources(root: Path) -> list[Path]:
+    """sim/runner.py and the sim modules it imports, transitively (relative imports, parsed, not run)."""
+    import ast
+
+    todo, seen = ["runner"], set()
+    while todo:
+        name = todo.pop()
+        f = root / f"{name}.py"
+        if name in seen or not f.is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo.extend([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+    return sorted(root / f"{n}.py" for n in seen)
+
+
 def _fingerprint() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    files = sorted(p for p in root.glob("*.py") if p.name not in ("cli.py", "__main__.py"))
+    files = _model_sources(root)
     files += sorted(p for p in (root / "data").rglob("*") if p.is_file() and p.suffix in (".toml", ".csv"))
     for p in files:
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
@@ -171,19 +188,6 @@ def _fingerprint() -> str:
         except metadata.PackageNotFoundError:  # pragma: no cover
             pass
     return h.hexdigest()[:32]
-
-
-def scenario_key(sc: Scenario) -> str:
-    """Hash of a resolved scenario's content that matters for a run (not its name or master seed)."""
-    d = sc.to_dict()
-    for k in _INERT_HEADER:
-        d["scenario"].pop(k, None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def spec_hash(scenario_digest: str, seed: int, fingerprint: str) -> str:
-    """Content hash of a run spec: resolved scenario, seed and model version."""
-    return hashlib.sha256(f"{scenario_digest}|{int(seed)}|{fingerprint}".encode()).hexdigest()[:32]
 
 
 _FINGERPRINT = _fingerprint()
