@@ -36,6 +36,8 @@ class Probe:
     stock_before: list = field(default_factory=list)
     stock_after: list = field(default_factory=list)
     opened: list = field(default_factory=list)
+    need: list = field(default_factory=list)
+    unmet: list = field(default_factory=list)
 
 
 def probe_run(scenario, seed: int | None = None, **overrides) -> Probe:
@@ -52,8 +54,10 @@ def probe_run(scenario, seed: int | None = None, **overrides) -> Probe:
         pr.installed_after.append(m.installed.copy())
         pr.stock_after.append(m.stock.copy())
         pr.opened.append(m.opened.copy())
+        pr.need.append(m.need.copy())
+        pr.unmet.append(m.unmet.copy())
     for k in ("capacity", "delivered", "avail", "installed_before", "installed_after", "stock_before",
-              "stock_after", "opened"):
+              "stock_after", "opened", "need", "unmet"):
         setattr(pr, k, np.array(getattr(pr, k)))
     return pr
 
@@ -127,6 +131,15 @@ def test_stockpile_follows_hoarded_deliveries_and_openings(probe):
     assert (probe.stock_after >= -1e-9).all()
 
 
+def test_served_plus_unmet_is_what_buyers_needed(probe):
+    m = probe.model
+    T = len(TIERS)
+    served = (probe.delivered[:, :, :T, :] * m.perf[None, None]).sum(-1)  # (months, B, T) compute
+    assert (probe.need >= -1e-9).all() and (probe.unmet >= 0).all()
+    assert (served <= probe.need * (1 + 1e-9) + 1e-6).all()
+    np.testing.assert_allclose(served + probe.unmet, probe.need, rtol=1e-9, atol=1e-6)
+
+
 def test_recorded_units_are_the_deliveries(probe):
     m = probe.model
     np.testing.assert_allclose(m.rec_units, probe.delivered.sum(axis=(1, 2)), rtol=1e-12, atol=1e-9)
@@ -147,6 +160,41 @@ def test_history_bans_hold_after_their_effective_month(history_probe):
     assert units[~after_oct23, m.pidx["a800"]].sum() > 0 and units[~after_oct23, m.pidx["h800"]].sum() > 0
     # grey cards flow in the meantime, and only grey cards of the H100 class
     assert units[:, m.pidx[GREY]].sum() > 0
+
+
+def test_hoarding_happens_between_announcement_and_effective_date(history_probe):
+    m = history_probe.model
+    T = len(TIERS)
+    hoard = history_probe.delivered[:, :, T, :].sum(axis=1)  # (months, P) cards bought for the stockpile
+    months = list(m.months)
+    oct23 = months.index("2023-10")  # the Oct-2023 rule is announced in 2023-10 and binds from 2023-11
+    for pid in ("a800", "h800"):
+        assert hoard[oct23, m.pidx[pid]] > 0, pid
+        assert (hoard[oct23 + 1:, m.pidx[pid]] == 0).all(), pid
+    off = probe_run(m.scenario, seed=m.seed_value, **{"hoarding.strength": 0.0})
+    assert (off.delivered[:, :, T, :] == 0).all()
+    assert (off.stock_after == 0).all()
+
+
+def test_levies_are_booked_only_on_levied_products(history_probe):
+    m = history_probe.model
+    months = np.array(m.months)
+    levied = {m.pidx[p] for p in ("h20", "amd_mi308", "h200")}
+    others = [i for i in range(len(m.product_ids)) if i not in levied]
+    assert (m.rec_levy[:, others] == 0).all()
+    assert (m.rec_levy[months < "2025-08"] == 0).all()
+    assert (m.rec_levy <= m.rec_revenue + 1e-6).all() and (m.rec_levy >= 0).all()
+    h20 = m.pidx["h20"]
+    after = months >= "2025-08"
+    np.testing.assert_allclose(m.rec_levy[after, h20], 0.15 * m.rec_revenue[after, h20], rtol=1e-12)
+
+
+def test_reactive_rules_are_off_in_history_and_on_in_escalation(history_probe):
+    assert not [e for _, e in history_probe.model.events_applied if "reactive" in e]
+    esc = MarketModel("escalation", mesa_collect=False)
+    esc.run()
+    fired = [e for _, e in esc.events_applied if "reactive" in e]
+    assert fired
 
 
 def test_events_apply_on_their_effective_month(history_probe):
@@ -299,6 +347,25 @@ def test_same_seed_same_run_different_seed_different_run(short_history):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert not np.array_equal(a.rec_units, c.rec_units)
     pd.testing.assert_frame_equal(timeseries_frame(a, 0), timeseries_frame(b, 0))
+
+
+def test_trace_and_mesa_collection_do_not_change_the_run(short_history):
+    a = MarketModel(short_history, seed=11, trace=True)
+    a.run()
+    b = MarketModel(short_history, seed=11, trace=False, mesa_collect=False)
+    b.run()
+    pd.testing.assert_frame_equal(timeseries_frame(a, 0), timeseries_frame(b, 0), check_exact=True)
+
+
+@pytest.mark.parametrize("start, end", [("2024-01", "2024-06"), ("2023-10", "2023-10"), ("2029-06", "2030-12")])
+def test_other_horizons_run_cleanly(start, end):
+    sc = load_scenario("history").with_changes(header={"start": start, "end": end})
+    pr = probe_run(sc, seed=3)
+    assert len(pr.capacity) == len(sc.months)
+    ts = ts_of(pr)
+    assert np.isfinite(ts["value"]).all()
+    assert pd.DatetimeIndex(ts["date"].unique()).strftime("%Y-%m").tolist() == sc.months
+    assert (pr.delivered.sum(axis=(1, 2)) <= pr.capacity * (1 + 1e-9) + 1e-6).all()
 
 
 def test_default_seed_is_replicate_zero_of_the_master_seed(short_history):
