@@ -37,6 +37,7 @@ class Probe:
     stock_after: list = field(default_factory=list)
     opened: list = field(default_factory=list)
     need: list = field(default_factory=list)
+    floor: list = field(default_factory=list)
     unmet: list = field(default_factory=list)
 
 
@@ -55,9 +56,10 @@ def probe_run(scenario, seed: int | None = None, **overrides) -> Probe:
         pr.stock_after.append(m.stock.copy())
         pr.opened.append(m.opened.copy())
         pr.need.append(m.need.copy())
+        pr.floor.append(np.array(m.floor, dtype=float).copy())
         pr.unmet.append(m.unmet.copy())
     for k in ("capacity", "delivered", "avail", "installed_before", "installed_after", "stock_before",
-              "stock_after", "opened", "need", "unmet"):
+              "stock_after", "opened", "need", "unmet", "floor"):
         setattr(pr, k, np.array(getattr(pr, k)))
     return pr
 
@@ -138,6 +140,28 @@ def test_served_plus_unmet_is_what_buyers_needed(probe):
     assert (probe.need >= -1e-9).all() and (probe.unmet >= 0).all()
     assert (served <= probe.need * (1 + 1e-9) + 1e-6).all()
     np.testing.assert_allclose(served + probe.unmet, probe.need, rtol=1e-9, atol=1e-6)
+
+
+def test_policy_floor_keeps_compute_from_foreign_cards(probe):
+    """Mandates and guidance set a floor on the domestic nest; what they keep from foreign cards never
+    spills back to them, so foreign cards serve at most (1 - floor) of each buyer's need per tier."""
+    m = probe.model
+    T = len(TIERS)
+    fore = ~m.domestic
+    f_served = (probe.delivered[:, :, :T, :][..., fore] * m.perf[None, None][..., fore]).sum(-1)  # (months, B, T)
+    bound = (1.0 - probe.floor)[:, :, None] * probe.need
+    bad = np.argwhere(f_served > bound * (1 + 1e-9) + 1e-6)
+    assert bad.size == 0, [(m.months[t], BUYERS[b], TIERS[k]) for t, b, k in bad[:5]]
+
+
+def test_state_data_centres_buy_no_foreign_cards_after_the_domestic_only_rule(history_probe):
+    m = history_probe.model
+    months = np.array(m.months)
+    sc = BUYERS.index("StateCompute")
+    after = months >= "2025-11"
+    assert (history_probe.floor[after, sc] == 1.0).all()
+    assert (history_probe.delivered[after][:, sc][..., ~m.domestic] == 0).all()
+    assert history_probe.delivered[~after][:, sc][..., ~m.domestic].sum() > 0
 
 
 def test_recorded_units_are_the_deliveries(probe):
