@@ -190,6 +190,19 @@ def _fingerprint() -> str:
     return h.hexdigest()[:32]
 
 
+def scenario_key(sc: Scenario) -> str:
+    """Hash of a resolved scenario's content that matters for a run (not its name or master seed)."""
+    d = sc.to_dict()
+    for k in _INERT_HEADER:
+        d["scenario"].pop(k, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def spec_hash(scenario_digest: str, seed: int, fingerprint: str) -> str:
+    """Content hash of a run spec: resolved scenario, seed and model version."""
+    return hashlib.sha256(f"{scenario_digest}|{int(seed)}|{fingerprint}".encode()).hexdigest()[:32]
+
+
 _FINGERPRINT = _fingerprint()
 
 
