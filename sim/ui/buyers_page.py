@@ -43,7 +43,7 @@ def _band(ens: E.Ensemble, x: np.ndarray, name: str) -> pd.DataFrame:
 
 
 def render() -> None:
-    base, _ = common.page_start()
+    base, _ = common.page_start("buyers")
     controls.sidebar(base)
     st.title("Buyers")
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")

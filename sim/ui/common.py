@@ -18,9 +18,15 @@ from .settings import BASIS_LABELS, BASES, Settings, custom_scenario, scenario_f
 MAIN_ENTITIES = list(VENDORS) + ["Domestic"]
 
 
-def page_start() -> tuple[Scenario, Settings] | None:
-    """Read the URL on the first run, show URL problems; returns the base scenario and the settings."""
+def page_start(page: str) -> tuple[Scenario, Settings] | None:
+    """Read the URL on the first run, show URL problems; returns the base scenario and the settings.
+
+    Widgets are re-seeded from the settings whenever the page changes: Streamlit gives a widget on a new
+    page its default value even when a widget with the same key existed on the previous page."""
     state.init()
+    if st.session_state.get("_page") != page:
+        state.clear_widgets(state.WIDGET_PREFIXES)
+        st.session_state["_page"] = page
     state.warm_pool()
     state.show_url_problems()
     s = state.settings()

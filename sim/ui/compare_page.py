@@ -29,7 +29,7 @@ def _b_settings(choice: str, a: Settings) -> Settings:
 
 
 def render() -> None:
-    base, _ = common.page_start()
+    base, _ = common.page_start("compare")
     controls.sidebar(base)
     st.title("Compare")
     s = state.settings()

@@ -164,9 +164,10 @@ def parameter_controls(base: Scenario) -> None:
     if s.n_changes:
         st.button("Reset all changes", on_click=_reset_changes, key="w:reset", icon=":material/restart_alt:")
     if "w:group" not in ss:
-        ss["w:group"] = "US"
+        ss["w:group"] = ss.get("_group", "US")
     group = st.segmented_control("Parameters by actor", list(GROUPS), key="w:group",
                                  format_func=GROUPS.get) or "US"
+    ss["_group"] = group
     product = None
     if group == "vendors":
         prods = sorted({n.split(".")[1] for n in PARAMS if n.startswith("products.")})

@@ -14,7 +14,7 @@ def _save_snapshot() -> None:
 
 
 def render() -> None:
-    base, _ = common.page_start()
+    base, _ = common.page_start("explore")
     controls.sidebar(base)
     st.title("Explore")
     top = st.container()

@@ -15,7 +15,7 @@ ODD = Path(__file__).resolve().parents[2] / "docs" / "ODD.md"
 
 
 def render() -> None:
-    common.page_start()
+    common.page_start("model")
     state.sync_url()
     st.title("Model")
     odd, params = st.tabs(["Description (ODD)", "Parameters and sources"])

@@ -144,9 +144,13 @@ def show_url_problems() -> None:
         st.session_state["url_problems"] = []
 
 
+KEEP = ("w:upload",)  # the uploader keeps its file; the upload is processed once by file id
+WIDGET_PREFIXES = ("p:", "on:", "mo:", "w:", "v:", "g:")
+
+
 def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds")) -> None:
     for k in list(st.session_state.keys()):
-        if isinstance(k, str) and k.startswith(prefixes):
+        if isinstance(k, str) and k.startswith(prefixes) and k not in KEEP:
             del st.session_state[k]
 
 

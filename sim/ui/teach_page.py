@@ -31,7 +31,7 @@ def _step(direction: int, months: list[str], marks: list[str]) -> None:
 
 
 def render() -> None:
-    base, _ = common.page_start()
+    base, _ = common.page_start("teach")
     v = state.view()
     st.title("Teach")
     if "v:lesson" not in st.session_state:

@@ -1,0 +1,216 @@
+"""The app's logic without a browser: settings and URLs, ensembles, observed points, charts, differences."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import charts, list_scenarios, load_scenario, observed, run_scenario
+from sim.ids import VENDORS
+from sim.scenario import ScenarioError, load_scenario_text
+from sim.ui import diff, explain
+from sim.ui import ensemble as E
+from sim.ui import teach_content as T
+from sim.ui.settings import (SEEDS_MAX, SEEDS_MIN, Settings, View, apply, custom_scenario, from_query,
+                             to_query)
+
+TPP_RULE = "us-2023-10-tpp-rule"
+
+
+@pytest.fixture(scope="module")
+def history():
+    return load_scenario("history")
+
+
+@pytest.fixture(scope="module")
+def ens5(history):
+    return E.run_ensemble(history, 5)
+
+
+def _as_lists(q):
+    return {k: (v if isinstance(v, list) else [v]) for k, v in q.items()}
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_are_order_normalised_and_hashable():
+    a = Settings(params=(("b.x", 1.0), ("a.y", 2.0)), off=("z", "a", "z"), moved=(("q", "2024-01"), ("p", "2023-01")))
+    b = Settings(params=(("a.y", 2.0), ("b.x", 1.0)), off=("a", "z"), moved=(("p", "2023-01"), ("q", "2024-01")))
+    assert a == b and hash(a) == hash(b)
+    assert a.off == ("a", "z")
+    assert Settings(seeds=999).seeds == SEEDS_MAX and Settings(seeds=1).seeds == SEEDS_MIN
+
+
+def test_with_param_drops_values_equal_to_the_scenario():
+    s = Settings().with_param("choice.switching_scale", 3.0, 4.0)
+    assert s.params == (("choice.switching_scale", 3.0),)
+    assert s.with_param("choice.switching_scale", 4.0, 4.0).params == ()
+
+
+def test_url_round_trip(history):
+    s = Settings(scenario="history", params=(("choice.switching_scale", 3.0), ("us.reactive.enabled", True)),
+                 off=(TPP_RULE,), moved=(("cn-2025-01-guidance-30", "2025-06"),), seeds=7)
+    v = View(basis="value_share", observed=False, buyer="Baidu")
+    q = to_query(s, v)
+    assert q["off"] == [TPP_RULE] and q["us.reactive.enabled"] == "true"
+    parsed = from_query(_as_lists(q), list_scenarios(), history)
+    assert parsed.problems == []
+    assert parsed.settings == s and parsed.view == v
+
+
+def test_url_problems_are_reported_and_dropped(history):
+    q = {"scenario": ["nope"], "x.unknown": ["1"], "choice.switching_scale": ["99"], "off": ["no-such-rule"],
+         "move": ["garbage"], "seeds": ["abc"], "basis": ["weird"]}
+    parsed = from_query(q, list_scenarios(), history)
+    assert parsed.settings == Settings()
+    text = "\n".join(parsed.problems)
+    for key in ("scenario:", "x.unknown:", "choice.switching_scale:", "off:", "move:", "seeds:", "basis:"):
+        assert key in text
+
+
+def test_apply_switches_off_and_moves_rules(history):
+    s = Settings(off=(TPP_RULE,), moved=(("us-2024-12-hbm-rule", "2025-06"),))
+    sc = apply(history, s)
+    ids = {e.id for e in sc.events}
+    assert TPP_RULE not in ids
+    hbm = sc.event("us-2024-12-hbm-rule")
+    assert (hbm.announced, hbm.effective) == ("2025-05", "2025-06")  # announcement moves with it
+    with pytest.raises(ScenarioError):
+        apply(history, Settings(off=("no-such-rule",)))
+
+
+def test_downloaded_scenario_is_accepted_by_the_loader(history):
+    s = Settings(params=(("domestic.capacity_scale", 2.0),), off=(TPP_RULE,), seeds=9)
+    text = custom_scenario(history, s).to_toml()
+    sc = load_scenario_text(text, "download.toml")
+    assert sc.parameters["domestic.capacity_scale"] == 2.0
+    assert TPP_RULE not in {e.id for e in sc.events}
+    assert sc.name == "history-custom"
+
+
+# ---------------------------------------------------------------- ensembles
+
+
+def test_ensemble_tables_match_the_runner(history):
+    ens = E.run_ensemble(history, 3)
+    ref = run_scenario(history, seeds=3, trace=True)
+    pd.testing.assert_frame_equal(ens.timeseries(), ref.timeseries)
+    pd.testing.assert_frame_equal(ens.decisions(), ref.decisions)
+    assert list(ens.seeds) == list(ref.seeds)
+
+
+def test_parallel_ensemble_equals_serial(history):
+    ctx = mp.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+        par = E.run_ensemble(history, 4, pool)
+    ser = E.run_ensemble(history, 4)
+    assert par.seeds == ser.seeds
+    np.testing.assert_array_equal(par.values, ser.values)
+    np.testing.assert_array_equal(par.dec, ser.dec)
+
+
+def test_bands_and_headline(ens5):
+    b = E.share_bands(ens5, "unit_share", VENDORS)
+    assert set(b.columns) == {"date", "entity", "mean", "lo", "hi"}
+    assert len(b) == len(ens5.months) * len(VENDORS)
+    assert (b["lo"] <= b["mean"] + 1e-12).all() and (b["mean"] <= b["hi"] + 1e-12).all()
+    h = E.headline(ens5)
+    ann = E.annual(ens5, "unit_share", ("Nvidia", "Huawei"))
+    assert h["Nvidia_2025"] == pytest.approx(ann.loc[2025, "Nvidia"])
+    assert 0 <= h["gap_2027"] <= 1
+    # the passing month, if any, is one where Huawei is ahead
+    if h["passing"] is not None:
+        t = list(pd.DatetimeIndex(ens5.months)).index(h["passing"])
+        assert ens5.series("Huawei", "units")[:, t].sum() > ens5.series("Nvidia", "units")[:, t].sum()
+
+
+def test_annual_shares_are_ratios_of_sums(ens5):
+    ts = ens5.timeseries(metrics={"units"})
+    d = ts[(ts["date"].dt.year == 2025)]
+    per_run = d.pivot_table(index="run", columns="entity", values="value", aggfunc="sum")
+    expected = (per_run["Nvidia"] / per_run["Total"]).mean()
+    assert E.annual(ens5).loc[2025, "Nvidia"] == pytest.approx(expected)
+
+
+def test_passing_month_none_when_challenger_never_leads(ens5):
+    assert E.passing_month(ens5, "unit_share", leader="Total", challenger="Nvidia") is None
+
+
+# ---------------------------------------------------------------- observed points, charts, words
+
+
+def test_observed_points_have_ranges():
+    d = observed.points("unit_share")
+    assert {"Nvidia", "Domestic"} <= set(d["entity"])
+    assert (d["low"] <= d["value"]).all() and (d["value"] <= d["high"]).all()
+    assert (d["date"] <= d["date_end"]).all()
+    n25 = d[(d["entity"] == "Nvidia") & (d["date"].dt.year == 2025)].iloc[0]
+    assert (n25["value"], n25["low"], n25["high"]) == (0.55, 0.48, 0.62)
+
+
+def test_observed_parse_skips_unknown_rows():
+    raw = pd.DataFrame({"date": ["2025-12-31", "2025-12-31"], "metric": ["target_unit_share_china_ai_accel", "other"],
+                        "vendor": ["Nvidia", "Nvidia"], "value": [0.5, 1.0], "low": [None, None], "high": [None, None],
+                        "source": ["s", "s"]})
+    d = observed.parse(raw)
+    assert len(d) == 1 and d.loc[0, "low"] == d.loc[0, "high"] == 0.5
+    assert observed.load("/nonexistent.csv").empty
+
+
+def test_share_chart_layers_colours_and_export(ens5, history):
+    b = E.share_bands(ens5, "unit_share", list(VENDORS) + ["Domestic"])
+    ev = charts.events_frame(history.events, history.months[0], history.months[-1])
+    assert ev["date"].min() >= pd.Timestamp("2022-01-01")  # the 2020 rule does not widen the axis
+    ch = charts.share_chart(b, "unit_share", ev, observed.points("unit_share"))
+    spec = ch.to_dict()
+    text = str(spec)
+    assert charts.VENDOR_COLORS["Nvidia"] in text and charts.VENDOR_COLORS["Huawei"] in text
+    assert "Share of cards delivered (units)" in text
+    assert len(spec["layer"]) == 4
+    png = charts.to_image(ch, "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert charts.to_image(ch, "svg").lstrip().startswith(b"<svg")
+
+
+def test_vendor_colours_are_distinct_and_cover_all_vendors():
+    assert set(charts.VENDOR_COLORS) == set(VENDORS)
+    assert len(set(charts.ENTITY_COLORS.values())) == len(charts.ENTITY_COLORS)
+    assert isinstance(charts.entity_scale(["Huawei", "Nvidia"]), alt.Scale)
+
+
+def test_switch_story_names_the_drivers(ens5):
+    terms = E.term_differences(ens5, "Tencent", "inference")
+    text = explain.switch_story(terms, "Tencent", "inference")
+    assert "Tencent" in text
+    assert any(w in text for w in explain.TERM_WORDS.values()) or "hardly moves" in text
+
+
+def test_scenario_diff_and_paired_difference(history, ens5):
+    other = load_scenario("no-controls")
+    table = diff.scenario_diff(history, other)
+    assert TPP_RULE in set(table["item"])
+    assert diff.scenario_diff(history, history).empty
+    d, paired = diff.paired_difference(ens5, ens5, "unit_share", VENDORS)
+    assert paired and np.allclose(d[["mean", "lo", "hi"]].to_numpy(), 0.0)
+
+
+def test_lessons_switch_off_later_rules(history):
+    s = T.lesson("rules-2022").settings(history, 5)
+    assert s.off and all(history.event(e).effective > "2022-12" for e in s.off)
+    assert T.lesson("history").settings(history, 5).off == ()
+
+
+def test_checkpoint_answers(ens5):
+    for cp in T.CHECKPOINTS:
+        a = T.answer(cp, ens5)
+        if cp.kind == "share":
+            assert 0.0 <= a <= 1.0
+        else:
+            assert a == T.NOT_BY or 2022 <= int(a) <= 2030
+    assert "Close" in T.verdict(T.CHECKPOINTS[0], 0.5, 0.52)

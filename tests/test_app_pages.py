@@ -1,0 +1,212 @@
+"""Every page renders without exceptions and a widget change changes what it shows (Streamlit AppTest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TPP_RULE = "us-2023-10-tpp-rule"
+
+
+@pytest.fixture(autouse=True)
+def serial_runs(monkeypatch):
+    # Ensembles run in this process: no worker pool inside the test process.
+    monkeypatch.setenv("CHIPSHIFT_APP_WORKERS", "0")
+
+
+def app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["seeds"] = "5"
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at
+
+
+def chart_rows(at: AppTest, i: int = 0) -> list:
+    el = at.get("vega_lite_chart")[i]
+    out = []
+    for ds in el.proto.datasets:
+        out.append(pa.ipc.open_stream(ds.data.data).read_all().to_pylist())
+    return out
+
+
+def chart_spec(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("vega_lite_chart")[i].proto.spec)
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# ---------------------------------------------------------------- Explore
+
+
+def test_explore_default_is_history():
+    at = ok(app().run())
+    assert at.selectbox(key="w:scenario").value == "history"
+    m = metrics(at)
+    assert {"Nvidia 2025 (units)", "Huawei 2025 (units)", "Nvidia 2027 (units)", "Huawei 2027 (units)",
+            "Huawei passes Nvidia", "Compute gap 2027"} <= set(m)
+    assert at.get("vega_lite_chart"), "main chart missing"
+    assert at.query_params["scenario"] == ["history"] or at.query_params["scenario"] == "history"
+
+
+def test_explore_parameter_slider_changes_the_chart():
+    at = ok(app().run())
+    at.segmented_control(key="w:group").set_value("vendors").run()
+    ok(at)
+    before = chart_rows(at)
+    at.slider(key="p:domestic.capacity_scale").set_value(4.0).run()
+    ok(at)
+    assert chart_rows(at) != before
+    assert dict(at.session_state["settings"].params)["domestic.capacity_scale"] == 4.0
+
+
+def test_explore_switching_a_rule_off_changes_the_headline():
+    at = ok(app().run())
+    before = metrics(at)
+    at.checkbox(key=f"on:{TPP_RULE}").uncheck().run()
+    ok(at)
+    assert TPP_RULE in at.session_state["settings"].off
+    assert metrics(at) != before
+
+
+def test_explore_moving_a_rule_changes_the_chart():
+    at = ok(app().run())
+    before = chart_rows(at)
+    at.selectbox(key=f"mo:{TPP_RULE}").select("2025-06").run()
+    ok(at)
+    assert dict(at.session_state["settings"].moved) == {TPP_RULE: "2025-06"}
+    assert chart_rows(at) != before
+
+
+def test_explore_basis_switch_changes_axis_title():
+    at = ok(app().run())
+    assert "Share of cards delivered" in json.dumps(chart_spec(at))
+    at.segmented_control(key="v:basis").set_value("value_share").run()
+    ok(at)
+    assert "Share of sales value" in json.dumps(chart_spec(at))
+
+
+def test_explore_settings_come_from_the_url():
+    at = ok(app(scenario="no-controls", **{"choice.switching_scale": "2.5"}, off="cn-2025-01-guidance-30").run())
+    s = at.session_state["settings"]
+    assert s.scenario == "no-controls"
+    assert dict(s.params) == {"choice.switching_scale": 2.5}
+    assert s.off == ("cn-2025-01-guidance-30",)
+    assert at.checkbox(key="on:cn-2025-01-guidance-30").value is False
+
+
+def test_explore_bad_url_entries_are_reported():
+    at = ok(app(**{"no.such.param": "1"}).run())
+    assert any("no.such.param" in w.value for w in at.warning)
+
+
+def test_explore_rejects_a_broken_upload_with_cli_errors():
+    at = ok(app().run())
+    broken = b'[scenario]\nname = "x"\nstart = 2023\n[parameters]\n"choice.switching_scale" = 99\n'
+    at.file_uploader(key="w:upload").upload("broken.toml", broken, "application/toml").run()
+    ok(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "broken.toml: parameters.choice.switching_scale:" in errors
+    assert "broken.toml: scenario.start:" in errors
+    assert at.session_state["settings"].scenario == "history"
+
+
+def test_explore_accepts_a_valid_upload():
+    at = ok(app().run())
+    good = (b'[scenario]\nname = "my-test"\nextends = "history"\nremove_events = ["us-2023-10-tpp-rule"]\n'
+            b'[parameters]\n"choice.switching_scale" = 2.0\n')
+    at.file_uploader(key="w:upload").upload("mine.toml", good, "application/toml").run()
+    ok(at)
+    s = at.session_state["settings"]
+    assert s.scenario.startswith("upload-")
+    assert at.selectbox(key="w:scenario").value == s.scenario
+    assert not at.error
+
+
+def test_explore_downloads_are_offered():
+    at = ok(app().run())
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"Results CSV", "Results Parquet", "Scenario TOML", "Chart PNG", "Chart SVG"} <= labels
+
+
+# ---------------------------------------------------------------- other pages
+
+
+def test_compare_page_changes_with_b():
+    at = ok(app(compare="no-controls").run())
+    at.switch_page("sim/ui/pages/compare.py").run()
+    ok(at)
+    assert at.selectbox(key="v:compare").value == "no-controls"
+    table = at.dataframe[-1].value
+    assert TPP_RULE in set(table["item"])
+    diff_before = chart_rows(at, 2)
+    at.selectbox(key="v:compare").select("full-decoupling").run()
+    ok(at)
+    assert chart_rows(at, 2) != diff_before
+    assert "us-2026-01-total-ban" in set(at.dataframe[-1].value["item"])
+
+
+def test_compare_against_saved_settings():
+    at = ok(app().run())
+    at.text_input(key="w:save_name").input("cheap").run()
+    at.button(key="w:save").click().run()
+    ok(at)
+    at.switch_page("sim/ui/pages/compare.py").run()
+    at.selectbox(key="v:compare").select("saved:cheap").run()
+    ok(at)
+    assert any("same scenario" in m.value for m in at.markdown)
+
+
+def test_buyers_page_changes_with_buyer():
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/buyers.py").run()
+    ok(at)
+    story = at.info[0].value
+    assert "Tencent" in story
+    rows = chart_rows(at, 0)
+    at.selectbox(key="v:buyer").select("StateCompute").run()
+    ok(at)
+    assert "StateCompute" in at.info[0].value
+    assert chart_rows(at, 0) != rows
+
+
+def test_teach_page_lesson_step_and_reveal():
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/teach.py").run()
+    ok(at)
+    at.segmented_control(key="v:lesson").set_value("rules-2022").run()
+    ok(at)
+    s = at.session_state["settings"]
+    assert TPP_RULE in s.off and s.scenario == "history"
+    text_before = [m.value for m in at.markdown]
+    at.button(key="w:next").click().run()
+    ok(at)
+    assert [m.value for m in at.markdown] != text_before
+    assert not [m for m in at.metric if m.label == "Model"]
+    at.button(key="b:rules-2022:nvidia-2025").click().run()
+    ok(at)
+    assert [m for m in at.metric if m.label == "Model"]
+
+
+def test_model_page_filters_the_parameter_table():
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/model.py").run()
+    ok(at)
+    n_all = len(at.dataframe[0].value)
+    at.text_input(key="w:model_search").input("huawei").run()
+    ok(at)
+    rows = at.dataframe[0].value
+    assert 0 < len(rows) < n_all
+    assert rows["source"].notna().all()
