@@ -10,7 +10,6 @@ Heavy imports happen inside the commands, so `python -m sim --help` stays fast.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -62,6 +61,9 @@ def cmd_grid(a) -> int:
         return _err(str(e))
     except KeyboardInterrupt:
         return _err(f"interrupted; finished runs are kept: resume with --out {a.out} --resume", 130)
+    except Exception as e:  # a broken pool, a lost cluster: what is committed stays valid
+        return _err([f"the grid stopped: {type(e).__name__}: {e}",
+                     f"finished runs are kept: resume with --out {a.out} --resume"], 1)
     rate = rep.done_this_session / rep.seconds if rep.seconds > 0 else 0.0
     print(f"{rep.out}: {rep.already + rep.done_this_session}/{rep.n_runs} runs done "
           f"({rep.computed} computed, {rep.copied} reused, {rep.already} already there, {len(rep.failed)} failed) "

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..runner import _git_commit, versions
-from ..scenario import ScenarioError, load_scenario
+from ..scenario import load_scenario
 from . import store
 from .grid import Grid, RunSpec, load_grid, model_fingerprint, run_specs
 from .worker import Task

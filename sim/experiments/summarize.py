@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..ids import AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, TIER_METRICS, TIERS, VENDOR_METRICS, VENDORS
-from ..scenario import load_scenario, month_index
+from ..scenario import load_scenario
 from . import store
 
 DEFAULT_OUTCOMES = ("share:Nvidia", "share:Huawei", "share:Domestic", "crossover:Huawei:Nvidia")
@@ -88,10 +88,9 @@ def horizon(out: Path) -> tuple[str, str]:
 
 
 def default_year(out: Path) -> int:
-    _, end = horizon(out)
+    start, end = horizon(out)
     y, m = int(end[:4]), int(end[5:7])
-    start_y = int(horizon(out)[0][:4])
-    return y if m == 12 or y == start_y else y - 1
+    return y if m == 12 or y == int(start[:4]) else y - 1
 
 
 def annual_table(out: Path, pairs: set[tuple[str, str]]) -> pd.DataFrame:
@@ -212,5 +211,5 @@ def progress(out: Path) -> tuple[int, int]:
     return len(store.completed_runs(out)), len(ex)
 
 
-__all__ = ["DEFAULT_OUTCOMES", "Outcome", "OutcomeError", "annual_share_paths", "annual_table", "month_index",
-           "parse_outcome", "point_stats", "progress", "run_outcomes", "summarize"]
+__all__ = ["DEFAULT_OUTCOMES", "Outcome", "OutcomeError", "annual_share_paths", "annual_table", "parse_outcome",
+           "point_stats", "progress", "run_outcomes", "summarize"]
