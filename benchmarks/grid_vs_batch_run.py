@@ -83,7 +83,7 @@ def case(name: str, points: int, seeds: int, master: int, workers: int) -> dict:
             _, dt, mem = timed(run_sim_grid, points, seeds, master, workers, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"seconds": dt, "parent_mb": mem.parent_mb, "tree_mb": mem.tree_mb}
+    return {"seconds": dt, "parent_mb": mem.parent_mb, "tree_mb": mem.tree_mb, "cpu_s": mem.cpu_s}
 
 
 def main() -> None:
@@ -110,15 +110,17 @@ def main() -> None:
                                 "--workers", str(a.workers), "--master", str(a.master)],
                                capture_output=True, text=True, check=True)
             m = json.loads(r.stdout.strip().splitlines()[-1])
-            rows.append((n, labels[c], m["seconds"], n / m["seconds"], m["parent_mb"], m["tree_mb"]))
+            rows.append((n, labels[c], m["seconds"], n / m["seconds"], m["parent_mb"], m["tree_mb"],
+                         1000 * m["cpu_s"] / n))
             print(f"{n:6d} runs  {labels[c]:32s} {m['seconds']:7.2f} s  {n / m['seconds']:7.1f} runs/s  "
-                  f"peak {m['parent_mb']:6.0f} MB (process)  {m['tree_mb']:6.0f} MB (with workers)", flush=True)
+                  f"{1000 * m['cpu_s'] / n:6.1f} CPU ms/run  peak {m['parent_mb']:6.0f} MB (process)  "
+                  f"{m['tree_mb']:6.0f} MB (with workers)", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     print()
-    print("| runs | how | wall s | runs/s | peak MB (process) | peak MB (with workers) |")
-    print("|---:|---|---:|---:|---:|---:|")
-    for n, label, dt, rate, p, t in rows:
-        print(f"| {n} | {label} | {dt:.2f} | {rate:.1f} | {p:.0f} | {t:.0f} |")
+    print("| runs | how | wall s | runs/s | CPU ms per run | peak MB (process) | peak MB (with workers) |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n, label, dt, rate, p, t, cpu in rows:
+        print(f"| {n} | {label} | {dt:.2f} | {rate:.1f} | {cpu:.0f} | {p:.0f} | {t:.0f} |")
     small = {r[1]: r for r in rows if r[0] == a.points * a.seeds}
     big = {r[1]: r for r in rows if r[0] != a.points * a.seeds}
     g = labels["grid"]
