@@ -8,11 +8,13 @@ the model's months up to then do not depend on the horizon.
 Stages (``fit``):
 1. Sobol sample (scrambled, ``scipy.stats.qmc``) of the fitted parameters over their search box.
 2. Nelder-Mead (``scipy.optimize``) in the unit cube from the best distinct Sobol points.
-3. Acceptance: a Sobol sample of the fitted parameters in a box around the optimum, jointly with the
+3. Acceptance: a Latin-hypercube sample of the fitted parameters in a box around the optimum, jointly with the
    "nuisance" parameters (not fitted, held at their sourced priors) drawn from their prior ranges;
    a set is accepted when its loss is within ``delta`` of the best loss (``delta`` = the 90% quantile
-   of chi-square with as many degrees of freedom as fitted parameters). The accepted sets carry the
-   remaining parameter uncertainty into the history run's bands.
+   of chi-square with as many degrees of freedom as fitted parameters) or, when fewer than
+   ``k_target`` draws qualify, when it is among the ``k_target`` closest draws (rejection ABC with a
+   quantile tolerance; ``FitResult.relaxed`` says so). The accepted sets carry the remaining
+   parameter uncertainty into the history run's bands.
 """
 
 from __future__ import annotations
@@ -222,6 +224,8 @@ class FitResult:
     wall_s: float = 0.0
     best_means: np.ndarray | None = None
     fixed: dict[str, Any] = field(default_factory=dict)
+    tolerance: float = math.nan  # the acceptance tolerance actually used (loss of the last accepted draw)
+    n_drawn: int = 0  # draws in the acceptance stage
 
 
 def plan(budget: int) -> tuple[int, int, int]:
@@ -236,7 +240,7 @@ def plan(budget: int) -> tuple[int, int, int]:
 def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALIBRATED, budget: int = 1200,
         n_seeds: int = 8, workers: int = 2, fixed: dict[str, Any] | None = None, remove: list[str] | None = None,
         start: dict[str, Any] | None = None, nuisance: tuple[str, ...] = NUISANCE, rng_seed: int = 1,
-        n_starts: int = 3, k_max: int = 40, k_min: int = 10, box_frac: float = 0.15,
+        n_starts: int = 3, k_max: int = 40, k_target: int = 40, box_frac: float = 0.15,
         progress: bool = True, desc: str = "calibrate") -> FitResult:
     """Fit ``names`` to ``targets``. ``fixed``: parameters held at given values (ablations);
     ``remove``: event ids removed (ablations); ``start``: a starting point that Nelder-Mead also
@@ -308,7 +312,7 @@ def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALI
         alo, ahi = np.maximum(xb - half, lo), np.minimum(xb + half, hi)
         nlo, nhi = prior_box(nuisance)
         dim = d + len(nuisance)
-        ua = qmc.Sobol(dim, scramble=True, rng=rng_seed + 1).random(n_acc)
+        ua = qmc.LatinHypercube(d=dim, rng=rng_seed + 1).random(n_acc)
         acc_c = []
         for ui in ua:
             c = to_params(names, alo + ui[:d] * (ahi - alo))
@@ -320,14 +324,17 @@ def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALI
     all_best = min(best_loss, min(acc_l) if acc_l else math.inf)
     delta = float(stats.chi2.ppf(0.90, df=max(d, 1)))
     ok = [i for i, lv in enumerate(acc_l) if lv <= all_best + delta]
-    relaxed = len(ok) < k_min
+    # rejection ABC: the tolerance is the larger of best + delta and the loss of the k_target-th
+    # closest draw (a quantile tolerance), so there are always enough sets to carry into the bands
+    relaxed = len(ok) < k_target
     if relaxed:
-        ok = sorted(range(len(acc_l)), key=lambda i: acc_l[i])[:k_min]
-        ok.sort()
-    ok = ok[:k_max]
+        ok = sorted(sorted(range(len(acc_l)), key=lambda i: acc_l[i])[:k_target])
+    tolerance = max(acc_l[i] for i in ok) if ok else math.nan
+    ok = ok[:k_max]  # draw order is random (Latin hypercube), so the first k_max are a fair subset
     best_means = np.array([b[f"stat:{t.id}"] for t in targets])
     return FitResult(names, lo, hi, best, best_loss, start_loss, hist, [acc_c[i] for i in ok],
-                     [acc_l[i] for i in ok], delta, relaxed, runs, time.perf_counter() - t0, best_means, fixed)
+                     [acc_l[i] for i in ok], delta, relaxed, runs, time.perf_counter() - t0, best_means, fixed,
+                     tolerance, len(acc_l))
 
 
 def default_workers() -> int:
