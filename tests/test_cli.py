@@ -202,6 +202,22 @@ def test_run_with_a_bad_scenario_fails_cleanly(tmp_path, python_exe):
     assert r.returncode != 0
     no_traceback(r)
     assert "--seeds" in r.stderr and not out.exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    r = cli(python_exe, "run", "history", "--seeds", 1, "--out", a_file, cwd=tmp_path)
+    assert r.returncode != 0
+    no_traceback(r)
+    assert "not a folder" in r.stderr and a_file.read_text() == "x"
+
+
+def test_default_out_dir_never_reuses_a_folder(tmp_path):
+    from sim.runner import default_out_dir
+
+    a = default_out_dir("history", root=tmp_path)
+    assert a.parent == tmp_path and a.name.startswith("history-") and not a.exists()
+    a.mkdir()
+    b = default_out_dir("history", root=tmp_path)
+    assert b != a and not b.exists()
 
 
 # ---------------------------------------------------------------- validate, list, describe
@@ -236,9 +252,9 @@ def test_validate_bad_scenarios_prints_one_line_per_problem(tmp_path, python_exe
                    for line in r.stderr.splitlines()), f
 
 
-@pytest.mark.parametrize("name", ["unknown_parameter.toml", "not_utf8.toml", "circular_a.toml"])
+@pytest.mark.parametrize("name", ["unknown_parameter.toml", "not_utf8.toml", "circular_a.toml", "."])
 def test_validate_one_bad_file_exits_non_zero(tmp_path, python_exe, name):
-    r = cli(python_exe, "validate", BAD / name, cwd=tmp_path)
+    r = cli(python_exe, "validate", BAD / name, cwd=tmp_path)  # "." : a folder is no scenario file
     assert r.returncode == 1
     no_traceback(r)
     assert r.stdout == "" and r.stderr.strip()
@@ -275,7 +291,7 @@ def test_describe_shows_the_parameter_table(tmp_path, python_exe):
 def test_console_script_behaves_like_python_m_sim(tmp_path, python_exe):
     script = Path(python_exe).parent / "chipshift"
     assert script.exists()
-    for args in (["list"], ["validate", BAD / "unknown_product.toml"], ["validate", SCENARIO_DIR / "history.toml"]):
+    for args in (["list"], ["validate", BAD / "unknown_product.toml"]):
         a = cli(python_exe, *args, cwd=tmp_path)
         b = cli(python_exe, *args, cwd=tmp_path, script=str(script))
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
