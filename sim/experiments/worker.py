@@ -13,7 +13,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..runner import run_model
 from ..scenario import Scenario
@@ -39,24 +40,34 @@ class ChunkResult:
 
 
 def run_chunk(base: Scenario, task: Task) -> ChunkResult:
+    """Run the chunk; each run becomes one row group of the payload as soon as it finishes (memory: one
+    run's frame plus the compressed payload)."""
     t0 = time.perf_counter()
-    frames, runs, errors, computed = [], [], {}, 0
-    for run_ids, seed, changes in task.items:
-        try:
-            sc = base.with_changes(**changes) if (changes.get("parameters") or changes.get("events")) else base
-            ts, _, _ = run_model(sc, int(seed), run_ids[0])
-            computed += 1
-        except Exception:  # a failing run is reported, not fatal: --resume retries it
-            msg = traceback.format_exc(limit=6)
+    runs, errors, computed = [], {}, 0
+    sink = io.BytesIO()
+    writer = None
+    try:
+        for run_ids, seed, changes in task.items:
+            try:
+                sc = base.with_changes(**changes) if (changes.get("parameters") or changes.get("events")) else base
+                ts, _, _ = run_model(sc, int(seed), run_ids[0])
+                computed += 1
+            except Exception:  # a failing run is reported, not fatal: --resume retries it
+                msg = traceback.format_exc(limit=6)
+                for r in run_ids:
+                    errors[r] = msg
+                continue
+            table = pa.Table.from_pandas(ts, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
             for r in run_ids:
-                errors[r] = msg
-            continue
-        for r in run_ids:
-            frames.append(ts if r == run_ids[0] else ts.assign(run=pd.Series(r, index=ts.index, dtype="int64")))
-            runs.append(r)
-    payload = None
-    if frames:
-        buf = io.BytesIO()
-        pd.concat(frames, ignore_index=True).to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
-        payload = buf.getvalue()
+                if r != run_ids[0]:  # an identical spec under another run id: same rows, relabelled
+                    i = table.schema.get_field_index("run")
+                    table = table.set_column(i, table.schema.field(i), pa.array([r] * table.num_rows, pa.int64()))
+                writer.write_table(table, row_group_size=table.num_rows)
+                runs.append(r)
+    finally:
+        if writer is not None:
+            writer.close()
+    payload = sink.getvalue() if writer is not None else None
     return ChunkResult(runs, payload, errors, computed, time.perf_counter() - t0, model_fingerprint(), os.getpid())
