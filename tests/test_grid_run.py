@@ -244,3 +244,27 @@ def test_start_method_is_never_plain_fork():
 
     assert start_method() in ("forkserver", "spawn")
     assert sys.modules.get("sim.experiments.executors") is not None
+
+
+def test_executors_keep_a_bounded_window_of_tasks_in_flight(short_history):
+    """Memory does not grow with the grid: tasks are pulled lazily, a few per worker."""
+    from sim.experiments.worker import Task
+    from sim.seeds import derive_seed
+
+    base = short_history.with_changes(header={"end": "2022-02"})
+    pulled = []
+
+    def tasks():
+        for i in range(12):
+            pulled.append(i)
+            yield Task(items=[([i], derive_seed(1, i), {"parameters": {}, "events": {}})])
+
+    ex = LocalExecutor(2)
+    seen_at_first = None
+    runs = []
+    for res in ex.map(base, tasks()):
+        if seen_at_first is None:
+            seen_at_first = len(pulled)
+        runs += res.runs
+    assert seen_at_first is not None and seen_at_first <= 2 * 2
+    assert sorted(runs) == list(range(12)) and len(pulled) == 12
