@@ -268,3 +268,19 @@ def test_executors_keep_a_bounded_window_of_tasks_in_flight(short_history):
         runs += res.runs
     assert seen_at_first is not None and seen_at_first <= 2 * 2
     assert sorted(runs) == list(range(12)) and len(pulled) == 12
+
+
+def test_folder_killed_during_set_up_can_be_started_again(tmp_path):
+    g = write_grid(tmp_path / "g.toml", reps=1)
+    out = tmp_path / "out"
+    (out / "timeseries").mkdir(parents=True)
+    (out / "grid.toml").write_text(g.read_text())       # set-up files, no manifest: killed before the start
+    (out / ".tmp-abc.parquet").write_bytes(b"partial")
+    rep = run_grid(g, out, executor=SerialExecutor(), resume=True, progress=False)
+    assert rep.complete and rep.computed == 4
+    check_complete(out, 4)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")  # a folder with foreign files is never removed
+    with pytest.raises(GridError, match="not empty"):
+        run_grid(g, tmp_path / "other", executor=SerialExecutor(), progress=False)
+    assert (tmp_path / "other" / "notes.txt").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import platform
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -105,6 +106,19 @@ def _is_results_dir(p: Path) -> bool:
     return p.is_dir() and (p / store.MANIFEST).exists() and (p / store.GRID_COPY).exists()
 
 
+def _setup_leftovers_only(out: Path) -> bool:
+    """A folder killed while being set up (before its manifest): only set-up files, no shard."""
+    if not out.is_dir() or (out / store.MANIFEST).exists():
+        return False
+    allowed = {store.GRID_COPY, store.BASE_COPY, store.EXPERIMENTS, store.SHARDS}
+    for p in out.iterdir():
+        if p.name.startswith(".tmp-"):
+            continue
+        if p.name not in allowed or (p.name == store.SHARDS and any(p.iterdir())):
+            return False
+    return True
+
+
 def load_frozen_grid(out: Path) -> Grid:
     """The grid of a results folder, with its frozen base scenario (not today's scenario files)."""
     base = load_scenario(out / store.BASE_COPY)
@@ -157,6 +171,11 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
         grid = load_grid(grid_path)
         grid_file = str(grid_path)
 
+    if _setup_leftovers_only(out):  # killed before it started: start again
+        shutil.rmtree(out)
+        resume = False
+        if grid is None:
+            raise GridError(f"{out}: was never started (no {store.MANIFEST}); run the grid file into it")
     if resume:
         man = store.read_manifest(out)
         if man is None or not _is_results_dir(out):
