@@ -43,6 +43,14 @@ def _band(ens: E.Ensemble, x: np.ndarray, name: str) -> pd.DataFrame:
 
 
 def render() -> None:
+    try:
+        _render()
+    finally:
+        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
+        state.sync_url()
+
+
+def _render() -> None:
     base, _ = common.page_start("buyers")
     controls.sidebar(base)
     st.title("Buyers")
@@ -53,7 +61,6 @@ def render() -> None:
         tier = _pick("Workload tier (for the decision trace)", list(TIERS), "tier", "v:tier",
                      fmt=lambda t: t.replace("_", " "))
     s = state.settings()
-    state.sync_url()
     with c3:
         st.caption(common.settings_summary(base, s))
     ens = common.run_current()

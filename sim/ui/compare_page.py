@@ -29,6 +29,14 @@ def _b_settings(choice: str, a: Settings) -> Settings:
 
 
 def render() -> None:
+    try:
+        _render()
+    finally:
+        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
+        state.sync_url()
+
+
+def _render() -> None:
     base, _ = common.page_start("compare")
     controls.sidebar(base)
     st.title("Compare")
@@ -48,7 +56,6 @@ def render() -> None:
         basis = common.basis_picker("v:basis_cmp")
     if choice != v.compare:
         state.set_view(compare=choice)
-    state.sync_url()
     sb = _b_settings(choice, s)
     bar = st.progress(0.0, text="Running A…")
     try:

@@ -14,6 +14,14 @@ def _save_snapshot() -> None:
 
 
 def render() -> None:
+    try:
+        _render()
+    finally:
+        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
+        state.sync_url()
+
+
+def _render() -> None:
     base, _ = common.page_start("explore")
     controls.sidebar(base)
     st.title("Explore")
@@ -28,7 +36,6 @@ def render() -> None:
                    "(its announcement moves by the same number of months).")
         controls.event_controls(base)
     s = state.settings()
-    state.sync_url()
     with c3:
         st.caption(common.settings_summary(base, s))
     ens = common.run_current()

@@ -31,6 +31,14 @@ def _step(direction: int, months: list[str], marks: list[str]) -> None:
 
 
 def render() -> None:
+    try:
+        _render()
+    finally:
+        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
+        state.sync_url()
+
+
+def _render() -> None:
     base, _ = common.page_start("teach")
     v = state.view()
     st.title("Teach")
@@ -91,7 +99,6 @@ def render() -> None:
         st.button("Next rule ▶", on_click=_step, args=(1, months, marks), key="w:next")
     if month != v.month:
         state.set_view(month=month)
-    state.sync_url()
     now = pd.Timestamp(month + "-01")
     basis = v.basis
     chart = common.main_chart(ens, sc, basis, v.observed, title=f"Up to {month}", height=340, now=now, upto=now)
