@@ -141,6 +141,7 @@ def test_run_twice_is_byte_identical_and_reproducible_from_its_folder(history_ru
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(rerun / "timeseries.parquet"),
                                   pd.read_parquet(out / "timeseries.parquet"), check_exact=True)
+    assert (rerun / "timeseries.parquet").read_bytes() == (out / "timeseries.parquet").read_bytes()
     assert json.loads((rerun / "manifest.json").read_text())["seeds"] == derive_seeds(HISTORY_SEED, 5)
 
 
