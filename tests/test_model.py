@@ -186,6 +186,24 @@ def test_history_bans_hold_after_their_effective_month(history_probe):
     assert units[:, m.pidx[GREY]].sum() > 0
 
 
+def test_history_licences_blocks_and_quotas_bind(history_probe):
+    m = history_probe.model
+    months = np.array(m.months)
+    units = m.rec_units
+    h20, rtx, h200 = m.pidx["h20"], m.pidx["rtx6000d"], m.pidx["h200"]
+    # Apr-2025 licence with approval 0: no H20 until licences start in Aug 2025
+    assert (units[(months >= "2025-04") & (months < "2025-08"), h20] == 0).all()
+    # Sep-2025 CAC block (strength 1) on H20 and RTX Pro 6000D
+    assert (units[months >= "2025-09", h20] == 0).all() and (units[months >= "2025-09", rtx] == 0).all()
+    # H200: legal from 2026-01 but blocked by China; only the quota (400k, three named firms) gets through
+    by_buyer = history_probe.delivered[:, :, :, h200].sum(axis=2)  # (months, B)
+    assert (by_buyer[months < "2026-02"] == 0).all()
+    named = [BUYERS.index(b) for b in ("ByteDance", "Alibaba", "Tencent")]
+    others = [i for i in range(len(BUYERS)) if i not in named]
+    assert (by_buyer[:, others] == 0).all()
+    assert 0 < by_buyer.sum() <= 400000 * (1 + 1e-9)
+
+
 def test_hoarding_happens_between_announcement_and_effective_date(history_probe):
     m = history_probe.model
     T = len(TIERS)
