@@ -7,7 +7,8 @@ the model's months up to then do not depend on the horizon.
 
 Stages (``fit``):
 1. Sobol sample (scrambled, ``scipy.stats.qmc``) of the fitted parameters over their search box.
-2. Nelder-Mead (``scipy.optimize``) in the unit cube from the best distinct Sobol points.
+2. Nelder-Mead (``scipy.optimize``) in the unit cube from the best distinct Sobol points (one
+   optimiser per start, run side by side in the worker processes).
 3. Acceptance: a Latin-hypercube sample of the fitted parameters in a box around the optimum, jointly with the
    "nuisance" parameters (not fitted, held at their sourced priors) drawn from their prior ranges;
    a set is accepted when its loss is within ``delta`` of the best loss (``delta`` = the 90% quantile
@@ -45,6 +46,7 @@ NUISANCE: tuple[str, ...] = (
     "demand.growth_after_2025",
     "choice.price_weight",
     "anticipation.decay",
+    "huawei.wafers_2024",
     "huawei.wafers_2025",
     "huawei.wafers_2026",
     "huawei.die_bank",
@@ -97,6 +99,36 @@ def _run_task(task) -> tuple[Any, Any]:
     if len(task) > 3 and task[3]:
         return key, simulate_paths(_W["scenario"], params, seeds, _W["targets"])
     return key, simulate(_W["scenario"], params, seeds, _W["targets"])
+
+
+def nelder_mead(scenario: Scenario, targets: list[Target], names, lo, hi, x0, maxfev: int, seeds):
+    """Nelder-Mead in the unit cube of the search box from ``x0``, every evaluation on the mean of the
+    same ``seeds``. Returns [(params, means, loss)] for every distinct point evaluated."""
+    d = len(names)
+    cache: dict[tuple, float] = {}
+    rows = []
+
+    def f(x):
+        x = np.clip(x, 0.0, 1.0)
+        key = tuple(np.round(x, 6))
+        if key not in cache:
+            c = to_params(names, lo + x * (hi - lo))
+            m = np.nanmean(simulate(scenario, c, seeds, targets), axis=0)
+            cache[key] = loss(m, targets)
+            rows.append((c, m, cache[key]))
+        return cache[key]
+
+    x0 = np.clip(np.asarray(x0, float), 0, 1)
+    simplex = np.vstack([x0] + [np.clip(x0 + 0.08 * np.eye(d)[k] * (1 if x0[k] < 0.9 else -1), 0, 1)
+                                for k in range(d)])
+    optimize.minimize(f, x0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
+                      options={"maxfev": maxfev, "initial_simplex": simplex, "xatol": 2e-3, "fatol": 1e-3})
+    return rows
+
+
+def _nm_task(task, scenario: Scenario | None = None, targets: list[Target] | None = None):
+    key, names, lo, hi, x0, maxfev, seeds = task
+    return key, nelder_mead(scenario or _W["scenario"], targets or _W["targets"], names, lo, hi, x0, maxfev, seeds)
 
 
 def _run_task_local(ev: "Evaluator"):
@@ -240,7 +272,7 @@ def plan(budget: int) -> tuple[int, int, int]:
 def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALIBRATED, budget: int = 1200,
         n_seeds: int = 8, workers: int = 2, fixed: dict[str, Any] | None = None, remove: list[str] | None = None,
         start: dict[str, Any] | None = None, nuisance: tuple[str, ...] = NUISANCE, rng_seed: int = 1,
-        n_starts: int = 3, k_max: int = 40, k_target: int = 40, box_frac: float = 0.15,
+        n_starts: int = 4, k_max: int = 40, k_target: int = 40, box_frac: float = 0.15,
         progress: bool = True, desc: str = "calibrate") -> FitResult:
     """Fit ``names`` to ``targets``. ``fixed``: parameters held at given values (ablations);
     ``remove``: event ids removed (ablations); ``start``: a starting point that Nelder-Mead also
@@ -287,20 +319,16 @@ def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALI
             if len(starts) >= n_starts:
                 break
         per = max(d + 2, n_nm // max(len(starts), 1))
-        cache: dict[tuple, float] = {}
-
-        def f(x):
-            x = np.clip(x, 0.0, 1.0)
-            key = tuple(np.round(x, 6))
-            if key not in cache:
-                cache[key] = score([to_params(names, lo + x * (hi - lo))], "nelder-mead")[0]
-            return cache[key]
-
-        for s in starts:
-            simplex = np.vstack([s] + [np.clip(s + 0.08 * np.eye(d)[k] * (1 if s[k] < 0.9 else -1), 0, 1)
-                                       for k in range(d)])
-            optimize.minimize(f, s, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
-                              options={"maxfev": per, "initial_simplex": simplex, "xatol": 2e-3, "fatol": 1e-3})
+        # one Nelder-Mead per start, run side by side in the workers (each on all the common seeds)
+        tasks = [(k, names, lo, hi, s, per, seeds) for k, s in enumerate(starts)]
+        nm_runs = ev.pool.map(_nm_task, tasks, chunksize=1) if ev.pool is not None else \
+            (_nm_task(t, sc, targets) for t in tasks)
+        for _, rows in nm_runs:
+            for c, m, lv in rows:
+                hist.append({"stage": "nelder-mead", "loss": lv, **c,
+                             **{f"stat:{t.id}": x for t, x in zip(targets, m)}})
+            ev.runs += len(rows) * len(seeds)
+            bar.update(len(rows))
         # best so far
         fit_rows = [h for h in hist if h["stage"] != "start"] or hist
         b = min(fit_rows, key=lambda h: h["loss"])

@@ -134,14 +134,14 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
         write_parameter_sets(path.parent / sets_name, sets)
         lo_p, hi_p = prior_box(tuple(names))
         notes = {n: f"prior [{PARAMS[n].prior[0]:g}, {PARAMS[n].prior[1]:g}], start {start[n]:g}" for n in res.best}
+        n_nuis = len([c for c in (sets[0] if sets else {}) if c not in res.best])
         comments = [
-            f"Fitted {date} by `python -m sim calibrate --budget {budget}` (sim/calibration; docs/VALIDATION.md):",
-            "Sobol sample over the search box, Nelder-Mead from the best points, on the mean of "
-            f"{n_seeds} common seeds per candidate;",
-            f"loss (sum of squared z over {len(targets)} targets) {res.start_loss:.1f} at the previous values -> "
-            f"{res.best_loss:.1f}. {len(sets)} accepted parameter sets (fitted parameters near the optimum and "
-            f"{len([c for c in (sets[0] if sets else {}) if c not in res.best])} unfitted priors) are in",
-            f"{sets_name} (scenario.parameter_sets); run_scenario(..., parameter_sets=True) uses them for bands.",
+            f"Fitted {date} by `python -m sim calibrate --budget {budget}` (sim/calibration, docs/VALIDATION.md).",
+            f"Method: Sobol sample over the search box, Nelder-Mead from the best points, each candidate scored",
+            f"on the mean of {n_seeds} common seeds; loss (sum of squared z over {len(targets)} targets) "
+            f"{res.start_loss:.1f} at the previous values -> {res.best_loss:.1f}.",
+            f"{len(sets)} accepted parameter sets (fitted parameters near the optimum, {n_nuis} unfitted priors drawn",
+            f"from their ranges) are in {sets_name}; run_scenario(..., parameter_sets=True) uses them for bands.",
             "Parameters not listed stay at their sourced defaults (sim/params.py).",
         ]
         write_parameters(path, res.best, comments, notes, parameter_sets=sets_name)
