@@ -331,6 +331,30 @@ def test_grey_cards_never_count_as_legal_units(probe):
                                atol=1e-6)
 
 
+def test_compute_is_units_on_the_declared_basis(probe):
+    m = probe.model
+    ts = ts_of(probe)
+    g = m.pidx[GREY]
+    legal = m.rec_units.copy()
+    legal[:, g] = 0.0
+    np.testing.assert_allclose(wide(ts, "compute")["Total"].to_numpy(), legal @ m.bf16, rtol=1e-12, atol=1e-6)
+
+
+def test_buyer_and_tier_metrics_match_the_model_state(probe):
+    m = probe.model
+    ts = ts_of(probe)
+    T = len(TIERS)
+    np.testing.assert_allclose(wide(ts, "stockpile_units")[list(BUYERS)].to_numpy(), probe.stock_after.sum(-1),
+                               rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(wide(ts, "unmet_compute")[list(BUYERS)].to_numpy(), probe.unmet.sum(-1),
+                               rtol=1e-12, atol=1e-9)
+    served = (probe.delivered[:, :, :T, :] * m.perf[None, None]).sum(-1)  # (months, B, T)
+    np.testing.assert_allclose(wide(ts, "compute")[list(TIERS)].to_numpy(), served.sum(axis=1), rtol=1e-9,
+                               atol=1e-6)
+    gap = wide(ts, "compute_gap")["Total"]
+    assert (gap <= 1.0).all()
+
+
 def test_buyer_and_tier_metrics_are_in_range(probe):
     ts = ts_of(probe)
     for metric in ("domestic_fraction", "service_level"):
