@@ -301,6 +301,10 @@ def test_console_script_behaves_like_python_m_sim(tmp_path, python_exe):
     assert b.returncode == 0, b.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(out / "timeseries.parquet"),
                                   run_scenario("history", seeds=1).timeseries, check_exact=True)
+    # without the trace the decisions file is still there, empty, with the same columns
+    dec = pd.read_parquet(out / "decisions.parquet")
+    assert list(dec.columns) == list(DECISION_COLUMNS) and len(dec) == 0
+    assert json.loads((out / "manifest.json").read_text())["trace"] is False
 
 
 # ---------------------------------------------------------------- seeds
