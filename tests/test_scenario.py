@@ -348,3 +348,23 @@ def test_any_scenario_document_gives_a_scenario_or_a_scenario_error(tmp_path_fac
         assert e.problems and all(isinstance(x, str) and x for p in e.problems for x in p)
     else:
         assert isinstance(sc, Scenario)
+
+
+@pytest.mark.parametrize("path", sorted(p for p in BAD.glob("*.toml") if p.name != "not_utf8.toml"), ids=lambda p: p.name)
+def test_uploaded_bad_scenario_gives_a_scenario_error(path):
+    """The same text uploaded (load_scenario_text, used by the app) is reported under the upload's name."""
+    from sim.scenario import load_scenario_text
+
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario_text(path.read_text(encoding="utf-8"), "my-upload.toml")
+    assert ei.value.problems
+    assert all(f == "my-upload.toml" for f, _, _ in ei.value.problems), ei.value.problems
+
+
+def test_uploaded_scenario_extending_history_validates():
+    from sim.scenario import load_scenario_text
+
+    sc = load_scenario_text('[scenario]\nname = "mine"\nextends = "history"\nremove_events = ["us-2025-08-levy-15"]\n'
+                            '[parameters]\n"grey.premium" = 2.0\n', "mine.toml")
+    assert sc.name == "mine" and sc.parameters["grey.premium"] == 2.0
+    assert "us-2025-08-levy-15" not in {e.id for e in sc.events}
