@@ -86,6 +86,28 @@ def case(name: str, points: int, seeds: int, master: int, workers: int) -> dict:
     return {"seconds": dt, "parent_mb": mem.parent_mb, "tree_mb": mem.tree_mb, "cpu_s": mem.cpu_s}
 
 
+def per_run_cpu(n: int, master: int) -> dict:
+    """CPU time per run in this process, no pools: mesa.batch_run's loop vs the grid worker's loop
+    (model + the full time series as Parquet). CPU time is much less sensitive to other load than wall time."""
+    import time
+
+    from sim.experiments.worker import Task, run_chunk
+    from sim.scenario import load_scenario
+    from sim.seeds import derive_seeds
+
+    seeds = derive_seeds(master, n)
+    base = load_scenario("history")
+    run_chunk(base, Task([([0], seeds[0], {"parameters": {"hoarding.strength": 1.0}, "events": {}})]))  # warm-up
+    t = time.process_time()
+    run_batch(1, n, master, 1)
+    batch = (time.process_time() - t) / n
+    t = time.process_time()
+    run_chunk(base, Task([([i], s, {"parameters": {"hoarding.strength": 0.0}, "events": {}})
+                          for i, s in enumerate(seeds)]))
+    grid = (time.process_time() - t) / n
+    return {"batch_ms": 1000 * batch, "grid_ms": 1000 * grid}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=4)
@@ -100,6 +122,9 @@ def main() -> None:
     if a.case:
         print(json.dumps(case(a.case, a.points, a.seeds, a.master, a.workers)))
         return
+    pr = per_run_cpu(20, a.master)
+    print(f"CPU per run, serial in one process (20 runs): mesa.batch_run {pr['batch_ms']:.1f} ms, grid worker "
+          f"{pr['grid_ms']:.1f} ms (model + 17k-row time series + Parquet)")
     labels = {"batch1": "mesa.batch_run, 1 process", "batch2": f"mesa.batch_run, {a.workers} processes",
               "grid": f"sim grid, {a.workers} workers"}
     rows = []
