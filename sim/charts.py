@@ -8,6 +8,8 @@ real-date time axis.
 from __future__ import annotations
 
 import io
+import json
+from functools import lru_cache
 
 import altair as alt
 import pandas as pd
@@ -58,8 +60,9 @@ def _x(title: str = "Month", domain=None) -> alt.X:
                  scale=alt.Scale(domain=list(domain)) if domain is not None else alt.Undefined)
 
 
-def event_marks(events: pd.DataFrame, y_top: float = 1.0, label: bool = True) -> alt.LayerChart | alt.Chart:
-    """Vertical rules at rule dates (columns date, label, actor), with short rotated labels."""
+def event_marks(events, label: bool = True) -> list[alt.Chart]:
+    """Vertical rules at rule dates (a frame with columns date, actor, n, row, full, or alt.Data), each
+    numbered at the top; the numbers are listed by ``events_legend``."""
     base = alt.Chart(events)
     rule = base.mark_rule(color="#555555", strokeWidth=1, opacity=0.7).encode(
         x="date:T",
@@ -69,11 +72,11 @@ def event_marks(events: pd.DataFrame, y_top: float = 1.0, label: bool = True) ->
                  alt.Tooltip("full:N", title="Rule")],
     )
     if not label:
-        return rule
+        return [rule]
     text = base.mark_text(align="center", baseline="top", fontSize=10, fontWeight="bold",
                           color="#333333").encode(x="date:T", y=alt.Y("row:Q", scale=None), text="n:N",
                                                   tooltip=[alt.Tooltip("full:N", title="Rule")])
-    return alt.layer(rule, text)
+    return [rule, text]
 
 
 def events_frame(events, start: str | None = None, end: str | None = None) -> pd.DataFrame:
@@ -107,22 +110,56 @@ def events_legend(ev: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(ev.sort_values(["date", "actor"])["full"])) if len(ev) else []
 
 
-def observed_marks(obs: pd.DataFrame) -> alt.LayerChart:
-    """Observed points (sim.observed frame): the value across its period, and its low-high range."""
-    o = obs.assign(mid=obs["date"] + (obs["date_end"] - obs["date"]) / 2)
-    color = alt.Color("entity:N", scale=entity_scale(o["entity"]), legend=None)
+def observed_marks(obs, entities) -> list[alt.Chart]:
+    """Observed points (sim.observed frame plus a ``mid`` date column, or alt.Data): the value across its
+    period, and its low-high range."""
+    color = alt.Color("entity:N", scale=entity_scale(entities), legend=None)
     tip = [alt.Tooltip("entity:N", title="Observed"), alt.Tooltip("label:N", title="Period"),
            alt.Tooltip("value:Q", format=".0%"), alt.Tooltip("low:Q", format=".0%"),
            alt.Tooltip("high:Q", format=".0%"), alt.Tooltip("role:N"), alt.Tooltip("source:N")]
-    span = alt.Chart(o).mark_rule(strokeWidth=3, opacity=0.9).encode(
+    span = alt.Chart(obs).mark_rule(strokeWidth=3, opacity=0.9).encode(
         x="date:T", x2="date_end:T", y="value:Q", color=color, tooltip=tip)
-    rng = alt.Chart(o).mark_rule(strokeWidth=1.5).encode(x="mid:T", y="low:Q", y2="high:Q", color=color, tooltip=tip)
-    pt = alt.Chart(o).mark_point(filled=True, size=70, stroke="white", strokeWidth=1).encode(
+    rng = alt.Chart(obs).mark_rule(strokeWidth=1.5).encode(x="mid:T", y="low:Q", y2="high:Q", color=color,
+                                                           tooltip=tip)
+    pt = alt.Chart(obs).mark_point(filled=True, size=70, stroke="white", strokeWidth=1).encode(
         x="mid:T", y="value:Q", color=color,
         shape=alt.Shape("role:N", title="Observed", scale=alt.Scale(
             domain=["target", "initial", "forecast"], range=["circle", "square", "triangle-up"])),
         tooltip=tip)
-    return alt.layer(span, rng, pt)
+    return [span, rng, pt]
+
+
+def _with_mid(obs: pd.DataFrame) -> pd.DataFrame:
+    return obs.assign(mid=obs["date"] + (obs["date_end"] - obs["date"]) / 2)
+
+
+def _share_layers(bands, entities, basis, events, observed, now, title, width, height, band_label, x_domain,
+                  legend) -> alt.LayerChart:
+    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(entities),
+                      legend=alt.Legend(orient=legend, symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3,
+                                        columns=5 if legend in ("bottom", "top") else alt.Undefined))
+    y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
+              scale=alt.Scale(domain=[0, 1]))
+    band = alt.Chart(bands).mark_area(opacity=0.18).encode(
+        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q", color=color)
+    dash = alt.StrokeDash("entity:N", legend=None, scale=alt.Scale(
+        domain=list(entities), range=[[5, 3] if e in AGGREGATES else [1, 0] for e in entities]))
+    line = alt.Chart(bands).mark_line(strokeWidth=2).encode(
+        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash,
+        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), alt.Tooltip("entity:N", title="Vendor"),
+                 alt.Tooltip("mean:Q", title="Mean", format=".1%"),
+                 alt.Tooltip("lo:Q", title="5%", format=".1%"), alt.Tooltip("hi:Q", title="95%", format=".1%")])
+    layers = [band, line]
+    if events is not None:
+        layers += event_marks(events)
+    if observed is not None:
+        layers += observed_marks(observed, entities)
+    if now is not None:
+        layers.append(alt.Chart(now).mark_rule(color="#000000", strokeWidth=2).encode(x="date:T"))
+    sub = f"Lines: mean of the seed ensemble; shaded: {band_label}. Dashed/dotted verticals: US/China rules."
+    return alt.layer(*layers).properties(
+        title=alt.TitleParams(title or "Share by vendor", subtitle=sub, anchor="start"),
+        width=width, height=height).resolve_scale(color="shared", strokeDash="independent")
 
 
 def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
@@ -133,32 +170,51 @@ def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataF
 
     bands: columns date, entity, mean, lo, hi (sim.ui.ensemble.share_bands).
     """
-    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(bands["entity"]),
-                      legend=alt.Legend(orient=legend, symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3,
-                                        columns=5 if legend in ("bottom", "top") else alt.Undefined))
-    y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
-              scale=alt.Scale(domain=[0, 1]))
-    band = alt.Chart(bands).mark_area(opacity=0.18).encode(
-        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q",
-        color=color)
-    dash = alt.condition(alt.FieldOneOfPredicate(field="entity", oneOf=list(AGGREGATES)),
-                         alt.value([5, 3]), alt.value([1, 0]))
-    line = alt.Chart(bands).mark_line(strokeWidth=2).encode(
-        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash,
-        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), alt.Tooltip("entity:N", title="Vendor"),
-                 alt.Tooltip("mean:Q", title="Mean", format=".1%"),
-                 alt.Tooltip("lo:Q", title="5%", format=".1%"), alt.Tooltip("hi:Q", title="95%", format=".1%")])
-    layers = [band, line]
-    if events is not None and len(events):
-        layers.append(event_marks(events))
-    if observed is not None and len(observed):
-        layers.append(observed_marks(observed))
+    ents = tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in set(bands["entity"]))
+    return _share_layers(
+        bands, ents, basis, events if events is not None and len(events) else None,
+        _with_mid(observed) if observed is not None and len(observed) else None,
+        pd.DataFrame({"date": [now]}) if now is not None else None,
+        title, width, height, band_label, x_domain, legend)
+
+
+@lru_cache(maxsize=64)
+def _share_template(entities: tuple, basis: str, has_events: bool, has_obs: bool, has_now: bool, title: str,
+                    width, height: int, band_label: str, x_domain: tuple | None, legend: str) -> str:
+    ch = _share_layers(alt.Data(name="bands"), entities, basis, alt.Data(name="events") if has_events else None,
+                       alt.Data(name="observed") if has_obs else None, alt.Data(name="now") if has_now else None,
+                       title, width, height, band_label, list(x_domain) if x_domain else None, legend)
+    return json.dumps(ch.to_dict())
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].dt.strftime("%Y-%m-%d")
+    return out.to_dict("records")
+
+
+def share_spec(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
+               observed: pd.DataFrame | None = None, title: str = "", width="container", height: int = 380,
+               band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None,
+               x_domain=None, legend: str = "right") -> dict:
+    """The same chart as ``share_chart`` as a Vega-Lite dict, fast: the chart structure is built and
+    validated once per layout and only the data change between redraws."""
+    ents = tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in set(bands["entity"]))
+    has_ev = events is not None and len(events) > 0
+    has_obs = observed is not None and len(observed) > 0
+    spec = json.loads(_share_template(ents, basis, has_ev, has_obs, now is not None, title, width, height,
+                                      band_label, tuple(x_domain) if x_domain else None, legend))
+    data = {"bands": _records(bands)}
+    if has_ev:
+        data["events"] = _records(events[["date", "actor", "n", "row", "full"]])
+    if has_obs:
+        data["observed"] = _records(_with_mid(observed))
     if now is not None:
-        layers.append(alt.Chart(pd.DataFrame({"date": [now]})).mark_rule(color="#000000", strokeWidth=2).encode(x="date:T"))
-    sub = f"Lines: mean of the seed ensemble; shaded: {band_label}. Dashed/dotted verticals: US/China rules."
-    return alt.layer(*layers).properties(
-        title=alt.TitleParams(title or "Share by vendor", subtitle=sub, anchor="start"),
-        width=width, height=height).resolve_scale(color="shared")
+        data["now"] = [{"date": pd.Timestamp(now).strftime("%Y-%m-%d")}]
+    spec["datasets"] = {**spec.get("datasets", {}), **data}
+    return spec
 
 
 def difference_chart(diff: pd.DataFrame, basis: str = "unit_share", title: str = "", width="container",
@@ -222,14 +278,20 @@ def terms_chart(terms: pd.DataFrame, title: str = "", width="container", height:
         width=width, height=height)
 
 
-def to_image(chart: alt.TopLevelMixin, fmt: str = "png", width: int = 900) -> bytes:
-    """The chart as PNG or SVG bytes (vl-convert, offline)."""
-    c = chart.properties(width=width) if _has_container_width(chart) else chart
-    buf = io.BytesIO() if fmt == "png" else io.StringIO()
-    with alt.data_transformers.disable_max_rows():
-        c.save(buf, format=fmt, scale_factor=2 if fmt == "png" else 1)
-    v = buf.getvalue()
-    return v if isinstance(v, bytes) else v.encode("utf-8")
+def to_image(chart, fmt: str = "png", width: int = 900) -> bytes:
+    """The chart (Altair chart or Vega-Lite dict) as PNG or SVG bytes (vl-convert, offline)."""
+    import vl_convert as vlc
+
+    if isinstance(chart, dict):
+        spec = dict(chart)
+    else:
+        with alt.data_transformers.disable_max_rows():
+            spec = chart.to_dict()
+    if spec.get("width") == "container":
+        spec["width"] = width
+    if fmt == "png":
+        return vlc.vegalite_to_png(spec, scale=2)
+    return vlc.vegalite_to_svg(spec).encode("utf-8")
 
 
 def _has_container_width(chart) -> bool:

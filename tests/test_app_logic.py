@@ -172,7 +172,8 @@ def test_share_chart_layers_colours_and_export(ens5, history):
     text = str(spec)
     assert charts.VENDOR_COLORS["Nvidia"] in text and charts.VENDOR_COLORS["Huawei"] in text
     assert "Share of cards delivered (units)" in text
-    assert len(spec["layer"]) == 4
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line", "rule", "text", "rule", "rule",
+                                                                  "point"]
     png = charts.to_image(ch, "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert charts.to_image(ch, "svg").lstrip().startswith(b"<svg")
@@ -214,3 +215,20 @@ def test_checkpoint_answers(ens5):
         else:
             assert a == T.NOT_BY or 2022 <= int(a) <= 2030
     assert "Close" in T.verdict(T.CHECKPOINTS[0], 0.5, 0.52)
+
+
+def test_fast_spec_matches_the_chart_and_carries_the_data(ens5, history):
+    b = E.share_bands(ens5, "unit_share", list(VENDORS) + ["Domestic"])
+    ev = charts.events_frame(history.events, history.months[0], history.months[-1])
+    obs = observed.points("unit_share")
+    spec = charts.share_spec(b, "unit_share", ev, obs, now=pd.Timestamp("2024-01-01"))
+    full = charts.share_chart(b, "unit_share", ev, obs, now=pd.Timestamp("2024-01-01")).to_dict()
+    assert [x["mark"] for x in spec["layer"]] == [x["mark"] for x in full["layer"]]
+    assert [x["encoding"] for x in spec["layer"]] == [x["encoding"] for x in full["layer"]]
+    assert len(spec["datasets"]["bands"]) == len(b)
+    assert spec["datasets"]["bands"][0]["date"] == "2022-01-01"
+    assert len(spec["datasets"]["events"]) == len(ev) and len(spec["datasets"]["observed"]) == len(obs)
+    # new data, same layout: the data change, the structure does not
+    other = charts.share_spec(b.assign(mean=b["mean"] * 0.5), "unit_share", ev, obs, now=pd.Timestamp("2024-01-01"))
+    assert other["layer"] == spec["layer"] and other["datasets"]["bands"] != spec["datasets"]["bands"]
+    assert charts.to_image(spec, "png")[:4] == b"\x89PNG"

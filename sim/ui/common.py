@@ -70,7 +70,8 @@ def headline_metrics(ens: E.Ensemble, basis: str, key: str = "hl") -> dict:
 
 
 def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, title: str = "",
-               height: int = 400, now=None, upto=None, legend: str = "right") -> alt.LayerChart:
+               height: int = 400, now=None, upto=None, legend: str = "right") -> dict:
+    """The main share chart as a Vega-Lite dict (sim.charts.share_spec: fast to redraw)."""
     bands = E.share_bands(ens, basis, MAIN_ENTITIES)
     if upto is not None:
         bands = bands[bands["date"] <= upto]
@@ -80,8 +81,12 @@ def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, t
     if obs is not None and upto is not None:
         obs = obs[obs["date_end"] <= upto]  # nothing from the future while stepping through
     dom = [pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat()]
-    return charts.share_chart(bands, basis, ev, obs, title=title, height=height, now=now,
-                              x_domain=dom if upto is not None else None, legend=legend)
+    return charts.share_spec(bands, basis, ev, obs, title=title, height=height, now=now,
+                             x_domain=dom if upto is not None else None, legend=legend)
+
+
+def show_chart(spec: dict, key: str) -> None:
+    st.vega_lite_chart(spec=spec, width="stretch", key=key)
 
 
 def rules_caption(sc: Scenario) -> None:
@@ -116,7 +121,7 @@ def observed_toggle(key: str = "v:observed") -> bool:
     return o
 
 
-def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: alt.TopLevelMixin, key: str = "dl") -> None:
+def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: dict | alt.TopLevelMixin, key: str = "dl") -> None:
     """Results (CSV, Parquet), the settings as a scenario TOML, and the chart (PNG, SVG). Files are made
     only when a button is pressed."""
     stem = scenario_file_name(s, base).removesuffix(".toml")

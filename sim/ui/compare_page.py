@@ -74,13 +74,11 @@ def _render() -> None:
                  width="content", key="cmp_headline")
     left, right = st.columns(2)
     with left:
-        st.altair_chart(common.main_chart(ea, sa_sc, basis, False, title="A: current settings", height=300,
-                                          legend="bottom"),
-                        width="stretch", key="cmp_a")
+        common.show_chart(common.main_chart(ea, sa_sc, basis, False, title="A: current settings", height=300,
+                                            legend="bottom"), key="cmp_a")
     with right:
-        st.altair_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(choice)}", height=300,
-                                          legend="bottom"),
-                        width="stretch", key="cmp_b")
+        common.show_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(choice)}", height=300,
+                                            legend="bottom"), key="cmp_b")
     d, paired = diff.paired_difference(ea, eb, basis, list(VENDORS))
     st.altair_chart(charts.difference_chart(d, basis, title=f"B − A: {BASIS_LABELS[basis]} share by vendor"),
                     width="stretch", key="cmp_diff")

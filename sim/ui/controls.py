@@ -178,16 +178,24 @@ def parameter_controls(base: Scenario) -> None:
     by_prefix: dict[str, list[Param]] = {}
     for p in params:
         by_prefix.setdefault(_prefix(p.name), []).append(p)
-    for prefix, ps in by_prefix.items():
-        changed = any(p.name in cur for p in ps)
-        box = st.expander(f"{prefix} ({len(ps)})" + (" •" if changed else ""),
-                          expanded=changed or len(by_prefix) <= 2)
-        with box:
-            for p in ps:
-                key = f"p:{p.name}"
-                if key not in ss:
-                    ss[key] = _coerce(p, cur.get(p.name, base_value(base, p.name)))
-                param_widget(p, key)
+    blocks = list(by_prefix)
+    if len(blocks) > 1:
+        # One block of sliders at a time keeps the page light (fast redraws); changed blocks are marked.
+        bkey = "w:block"  # one element for every group: no stale copy while the page reruns
+        if bkey not in ss or ss[bkey] not in blocks:
+            ss[bkey] = ss.get(f"_block:{group}") if ss.get(f"_block:{group}") in blocks else blocks[0]
+        block = st.selectbox("Parameter block", blocks, key=bkey,
+                             format_func=lambda b: f"{b} ({len(by_prefix[b])})"
+                             + (" · changed" if any(p.name in cur for p in by_prefix[b]) else ""))
+        ss[f"_block:{group}"] = block
+    else:
+        block = blocks[0]
+    params = by_prefix[block]
+    for p in params:
+        key = f"p:{p.name}"
+        if key not in ss:
+            ss[key] = _coerce(p, cur.get(p.name, base_value(base, p.name)))
+        param_widget(p, key)
     new = state.settings()
     for p in params:
         key = f"p:{p.name}"

@@ -31,10 +31,15 @@ def _render() -> None:
         basis = common.basis_picker()
     with c2:
         show_obs = common.observed_toggle()
-    with st.expander("Rule timeline: switch rules off or move them", expanded=False):
-        st.caption("Each dated rule of the scenario. Untick to switch it off; pick a month to move it "
-                   "(its announcement moves by the same number of months).")
-        controls.event_controls(base)
+    s0 = state.settings()
+    if "w:timeline" not in st.session_state:
+        st.session_state["w:timeline"] = bool(st.session_state.get("_timeline") or s0.off or s0.moved)
+    if st.toggle("Rule timeline: switch rules off or move them", key="w:timeline"):
+        with st.container(border=True):
+            st.caption("Each dated rule of the scenario. Untick to switch it off; pick a month to move it "
+                       "(its announcement moves by the same number of months).")
+            controls.event_controls(base)
+    st.session_state["_timeline"] = st.session_state["w:timeline"]
     s = state.settings()
     with c3:
         st.caption(common.settings_summary(base, s))
@@ -45,7 +50,7 @@ def _render() -> None:
     with top:
         common.headline_metrics(ens, basis)
     chart = common.main_chart(ens, sc, basis, show_obs, title=f"Share by vendor: {state.scenario_label(s.scenario)}")
-    st.altair_chart(chart, width="stretch", key="explore_chart")
+    common.show_chart(chart, key="explore_chart")
     common.rules_caption(sc)
     common.downloads(ens, base, s, chart)
     with st.expander("Save these settings for Compare"):

@@ -104,7 +104,7 @@ def _render() -> None:
     chart = common.main_chart(ens, sc, basis, v.observed, title=f"Up to {month}", height=340, now=now, upto=now)
     left, right = st.columns([3, 2])
     with left:
-        st.altair_chart(chart, width="stretch", key="teach_chart")
+        common.show_chart(chart, key="teach_chart")
     with right:
         for para in T.narrative(sc, ens, month):
             st.markdown(para)

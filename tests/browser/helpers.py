@@ -43,3 +43,27 @@ def wait_changed(read, before, timeout_s: float = 90.0):
         now = read()
     assert now != before, f"still {before!r} after {timeout_s} s"
     return now
+
+
+def open_block(page: Page, group: str, block: str, timeout_s: float = 60.0) -> None:
+    """Show one block of parameter sliders in the sidebar (actor group, then block). The group switch reruns
+    the page, so retry until the block list of that group is the only one on the page."""
+    import re
+    import time
+
+    side = page.locator("[data-testid=stSidebar]")
+    side.get_by_text(group, exact=True).click()
+    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(block)} \("))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        boxes = side.locator("[data-testid=stSelectbox]").filter(has_text="Parameter block")
+        if boxes.count() == 1:
+            try:
+                boxes.first.click(timeout=2000)
+                option.first.wait_for(timeout=2000)
+                option.first.click(timeout=2000)
+                return
+            except Exception:  # noqa: BLE001 - the page was still rerunning: close the list and retry
+                page.keyboard.press("Escape")
+        time.sleep(0.2)
+    raise AssertionError(f"parameter block {block!r} of {group!r} not found")

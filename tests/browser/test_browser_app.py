@@ -7,7 +7,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import LOAD_TIMEOUT, chart_png, metrics, query, slider, wait_changed, wait_ready
+from helpers import LOAD_TIMEOUT, chart_png, metrics, open_block, query, slider, wait_changed, wait_ready
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -28,9 +28,7 @@ def test_explore_loads_with_history(page, app_url):
 def test_slider_redraws_the_chart(page, app_url):
     page.goto(app_url + "/?seeds=5")
     wait_ready(page)
-    side = page.locator("[data-testid=stSidebar]")
-    side.get_by_text("Buyers", exact=True).click()
-    side.get_by_text(re.compile(r"^choice \(\d+\)$")).click()
+    open_block(page, "Buyers", "choice")
     s = slider(page, "choice.switching_scale")
     expect(s).not_to_have_value("0")
     before_png, before_metrics = chart_png(page), metrics(page)
@@ -73,10 +71,9 @@ def test_shared_url_reproduces_the_view(page, browser, app_url):
         wait_ready(p2)
         assert metrics(p2) == first
         assert query(p2) == query(page)
-        p2.locator("[data-testid=stSidebar]").get_by_text("Buyers", exact=True).click()
-        # a changed parameter's group opens by itself
+        open_block(p2, "Buyers", "choice")
         expect(slider(p2, "choice.switching_scale")).to_have_value("2.5")
-        p2.get_by_text("Rule timeline: switch rules off or move them").click()
+        # the rule timeline is open by itself when a rule is off
         box = p2.locator("[data-testid=stCheckbox]").filter(has_text="Beijing advises")
         expect(box.locator("input")).not_to_be_checked()
     finally:

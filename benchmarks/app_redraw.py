@@ -1,0 +1,180 @@
+"""App redraw time in a real browser: slider key press -> results drawn (the URL changes last).
+
+Starts the app (and a trivial Streamlit + Altair page for comparison) with `streamlit run`, drives headless
+Debian Chromium with Playwright and reports the median over repeated slider moves:
+
+    python benchmarks/app_redraw.py --repeat 8
+
+Each move of ``choice.switching_scale`` is a new input (a cache miss: the seed ensemble is computed);
+moving back to a value already seen is a cache hit. The app writes the settings into the URL only after
+its results are drawn, so "URL shows the new value" marks the end of a redraw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--disable-quic"]
+
+TRIVIAL = textwrap.dedent('''
+    import altair as alt, numpy as np, pandas as pd, streamlit as st
+    v = st.slider("x", 0.0, 10.0, 4.0, 0.01, key="x")
+    t = np.arange(108)
+    d = pd.DataFrame({"t": t, "y": np.sin(t / 10 * v)})
+    st.altair_chart(alt.Chart(d).mark_line().encode(x="t:Q", y="y:Q"), width="stretch")
+    st.query_params["x"] = f"{v:g}"
+''')
+
+
+def start(app: Path, env: dict) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                            cwd=str(app.parent), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def _move(page, slider, key: str, name: str) -> float:
+    """Press a key on the slider; seconds until the URL shows the slider's new value."""
+    t0 = time.perf_counter()
+    slider.press(key)
+    page.wait_for_function(
+        "([n, v]) => new URLSearchParams(location.search).get(n) !== v",
+        arg=[name, _url_value(page, name)], polling="raf", timeout=120_000)
+    # the value changed; now wait for this exact value (the slider's current one)
+    want = slider.input_value()
+    page.wait_for_function(
+        "([n, v]) => Number(new URLSearchParams(location.search).get(n)) === Number(v)",
+        arg=[name, want], polling="raf", timeout=120_000)
+    return time.perf_counter() - t0
+
+
+def _url_value(page, name: str) -> str | None:
+    from urllib.parse import parse_qs, urlparse
+
+    v = parse_qs(urlparse(page.url).query).get(name)
+    return v[-1] if v else None
+
+
+def measure_app(browser, url: str, seeds: int, repeat: int) -> dict[str, float]:
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{url}/?seeds={seeds}")
+    page.get_by_text("Huawei passes Nvidia").wait_for(timeout=180_000)
+    import re
+
+    side = page.locator("[data-testid=stSidebar]")
+    side.get_by_text("Buyers", exact=True).click()
+    side.locator("[data-testid=stSelectbox]").filter(has_text="Parameter block").click()
+    page.get_by_role("option", name=re.compile(r"^choice \(")).click()
+    s = page.locator("[data-testid=stSlider]").filter(has_text="choice.switching_scale").locator("input[type=range]")
+    s.focus()
+    _move(page, s, "ArrowLeft", "choice.switching_scale")  # warm-up (pool start, first run)
+    miss = [_move(page, s, "ArrowLeft", "choice.switching_scale") for _ in range(repeat)]
+    hit = [_move(page, s, "ArrowRight", "choice.switching_scale") for _ in range(repeat)]
+    page.close()
+    return {"miss": statistics.median(miss), "hit": statistics.median(hit), "miss_max": max(miss)}
+
+
+def measure_trivial(browser, url: str, repeat: int) -> float:
+    page = browser.new_page()
+    page.goto(url + "/")
+    s = page.locator("[data-testid=stSlider] input[type=range]")
+    s.wait_for(state="attached", timeout=60_000)
+    page.wait_for_function("() => location.search.includes('x=')", timeout=60_000)
+    s.focus()
+    _move(page, s, "ArrowRight", "x")
+    times = [_move(page, s, "ArrowRight", "x") for _ in range(repeat)]
+    page.close()
+    return statistics.median(times)
+
+
+def compute_only(seeds: int, workers: int, repeat: int) -> float:
+    code = textwrap.dedent(f'''
+        import os, time, statistics
+        os.environ["CHIPSHIFT_APP_WORKERS"] = "{workers}"
+        from sim import load_scenario
+        from sim.ui import ensemble as E
+        sc = load_scenario("history")
+        pool = E.get_pool()
+        E.run_ensemble(sc, {seeds}, pool)
+        ts = []
+        for i in range({repeat}):
+            s2 = sc.with_changes(parameters={{"choice.switching_scale": 3.0 + i / 100}})
+            t = time.perf_counter(); E.run_ensemble(s2, {seeds}, pool); ts.append(time.perf_counter() - t)
+        print(statistics.median(ts))
+        E.shutdown_pool()
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=8)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[5, 20, 50])
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    for seeds in a.seeds:
+        for w in (0, 2):
+            rows.append((f"seed ensemble only ({seeds} seeds, {w or 'no'} worker processes)",
+                         compute_only(seeds, w, a.repeat)))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+        with tempfile.TemporaryDirectory() as d:
+            triv = Path(d) / "trivial.py"
+            triv.write_text(TRIVIAL)
+            proc, url = start(triv, {})
+            try:
+                rows.append(("trivial page (slider + Altair line), redraw", measure_trivial(browser, url, a.repeat)))
+            finally:
+                stop(proc)
+        for w in (2, 0):
+            proc, url = start(ROOT / "app.py", {"CHIPSHIFT_APP_WORKERS": str(w)})
+            try:
+                for seeds in a.seeds:
+                    r = measure_app(browser, url, seeds, a.repeat)
+                    tag = f"{seeds} seeds, {w or 'no'} worker processes"
+                    rows.append((f"Explore redraw, new input ({tag})", r["miss"]))
+                    rows.append((f"Explore redraw, cached input ({tag})", r["hit"]))
+            finally:
+                stop(proc)
+        browser.close()
+    print("| what | median |\n|---|---|")
+    for name, t in rows:
+        print(f"| {name} | {1000 * t:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
