@@ -334,7 +334,7 @@ def scenario_documents(draw):
     return doc
 
 
-@settings(max_examples=400, deadline=None, derandomize=True,
+@settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario_documents())
 def test_any_scenario_document_gives_a_scenario_or_a_scenario_error(tmp_path_factory, doc):
