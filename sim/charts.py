@@ -230,8 +230,9 @@ def difference_chart(diff: pd.DataFrame, basis: str = "unit_share", title: str =
                  alt.Tooltip("mean:Q", title="B − A", format="+.1%")])
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
     return alt.layer(band, line, zero).properties(
-        title=alt.TitleParams(title or "Difference B − A", anchor="start",
-                              subtitle="Same seeds in A and B; shaded: 5-95% of the paired differences."),
+        title=alt.TitleParams(title, anchor="start",
+                              subtitle="Same seeds in A and B; shaded: 5-95% of the paired differences.")
+        if title else alt.Undefined,
         width=width, height=height)
 
 
@@ -273,8 +274,9 @@ def terms_chart(terms: pd.DataFrame, title: str = "", width="container", height:
                  alt.Tooltip("value:Q", title="Domestic − foreign", format="+.2f")])
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
     return alt.layer(bars, zero).properties(
-        title=alt.TitleParams(title or "Why: utility terms", anchor="start",
-                              subtitle="Above zero favours domestic chips; below favours foreign."),
+        title=alt.TitleParams(title, anchor="start",
+                              subtitle="Above zero favours domestic chips; below favours foreign.")
+        if title else alt.Undefined,
         width=width, height=height)
 
 

@@ -105,16 +105,18 @@ def _render() -> None:
     terms = E.term_differences(ens, buyer, tier)
     st.info(explain.switch_story(terms, buyer, tier))
     long = terms.melt(id_vars=["date"], value_vars=list(explain.TERM_WORDS), var_name="term", value_name="value")
-    st.altair_chart(charts.terms_chart(long, title="Utility terms, domestic minus foreign (mean over seeds)"),
+    st.markdown("**Utility terms, domestic minus foreign** (mean over seeds; above zero favours domestic chips)")
+    st.altair_chart(charts.terms_chart(long),
                     width="stretch", key="terms_chart")
     sh = terms[["date", "domestic_share", "domestic_share_unconstrained"]].melt(
         id_vars=["date"], var_name="series", value_name="value")
+    st.markdown("**The resulting split** between domestic and foreign chips")
     sh["series"] = sh["series"].map({"domestic_share": "after floors and blocks",
                                      "domestic_share_unconstrained": "by choice alone"})
     st.altair_chart(charts.lines_chart(sh, "Domestic share of the choice", "Split",
                                        {"after floors and blocks": charts.AGGREGATE_COLORS["Domestic"],
                                         "by choice alone": "#999999"}, fmt="%", y_domain=[0, 1],
-                                       title="The resulting split", height=200), width="stretch", key="split_chart")
+                                       height=200), width="stretch", key="split_chart")
     with st.expander("All buyers: domestic fraction of deliveries"):
         rows = []
         for b in BUYERS:

@@ -80,7 +80,9 @@ def _render() -> None:
         common.show_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(choice)}", height=300,
                                             legend="bottom"), key="cmp_b")
     d, paired = diff.paired_difference(ea, eb, basis, list(VENDORS))
-    st.altair_chart(charts.difference_chart(d, basis, title=f"B − A: {BASIS_LABELS[basis]} share by vendor"),
+    st.markdown(f"**B − A: {BASIS_LABELS[basis]} share by vendor** (same seeds in A and B; shaded: 5-95% of the "
+                "paired differences)")
+    st.altair_chart(charts.difference_chart(d, basis),
                     width="stretch", key="cmp_diff")
     if not paired:
         st.caption("A and B used different seeds, so only the difference of the means is shown.")

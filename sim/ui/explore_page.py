@@ -31,6 +31,7 @@ def _render() -> None:
         basis = common.basis_picker()
     with c2:
         show_obs = common.observed_toggle()
+    results = st.container()  # chart, rule list and downloads: filled once the rules below are read
     s0 = state.settings()
     if "w:timeline" not in st.session_state:
         st.session_state["w:timeline"] = bool(st.session_state.get("_timeline") or s0.off or s0.moved)
@@ -49,10 +50,12 @@ def _render() -> None:
     sc = state.current_scenario()
     with top:
         common.headline_metrics(ens, basis)
-    chart = common.main_chart(ens, sc, basis, show_obs, title=f"Share by vendor: {state.scenario_label(s.scenario)}")
-    common.show_chart(chart, key="explore_chart")
-    common.rules_caption(sc)
-    common.downloads(ens, base, s, chart)
+    with results:
+        chart = common.main_chart(ens, sc, basis, show_obs,
+                                  title=f"Share by vendor: {state.scenario_label(s.scenario)}")
+        common.show_chart(chart, key="explore_chart")
+        common.rules_caption(sc)
+        common.downloads(ens, base, s, chart)
     with st.expander("Save these settings for Compare"):
         st.text_input("Name", key="w:save_name", placeholder="e.g. cheaper Ascend")
         st.button("Save", on_click=_save_snapshot, key="w:save")
