@@ -182,7 +182,7 @@ def hoard_chart(m: pd.DataFrame, events: list[tuple[str, str, str]]):
     d["value"] = d["value"] / 1e3
     ev = pd.DataFrame(events, columns=["id", "announced", "effective"])
     ev["date"] = pd.to_datetime(ev["announced"] + "-01").astype("datetime64[us]")
-    ev = ev[ev["announced"] <= "2026-06"]
+    ev = ev[(ev["announced"] <= "2026-06") & (ev["announced"] >= m["month"].min())]
     bars = alt.Chart(d).mark_bar().encode(x=alt.X("date:T", title="month"),
                                            y=alt.Y("value:Q", title="thousand foreign cards pulled forward"))
     rules = alt.Chart(ev).mark_rule(strokeDash=[4, 4], color="gray").encode(x="date:T", tooltip=["id", "announced",
