@@ -229,11 +229,9 @@ def difference_chart(diff: pd.DataFrame, basis: str = "unit_share", title: str =
         tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), "entity:N",
                  alt.Tooltip("mean:Q", title="B − A", format="+.1%")])
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
-    return alt.layer(band, line, zero).properties(
-        title=alt.TitleParams(title, anchor="start",
-                              subtitle="Same seeds in A and B; shaded: 5-95% of the paired differences.")
-        if title else alt.Undefined,
-        width=width, height=height)
+    props = {"title": alt.TitleParams(title, anchor="start", subtitle="Same seeds in A and B; shaded: 5-95% of "
+                                      "the paired differences.")} if title else {}
+    return alt.layer(band, line, zero).properties(width=width, height=height, **props)
 
 
 def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[str, str] | None = None,
@@ -273,11 +271,9 @@ def terms_chart(terms: pd.DataFrame, title: str = "", width="container", height:
         tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), "term:N",
                  alt.Tooltip("value:Q", title="Domestic − foreign", format="+.2f")])
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
-    return alt.layer(bars, zero).properties(
-        title=alt.TitleParams(title, anchor="start",
-                              subtitle="Above zero favours domestic chips; below favours foreign.")
-        if title else alt.Undefined,
-        width=width, height=height)
+    props = {"title": alt.TitleParams(title, anchor="start", subtitle="Above zero favours domestic chips; below "
+                                      "favours foreign.")} if title else {}
+    return alt.layer(bars, zero).properties(width=width, height=height, **props)
 
 
 def to_image(chart, fmt: str = "png", width: int = 900) -> bytes:

@@ -232,3 +232,16 @@ def test_fast_spec_matches_the_chart_and_carries_the_data(ens5, history):
     other = charts.share_spec(b.assign(mean=b["mean"] * 0.5), "unit_share", ev, obs, now=pd.Timestamp("2024-01-01"))
     assert other["layer"] == spec["layer"] and other["datasets"]["bands"] != spec["datasets"]["bands"]
     assert charts.to_image(spec, "png")[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("title", ["", "A title"])
+def test_buyer_and_difference_charts_are_valid(ens5, title):
+    d, _ = diff.paired_difference(ens5, ens5, "unit_share", VENDORS)
+    terms = E.term_differences(ens5, "Alibaba", "training")
+    long = terms.melt(id_vars=["date"], value_vars=list(explain.TERM_WORDS), var_name="term", value_name="value")
+    lines = pd.DataFrame({"date": ens5.months, "series": "Runway", "value": 1.0, "lo": 0.5, "hi": 1.5})
+    for ch in (charts.difference_chart(d, title=title), charts.terms_chart(long, title=title),
+               charts.mix_chart(E.origin_mix(ens5, "Alibaba"), title=title),
+               charts.lines_chart(lines, "Months", "Series", {"Runway": "#332288"}, title=title)):
+        spec = ch.to_dict()
+        assert spec["layer"] and ("title" in spec) == bool(title)
