@@ -252,8 +252,8 @@ def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[
     if {"lo", "hi"} <= set(df.columns):
         layers.insert(0, alt.Chart(df).mark_area(opacity=0.18).encode(
             x=_x(), y=alt.Y("lo:Q", title=y_title, scale=ysc), y2="hi:Q", color=color))
-    return alt.layer(*layers).properties(title=alt.TitleParams(title, anchor="start") if title else "",
-                                         width=width, height=height)
+    props = {"title": alt.TitleParams(title, anchor="start")} if title else {}
+    return alt.layer(*layers).properties(width=width, height=height, **props)
 
 
 def mix_chart(mix: pd.DataFrame, title: str = "", width="container", height: int = 260) -> alt.Chart:
