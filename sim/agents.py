@@ -66,14 +66,19 @@ class ChinaRegulator(Regulator):
 
     def react(self) -> None:
         """Reactive rule: each January, if domestic deliveries covered at least the trigger share of
-        the compute delivered over the last 12 months, raise the mandate on state-linked demand."""
+        the compute delivered over the last 12 months, raise the domestic floor: the mandate on
+        state-linked demand first, then (once that is 100%) the purchase guidance for all buyers."""
         m = self.model
         if not m.p["china.reactive.enabled"] or m.t < 12 or m.month_of_year[m.t] != 1:
             return
         cov = m.domestic_coverage_last_year()
         if cov >= m.p["china.reactive.coverage_trigger"]:
+            step = m.p["china.reactive.mandate_step"]
             cur = m.policy.mandate_floor()
-            m.policy.mandate.append((min(1.0, cur + m.p["china.reactive.mandate_step"]), 1.0))
+            if cur < 1.0:
+                m.policy.mandate.append((min(1.0, cur + step), 1.0))
+            else:
+                m.policy.guidance = np.minimum(1.0, m.policy.guidance + step)
             m.policy.version += 1
             self.fired.append(m.months[m.t])
             m.events_applied.append((m.t, "china-reactive-mandate"))

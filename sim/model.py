@@ -181,6 +181,7 @@ class MarketModel(mesa.Model):
     def _build_state(self) -> None:
         B, T, P = len(BUYERS), len(TIERS), len(self.product_ids)
         self.policy = PolicyState(B, P)
+        self.policy.grey_enforcement = float(self.p["grey.enforcement"])  # baseline; events change it
         self.capacity = np.zeros(P)
         self.last_orders = np.zeros(P)
         self.cum_units = np.zeros(P)
@@ -218,9 +219,10 @@ class MarketModel(mesa.Model):
         start = month_index(self.scenario.header.start)
         for ev in self.scenario.events:
             te = max(month_index(ev.effective) - start, 0)
-            ta = max(month_index(ev.announced) - start, 0)
+            ta = month_index(ev.announced) - start
             self.events_due.setdefault((ev.actor, te), []).append(ev)
-            self.announce_at.setdefault(ta, []).append((te, ev))
+            if ta >= 0 or te > 0:  # news from before the start is not news at the start
+                self.announce_at.setdefault(max(ta, 0), []).append((te, ev, ta >= 0))
 
     def _build_agents(self) -> None:
         for i, v in enumerate(VENDORS):
@@ -267,15 +269,15 @@ class MarketModel(mesa.Model):
     def regulate(self) -> None:
         t = self.t
         self.announced_cut = self.announced_ease = False
-        for te, ev in self.announce_at.get(t, ()):
+        for te, ev, news in self.announce_at.get(t, ()):
             if is_restricting(ev):
-                self.announced_cut = True
+                self.announced_cut |= news
                 if te > t and ev.actor == "US":
                     cut = products_cut_by(self.policy, ev, self.pidx, self.bidx, self.tpp, self.interconnect,
                                           ~self.domestic)
                     self.pending.append((te, cut))
             if is_easing(ev):
-                self.announced_ease = True
+                self.announced_ease |= news
         self.regulators.do("regulate")
         if self.pending:
             self.pending = [(te, c) for te, c in self.pending if te > t]
@@ -310,9 +312,9 @@ class MarketModel(mesa.Model):
     def set_prices(self) -> None:
         """Vendors raise prices when last month's orders exceeded capacity (bounded markup)."""
         cap = self.capacity
-        with np.errstate(divide="ignore", invalid="ignore"):
-            excess = np.where(cap > 0, self.last_orders / np.where(cap > 0, cap, 1.0) - 1.0, 0.0)
-        self.price = self.base_price * (1.0 + self.p["vendors.markup_max"] * np.clip(excess, 0.0, 1.0))
+        ratio = np.divide(self.last_orders, cap, out=np.ones_like(cap), where=cap > 0)
+        excess = np.clip(np.minimum(ratio, 2.0) - 1.0, 0.0, 1.0)
+        self.price = self.base_price * (1.0 + self.p["vendors.markup_max"] * excess)
 
     # 3. Anticipate
     def anticipate(self) -> None:

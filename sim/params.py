@@ -45,10 +45,10 @@ class Param:
             return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, got {value!r}"
-        if self.kind == "int" and float(value) != int(value):
-            return f"must be a whole number, got {value!r}"
         if not math.isfinite(float(value)):
             return f"must be finite, got {value!r}"
+        if self.kind == "int" and float(value) != int(value):
+            return f"must be a whole number, got {value!r}"
         if not (self.lo <= float(value) <= self.hi):
             return f"{value!r} is outside the bounds [{self.lo:g}, {self.hi:g}] {self.units}".rstrip()
         return None
@@ -271,7 +271,8 @@ _p("china.reactive.enabled", False, "-", 0, 1, "Design (MODEL.md section 2): off
 _p("china.reactive.coverage_trigger", 0.5, "share", 0.0, 1.0, NOT_FOUND, "China",
    "Share of demand covered by domestic deliveries that triggers a higher mandate.")
 _p("china.reactive.mandate_step", 0.2, "share", 0.0, 1.0, NOT_FOUND, "China",
-   "Increase of the domestic floor each time the rule triggers (at most once a year).")
+   "Increase of the domestic floor each time the rule triggers (at most once a year): the state-linked "
+   "mandate until it is 100%, then the purchase guidance for all buyers.")
 
 
 def _product_params() -> list[Param]:

@@ -243,14 +243,18 @@ class ScenarioHeader(BaseModel):
     def _m(cls, v):
         return _month(v)
 
-    @model_validator(mode="after")
-    def _order(self):
-        n = month_index(self.end) - month_index(self.start) + 1
+    @field_validator("end")
+    @classmethod
+    def _order(cls, v, info):
+        start = info.data.get("start")
+        if start is None:
+            return v
+        n = month_index(v) - month_index(start) + 1
         if n < 1:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+            raise ValueError(f"end {v} is before start {start}")
         if n > 12 * 40:
             raise ValueError(f"horizon of {n} months is longer than 40 years")
-        return self
+        return v
 
 
 @dataclass(frozen=True)
@@ -323,7 +327,10 @@ class Scenario:
         return rows
 
     def digest(self) -> str:
-        return hashlib.sha256(self.to_toml().encode()).hexdigest()
+        """Content hash of the resolved scenario (independent of where it was loaded from)."""
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
 
     def with_changes(self, parameters: dict[str, Any] | None = None, events: dict[str, dict] | None = None,
                      remove: list[str] | None = None, header: dict[str, Any] | None = None) -> Scenario:
@@ -423,6 +430,10 @@ def _raw_chain(path: Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple
     for i, e in enumerate(events):
         if "id" not in e:
             problems.append((f, f"events[{i}]", "missing field 'id'"))
+        elif not isinstance(e["id"], str):
+            problems.append((f, f"events[{i}].id", f"must be a string, got {e['id']!r}"))
+    if problems:
+        raise ScenarioError(problems)
     ids = [e.get("id") for e in events]
     dup = sorted({x for x in ids if ids.count(x) > 1 and x is not None})
     for d in dup:
@@ -541,7 +552,7 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
         for err in e.errors():
             loc = _fmt_loc(err["loc"]) or "-"
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append((fname, f"scenario.{loc}", msg))
+            problems.append((fname, f"scenario.{loc}", msg.removeprefix("Value error, ")))
     except TypeError as e:
         problems.append((fname, "scenario", str(e)))
     if header is not None and header.parameter_sets is not None:
@@ -562,8 +573,9 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
         reason = p.check(v)
         if reason:
             problems.append((fname, f"parameters.{k}", reason))
-    if params.get("choice.nest_product", PARAMS["choice.nest_product"].default) > params.get(
-            "choice.nest_vendor", PARAMS["choice.nest_vendor"].default):
+    nests = [params.get(k, PARAMS[k].default) for k in ("choice.nest_product", "choice.nest_vendor")]
+    if all(PARAMS[k].check(v) is None for k, v in zip(("choice.nest_product", "choice.nest_vendor"), nests)) \
+            and nests[0] > nests[1]:
         problems.append((fname, "parameters.choice.nest_product", "must not exceed choice.nest_vendor"))
     events = []
     for i, e in enumerate(raw.get("events", [])):
@@ -571,7 +583,7 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
         if "kind" not in e:
             problems.append((fname, f"events.{eid}.kind", f"missing; one of {sorted(EVENT_KINDS)}"))
             continue
-        if e["kind"] not in EVENT_KINDS:
+        if not isinstance(e["kind"], str) or e["kind"] not in EVENT_KINDS:
             problems.append((fname, f"events.{eid}.kind", f"unknown kind {e['kind']!r}; one of {sorted(EVENT_KINDS)}"))
             continue
         try:
