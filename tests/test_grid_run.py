@@ -96,7 +96,11 @@ def test_process_pool_equals_serial(serial_out, tmp_path):
 def dask_cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+    from sim.experiments.executors import no_main_reimport
+
+    with no_main_reimport():  # other tests (AppTest) may leave a script as __main__ in this process
+        c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    with c:
         yield c
 
 
@@ -284,3 +288,18 @@ def test_folder_killed_during_set_up_can_be_started_again(tmp_path):
     with pytest.raises(GridError, match="not empty"):
         run_grid(g, tmp_path / "other", executor=SerialExecutor(), progress=False)
     assert (tmp_path / "other" / "notes.txt").exists()
+
+
+def test_pool_starts_even_when_main_is_a_script_that_cannot_be_rerun(tmp_path, monkeypatch):
+    """AppTest and `streamlit run` leave a page script as __main__; worker processes must not re-run it."""
+    import types
+
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('the main script was re-run in a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    g = write_grid(tmp_path / "g.toml", reps=1)
+    rep = run_grid(g, tmp_path / "out", executor=LocalExecutor(2), chunk_size=1, progress=False)
+    assert rep.complete and rep.computed == 4
+    assert sys.modules["__main__"] is fake

@@ -8,11 +8,32 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
+import types
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 
 from ..scenario import Scenario
 from .worker import ChunkResult, Task, run_chunk
+
+
+@contextmanager
+def no_main_reimport():
+    """Processes started inside this block do not re-run the parent's ``__main__``.
+
+    spawn and forkserver children re-import the parent's main script unless it is a package's
+    ``__main__``. The grid's work lives in importable modules, and the main script may not survive being
+    re-run: a Streamlit page (AppTest and ``streamlit run`` swap ``sys.modules["__main__"]``), a notebook,
+    a script without a ``__main__`` guard. So the children are shown a bare main module instead.
+    """
+    real = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, __spec__ is None
+    try:
+        yield
+    finally:
+        if real is not None:
+            sys.modules["__main__"] = real
 
 
 class SerialExecutor:
@@ -68,9 +89,14 @@ class LocalExecutor:
         window = 2 * self.workers
         it = iter(tasks)
         inflight = set()
+
+        def submit(t: Task) -> None:
+            with no_main_reimport():  # a submit may start a worker process
+                inflight.add(self._pool.submit(_run_task, t))
+
         try:
             for t in it:
-                inflight.add(self._pool.submit(_run_task, t))
+                submit(t)
                 if len(inflight) >= window:
                     break
             while inflight:
@@ -78,7 +104,7 @@ class LocalExecutor:
                 for f in done:
                     yield f.result()
                 for t in it:
-                    inflight.add(self._pool.submit(_run_task, t))
+                    submit(t)
                     if len(inflight) >= window:
                         break
         finally:
@@ -112,8 +138,9 @@ class DaskExecutor:
                 self._client = Client(self.scheduler, timeout="30s")
             else:
                 n = max(1, self.requested or os.cpu_count() or 1)
-                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0")
+                with no_main_reimport():
+                    self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                 dashboard_address=":0")
                 self._client = Client(self._cluster)
         n = sum(w.get("nthreads", 1) for w in self._client.scheduler_info().get("workers", {}).values())
         self.workers = max(1, n)
