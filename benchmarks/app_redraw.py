@@ -86,16 +86,31 @@ def _url_value(page, name: str) -> str | None:
     return v[-1] if v else None
 
 
+def _open_block(page, group: str, block: str) -> None:
+    """Actor group, then parameter block; retried while the group switch reruns the page."""
+    import re
+
+    side = page.locator("[data-testid=stSidebar]")
+    side.get_by_text(group, exact=True).click()
+    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(block)} \("))
+    for _ in range(100):
+        boxes = side.locator("[data-testid=stSelectbox]").filter(has_text="Parameter block")
+        if boxes.count() == 1:
+            try:
+                boxes.first.click(timeout=2000)
+                option.first.click(timeout=2000)
+                return
+            except Exception:  # noqa: BLE001 - still rerunning
+                page.keyboard.press("Escape")
+        time.sleep(0.3)
+    raise RuntimeError(f"block {block} not found")
+
+
 def measure_app(browser, url: str, seeds: int, repeat: int) -> dict[str, float]:
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.goto(f"{url}/?seeds={seeds}")
     page.get_by_text("Huawei passes Nvidia").wait_for(timeout=180_000)
-    import re
-
-    side = page.locator("[data-testid=stSidebar]")
-    side.get_by_text("Buyers", exact=True).click()
-    side.locator("[data-testid=stSelectbox]").filter(has_text="Parameter block").click()
-    page.get_by_role("option", name=re.compile(r"^choice \(")).click()
+    _open_block(page, "Buyers", "choice")
     s = page.locator("[data-testid=stSlider]").filter(has_text="choice.switching_scale").locator("input[type=range]")
     s.focus()
     _move(page, s, "ArrowLeft", "choice.switching_scale")  # warm-up (pool start, first run)
