@@ -157,7 +157,7 @@ def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds")) -> Non
 # ---------------------------------------------------------------- runs
 
 
-@st.cache_data(max_entries=24, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False)
 def _ensemble(scenario: str, params: tuple, off: tuple, moved: tuple, seeds: int, version: float) -> E.Ensemble:
     s = Settings(scenario, params, off, moved, seeds)
     sc = apply(_load_base(scenario, version), s)
