@@ -24,6 +24,7 @@ _METRICS = {
     "target_value_share_china_ai_chip": ("value_share", "target", "year"),
     "initial_share_china_ai_chip": ("unit_share", "initial", "halfyear"),
     "forecast_value_share_china_ai_chip": ("value_share", "forecast", "year"),
+    # Analysts' domestic-share forecasts do not all state a basis; they are shown with value shares.
     "forecast_domestic_share_china_ai_chip": ("value_share", "forecast", "year"),
     "target_units_shipped_china": ("units", "target", "year"),
     "target_units_shipped_china_halfyear": ("units", "target", "halfyear"),

@@ -213,3 +213,13 @@ def test_model_page_filters_the_parameter_table():
     rows = at.dataframe[0].value
     assert 0 < len(rows) < n_all
     assert rows["source"].notna().all()
+
+
+def test_teach_link_with_a_lesson_opens_its_preset():
+    at = ok(app(lesson="tightening-2023").run())
+    at.switch_page("sim/ui/pages/teach.py").run()
+    ok(at)
+    s = at.session_state["settings"]
+    assert s.off and TPP_RULE not in s.off  # the Oct-2023 rule stays on, 2024 rules go
+    assert "cn-2024-03-shanghai-mandate" in s.off
+    assert at.segmented_control(key="v:lesson").value == "tightening-2023"

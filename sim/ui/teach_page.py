@@ -38,8 +38,25 @@ def render() -> None:
         state.sync_url()
 
 
+def _lesson_from_link() -> None:
+    """A link that names a lesson but no settings of its own (e.g. ``/teach?lesson=rules-2022``) opens with
+    the lesson's preset."""
+    ss = st.session_state
+    if ss.get("_lesson_link_checked"):
+        return
+    ss["_lesson_link_checked"] = True
+    v, s = state.view(), state.settings()
+    if v.lesson in T.LESSON_IDS and not s.n_changes:
+        ls = T.lesson(v.lesson)
+        if s.scenario in (ls.scenario, "history"):
+            state.set_settings(ls.settings(state.base_scenario(ls.scenario), s.seeds))
+            state.clear_widgets()
+
+
 def _render() -> None:
     base, _ = common.page_start("teach")
+    _lesson_from_link()
+    base = state.base_scenario(state.settings().scenario)
     v = state.view()
     st.title("Teach")
     if "v:lesson" not in st.session_state:

@@ -7,7 +7,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import LOAD_TIMEOUT, chart_png, metrics, open_block, query, slider, wait_changed, wait_ready
+from browser_helpers import LOAD_TIMEOUT, chart_png, metrics, open_block, query, slider, wait_changed, wait_ready
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
