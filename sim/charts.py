@@ -42,6 +42,7 @@ BASIS_TITLES = {
     "value_share": "Share of sales value (US$)",
     "compute_share": "Share of compute delivered (A100-equivalents)",
 }
+BASIS_SHORT = {"unit_share": "unit", "value_share": "value", "compute_share": "compute"}
 DATE_AXIS = alt.Axis(format="%Y", tickCount="year", labelAngle=0)
 
 
@@ -220,8 +221,9 @@ def share_spec(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFr
 def difference_chart(diff: pd.DataFrame, basis: str = "unit_share", title: str = "", width="container",
                      height: int = 300) -> alt.LayerChart:
     """B minus A per vendor over time (columns date, entity, mean, lo, hi), in share points."""
-    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(diff["entity"]))
-    ytitle = f"Difference in {BASIS_TITLES.get(basis, basis).lower()} (B − A, points)"
+    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(diff["entity"]),
+                      legend=alt.Legend(symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
+    ytitle = f"B − A, {BASIS_SHORT.get(basis, basis)} share (points)"
     band = alt.Chart(diff).mark_area(opacity=0.18).encode(x=_x(), y=alt.Y("lo:Q", title=ytitle), y2="hi:Q",
                                                           color=color)
     line = alt.Chart(diff).mark_line(strokeWidth=2).encode(

@@ -74,11 +74,11 @@ def _render() -> None:
                  width="content", key="cmp_headline")
     left, right = st.columns(2)
     with left:
-        common.show_chart(common.main_chart(ea, sa_sc, basis, False, title="A: current settings", height=300,
-                                            legend="bottom"), key="cmp_a")
+        common.show_chart(common.main_chart(ea, sa_sc, basis, False, title="A: current settings", height=360),
+                          key="cmp_a")
     with right:
-        common.show_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(choice)}", height=300,
-                                            legend="bottom"), key="cmp_b")
+        common.show_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(choice)}", height=360),
+                          key="cmp_b")
     d, paired = diff.paired_difference(ea, eb, basis, list(VENDORS))
     st.markdown(f"**B − A: {BASIS_LABELS[basis]} share by vendor** (same seeds in A and B; shaded: 5-95% of the "
                 "paired differences)")
