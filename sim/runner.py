@@ -218,7 +218,7 @@ def annual_shares(ts: pd.DataFrame, metric: str = "unit_share",
 # ---------------------------------------------------------------- writing a run folder
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         root = Path(__file__).resolve().parent.parent
         r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
@@ -258,7 +258,7 @@ def manifest(result: RunResult, source_file: str | None = None, extra: dict | No
         "runs": list(range(len(result.seeds))),
         "trace": result.decisions is not None,
         "wall_time_s": round(result.wall_time_s, 4),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "versions": versions(),
         "platform": platform.platform(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runner import _git_commit, versions
+from ..runner import git_commit, versions
 from ..scenario import load_scenario
 from . import store
 from .grid import Grid, RunSpec, load_grid, model_fingerprint, run_specs
@@ -93,7 +93,7 @@ def _manifest(grid: Grid, specs: list[RunSpec], grid_file: str, fp: str) -> dict
         "seed_derivation": "sim.seeds.derive_seed(master_seed, seed_index)",
         "seeds": [s.seed for s in specs],
         "seed_indices": [s.seed_index for s in specs],
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "versions": versions(),
         "platform": platform.platform(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
