@@ -68,7 +68,7 @@ def event_marks(events, label: bool = True) -> list[alt.Chart]:
     rule = base.mark_rule(color="#555555", strokeWidth=1, opacity=0.7).encode(
         x="date:T",
         strokeDash=alt.StrokeDash("actor:N", title="Rules by", scale=alt.Scale(
-            domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values()))),
+            domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values())), legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("date:T", title="Effective", format="%Y-%m"), alt.Tooltip("actor:N", title="By"),
                  alt.Tooltip("full:N", title="Rule")],
     )
@@ -125,7 +125,8 @@ def observed_marks(obs, entities) -> list[alt.Chart]:
     pt = alt.Chart(obs).mark_point(filled=True, size=70, stroke="white", strokeWidth=1).encode(
         x="mid:T", y="value:Q", color=color,
         shape=alt.Shape("role:N", title="Observed", scale=alt.Scale(
-            domain=["target", "initial", "forecast"], range=["circle", "square", "triangle-up"])),
+            domain=["target", "initial", "forecast"], range=["circle", "square", "triangle-up"]),
+            legend=alt.Legend(orient="bottom")),
         tooltip=tip)
     return [span, rng, pt]
 
