@@ -245,3 +245,16 @@ def test_buyer_and_difference_charts_are_valid(ens5, title):
                charts.lines_chart(lines, "Months", "Series", {"Runway": "#332288"}, title=title)):
         spec = ch.to_dict()
         assert spec["layer"] and ("title" in spec) == bool(title)
+
+
+def test_uploads_are_size_limited_and_decoded_strictly():
+    from sim.ui.state import MAX_UPLOAD_BYTES, validate_upload
+
+    with pytest.raises(ScenarioError) as big:
+        validate_upload(b"#" * (MAX_UPLOAD_BYTES + 1), "big.toml")
+    assert big.value.lines()[0].startswith("big.toml: -: file is larger than")
+    with pytest.raises(ScenarioError) as binary:
+        validate_upload(b"\x80\x04\x95pickle", "x.pkl")
+    assert "not UTF-8" in binary.value.lines()[0]
+    sc = validate_upload(b'[scenario]\nname = "ok"\nextends = "history"\n', "ok.toml")
+    assert sc.name == "ok" and len(sc.events) == len(load_scenario("history").events)
