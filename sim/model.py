@@ -270,13 +270,13 @@ class MarketModel(mesa.Model):
         t = self.t
         self.announced_cut = self.announced_ease = False
         for te, ev, news in self.announce_at.get(t, ()):
-            if is_restricting(ev):
+            if is_restricting(ev, self.policy, self.pidx):
                 self.announced_cut |= news
                 if te > t and ev.actor == "US":
                     cut = products_cut_by(self.policy, ev, self.pidx, self.bidx, self.tpp, self.interconnect,
                                           ~self.domestic)
                     self.pending.append((te, cut))
-            if is_easing(ev):
+            if is_easing(ev, self.policy, self.pidx):
                 self.announced_ease |= news
         self.regulators.do("regulate")
         if self.pending:

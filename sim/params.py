@@ -164,13 +164,13 @@ _p("ageing.lifetime_months", 60, "months", 12, 180, NOT_FOUND, "buyers",
 # ---------------------------------------------------------------- vendors and supply
 _p("huawei.wafers_2024", 300, "wafers/month", 0, 20000,
    f"{CAL}: ~200k 910B made in 2024 (FT/Digitimes) at ~50% yield and 78 dies/wafer", "vendors",
-   "SMIC 7 nm wafers started for Ascend per month, 2024 average.", (150, 1000))
+   "SMIC 7 nm wafers started for Ascend per month at mid-2024 (the path is linear between mid-year points, from zero at mid-2023).", (150, 1000))
 _p("huawei.wafers_2025", 3000, "wafers/month", 0, 20000,
    "facts.md (d): Morgan Stanley ~7,000/month for Ascend (upper end); FT 2025 plan 300k 910B + 100k 910C (lower)",
-   "vendors", "SMIC wafers for Ascend per month, 2025 average.", (1000, 7000))
+   "vendors", "SMIC wafers for Ascend per month at mid-2025.", (1000, 7000))
 _p("huawei.wafers_2026", 6000, "wafers/month", 0, 40000,
    "facts.md (d): SMIC advanced capacity 22k (MS) to 45k (SemiAnalysis) wpm, doubling into 2026", "vendors",
-   "SMIC wafers for Ascend per month, 2026 average.", (3000, 12000))
+   "SMIC wafers for Ascend per month at mid-2026.", (3000, 12000))
 _p("huawei.wafer_growth", 0.3, "1/year", 0.0, 2.0,
    "facts.md (d): SemiAnalysis 45k -> 60k -> 80k wpm (2025-27), about 30%/year", "vendors",
    "Growth of Ascend wafer starts after 2026.")

@@ -62,18 +62,32 @@ class PolicyState:
         return max((r * c for r, c in self.subsidy), default=0.0)
 
 
-def is_restricting(ev) -> bool:
-    """Does the event make foreign supply harder? (raises buyers' belief when announced)"""
+def _licence_change(ev, state, pidx) -> float:
+    """New approval minus the approval in force (lowest over the event's products); no state: vs 1."""
+    if state is None or pidx is None:
+        return ev.approval - 1.0
+    return ev.approval - min(state.licence.get(pidx[p], 1.0) for p in ev.products)
+
+
+def is_restricting(ev, state: PolicyState | None = None, pidx: dict | None = None) -> bool:
+    """Does the event make foreign supply harder than the rules in force? (raises buyers' belief when
+    announced). A licence is restricting only if it lowers the approval in force."""
     k = ev.kind
     if k == "export_ceiling":
         return bool(ev.ban) or ev.tpp_max is not None or ev.interconnect_max is not None
     if k == "licence":
-        return ev.approval < 1.0
+        return _licence_change(ev, state, pidx) < 0
     return k in ("volume_cap", "supply_restriction") or (k == "levy" and ev.rate > 0)
 
 
-def is_easing(ev) -> bool:
-    return (ev.kind == "export_ceiling" and bool(ev.allow)) or (ev.kind == "licence" and ev.approval > 0.5)
+def is_easing(ev, state: PolicyState | None = None, pidx: dict | None = None) -> bool:
+    """An export ceiling that allows products, or a licence that raises the approval in force
+    (without state: a licence approving more often than not)."""
+    if ev.kind == "export_ceiling":
+        return bool(ev.allow)
+    if ev.kind == "licence":
+        return _licence_change(ev, state, pidx) > 0 if state is not None else ev.approval > 0.5
+    return False
 
 
 def apply_event(state: PolicyState, ev, pidx: dict[str, int], bidx: dict[str, int]) -> None:
