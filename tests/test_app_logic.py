@@ -258,3 +258,22 @@ def test_uploads_are_size_limited_and_decoded_strictly():
     assert "not UTF-8" in binary.value.lines()[0]
     sc = validate_upload(b'[scenario]\nname = "ok"\nextends = "history"\n', "ok.toml")
     assert sc.name == "ok" and len(sc.events) == len(load_scenario("history").events)
+
+
+def test_pool_workers_do_not_rerun_the_page_script(history, monkeypatch, tmp_path):
+    # Under `streamlit run` the page script is __main__; worker processes must not execute it again.
+    import sys
+    import types
+
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the page script ran in a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    monkeypatch.setenv("CHIPSHIFT_APP_WORKERS", "2")
+    E.shutdown_pool()
+    try:
+        ens = E.run_ensemble(history, 2, E.get_pool())
+        assert ens.n_runs == 2 and sys.modules["__main__"] is fake
+    finally:
+        E.shutdown_pool()

@@ -70,7 +70,7 @@ def headline_metrics(ens: E.Ensemble, basis: str, key: str = "hl") -> dict:
 
 
 def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, title: str = "",
-               height: int = 400, now=None, upto=None, legend: str = "right") -> dict:
+               height: int = 460, now=None, upto=None, legend: str = "right") -> dict:
     """The main share chart as a Vega-Lite dict (sim.charts.share_spec: fast to redraw)."""
     bands = E.share_bands(ens, basis, MAIN_ENTITIES)
     if upto is not None:

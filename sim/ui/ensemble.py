@@ -9,9 +9,12 @@ No streamlit import here.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing as mp
 import os
+import sys
 import threading
+import types
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -147,6 +150,19 @@ def _warm() -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _bare_main():
+    """Worker processes started inside this block do not re-run the parent's ``__main__`` (under
+    ``streamlit run`` or AppTest that is the page script; the workers only need importable modules)."""
+    real = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if real is not None:
+            sys.modules["__main__"] = real
+
+
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -171,8 +187,9 @@ def get_pool() -> ProcessPoolExecutor | None:
             # Preload only the model in the fork server (not the caller's __main__, e.g. a web server).
             ctx.set_forkserver_preload(["sim.ui.ensemble"])
             _POOL = ProcessPoolExecutor(max_workers=w, mp_context=ctx)
-            for _ in range(w):
-                _POOL.submit(_warm)
+            with _bare_main():  # all workers start here
+                for f in [_POOL.submit(_warm) for _ in range(w)]:
+                    f.result()
             atexit.register(shutdown_pool)
         return _POOL
 
