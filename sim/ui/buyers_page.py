@@ -42,14 +42,6 @@ def _band(ens: E.Ensemble, x: np.ndarray, name: str) -> pd.DataFrame:
     return pd.DataFrame({"date": ens.months, "series": name, "value": x.mean(axis=0), "lo": q[0], "hi": q[1]})
 
 
-def render() -> None:
-    try:
-        _render()
-    finally:
-        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
-        state.sync_url()
-
-
 def _render() -> None:
     base, _ = common.page_start("buyers")
     controls.sidebar(base)
@@ -125,3 +117,6 @@ def _render() -> None:
         st.altair_chart(charts.lines_chart(pd.concat(rows, ignore_index=True), "Domestic share of compute delivered",
                                            "Buyer", charts.BUYER_COLORS, fmt="%", y_domain=[0, 1]),
                         width="stretch", key="allbuyers_chart")
+
+
+render = common.syncing_url(_render)

@@ -15,6 +15,19 @@ from . import ensemble as E
 from . import state
 from .settings import BASIS_LABELS, BASES, Settings, custom_scenario, scenario_file_name
 
+
+def syncing_url(draw):
+    """A page's render(): draw it, then write the settings into the URL. The URL changes only once the
+    results are drawn, so a copied link never runs ahead of the page."""
+    def render() -> None:
+        try:
+            draw()
+        finally:
+            state.sync_url()
+
+    render.__doc__ = draw.__doc__
+    return render
+
 MAIN_ENTITIES = list(VENDORS) + ["Domestic"]
 
 

@@ -28,14 +28,6 @@ def _b_settings(choice: str, a: Settings) -> Settings:
     return Settings(scenario=choice, seeds=a.seeds)
 
 
-def render() -> None:
-    try:
-        _render()
-    finally:
-        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
-        state.sync_url()
-
-
 def _render() -> None:
     base, _ = common.page_start("compare")
     controls.sidebar(base)
@@ -92,3 +84,6 @@ def _render() -> None:
         st.write("A and B are the same scenario.")
     else:
         st.dataframe(table, hide_index=True, width="stretch", key="cmp_table")
+
+
+render = common.syncing_url(_render)

@@ -13,14 +13,6 @@ def _save_snapshot() -> None:
     st.session_state["saved_msg"] = name
 
 
-def render() -> None:
-    try:
-        _render()
-    finally:
-        # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
-        state.sync_url()
-
-
 def _render() -> None:
     base, _ = common.page_start("explore")
     controls.sidebar(base)
@@ -61,3 +53,6 @@ def _render() -> None:
         st.button("Save", on_click=_save_snapshot, key="w:save")
         if st.session_state.get("saved_msg"):
             st.success(f"Saved as “{st.session_state['saved_msg']}”. Open Compare to set it against other settings.")
+
+
+render = common.syncing_url(_render)
