@@ -1,4 +1,4 @@
 """Calibration of the ``history`` scenario: targets and scoring, the fit, reporting and ablations.
 
-``python -m sim calibrate`` is the entry point (``sim.calibration.cli``). See docs/VALIDATION.md.
+``python -m sim calibrate`` is the entry point (``sim.calibration.cli``). See docs/ODD.md, Validation.
 """
