@@ -7,6 +7,7 @@ timeseries.parquet, decisions.parquet, scenario.toml (fully resolved) and manife
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ import pandas as pd
 
 from .ids import (AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, ORIGINS, TIER_METRICS, TIERS,
                   TIMESERIES_COLUMNS, VENDOR_METRICS, VENDORS)
+from .fileio import atomic_write_bytes
 from .model import GREY, MarketModel
 from .scenario import Scenario, load_scenario
 from .seeds import derive_seeds
@@ -283,15 +285,9 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
     """Atomic Parquet write (temp file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def write_run(result: RunResult, out: Path, overwrite: bool = False, source_file: str | None = None,

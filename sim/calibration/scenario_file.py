@@ -9,16 +9,17 @@ result is checked to parse to the same scenario header and events.
 from __future__ import annotations
 
 import csv
-import os
+import io
 import re
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomlkit
 
+from ..fileio import atomic_write_text
 from ..params import PARAMS
+from ..scenario import _flatten
 
 
 def _fmt(v: Any) -> str:
@@ -59,7 +60,7 @@ def write_parameters(path: str | Path, fitted: dict[str, Any], comments: list[st
         i1 = i0 + 1
         while i1 < len(lines) and not (lines[i1].startswith("[") or lines[i1].startswith("# ---")):
             i1 += 1
-    keep = {k: v for k, v in _flat(old.get("parameters", {})).items() if k not in fitted}
+    keep = {k: v for k, v in _flatten(old.get("parameters", {})).items() if k not in fitted}
     values = {**keep, **fitted}
     block = parameters_block(values, comments, notes)
     new_lines = lines[:i0] + [block] + lines[i1:]
@@ -76,20 +77,10 @@ def write_parameters(path: str | Path, fitted: dict[str, Any], comments: list[st
     if {k: v for k, v in chk["scenario"].items() if k != "parameter_sets"} != \
             {k: v for k, v in old["scenario"].items() if k != "parameter_sets"}:
         raise RuntimeError(f"{path}: rewriting [parameters] would change [scenario]; not written")
-    if _flat(chk.get("parameters", {})) != {k: _sig(v) for k, v in values.items()}:
+    if _flatten(chk.get("parameters", {})) != {k: _sig(v) for k, v in values.items()}:
         raise RuntimeError(f"{path}: [parameters] did not round-trip; not written")
-    _atomic_write(path, new)
+    atomic_write_text(path, new)
     return new
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def write_parameter_sets(path: str | Path, sets: list[dict[str, Any]]) -> None:
@@ -99,27 +90,9 @@ def write_parameter_sets(path: str | Path, sets: list[dict[str, Any]]) -> None:
     for c in cols:
         if c not in PARAMS:
             raise KeyError(f"unknown parameter {c!r}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(cols)
-            for s in sets:
-                w.writerow([repr(_sig(s[c])) if c in s else repr(_sig(PARAMS[c].default)) for c in cols])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for s in sets:
+        w.writerow([repr(_sig(s[c])) if c in s else repr(_sig(PARAMS[c].default)) for c in cols])
+    atomic_write_text(path, buf.getvalue())

@@ -15,8 +15,6 @@ holds only complete runs and ``completed_runs`` is the truth about what is done.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from ..fileio import atomic_write_bytes
 
 SHARDS = "timeseries"
 EXPERIMENTS = "experiments.parquet"
@@ -64,17 +64,7 @@ def clean_partials(out: Path) -> int:
 
 
 def _atomic_bytes(data: bytes, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, data, fsync=True)
 
 
 def write_json(obj: Any, path: Path) -> None:
