@@ -7,7 +7,6 @@ real-date time axis.
 
 from __future__ import annotations
 
-import io
 import json
 from functools import lru_cache
 

@@ -7,7 +7,6 @@ agents own their slices and decisions; the market maths is in ``sim.market``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -423,7 +422,6 @@ class MarketModel(mesa.Model):
     # 5. Clear
     def clear(self) -> None:
         """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_flat``)."""
-        p = self.p
         T = len(TIERS)
         B = len(BUYERS)
         orders = (self.need[..., None] * self.probs) * self._inv_perf  # cards (B, T, P)

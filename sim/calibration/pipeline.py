@@ -138,7 +138,7 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
         n_nuis = len([c for c in (sets[0] if sets else {}) if c not in res.best])
         comments = [
             f"Fitted {date} by `python -m sim calibrate --budget {budget}` (sim/calibration, docs/ODD.md, Validation).",
-            f"Method: Sobol sample over the search box, Nelder-Mead from the best points, each candidate scored",
+            "Method: Sobol sample over the search box, Nelder-Mead from the best points, each candidate scored",
             f"on the mean of {n_seeds} common seeds; loss (sum of squared z over {len(targets)} targets) "
             f"{res.start_loss:.1f} at the previous values -> {res.best_loss:.1f}.",
             f"{len(sets)} accepted parameter sets (fitted parameters near the optimum, {n_nuis} unfitted priors drawn",

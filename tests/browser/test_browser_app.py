@@ -4,7 +4,6 @@ and several sessions at once."""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from browser_helpers import LOAD_TIMEOUT, chart_png, metrics, open_block, query, slider, wait_changed, wait_ready
