@@ -138,7 +138,7 @@ def compute_only(seeds: int, workers: int, repeat: int) -> float:
         import os, time, statistics
         os.environ["CHIPSHIFT_APP_WORKERS"] = "{workers}"
         from sim import load_scenario
-        from sim.ui import ensemble as E
+        from sim.engine import ensemble as E
         sc = load_scenario("history")
         pool = E.get_pool()
         E.run_ensemble(sc, {seeds}, pool)

@@ -30,9 +30,9 @@ def main() -> None:
     import pandas as pd
     from distributed import Client, LocalCluster
 
-    from sim.experiments import store
-    from sim.experiments.engine import run_grid
-    from sim.experiments.executors import make_executor
+    from sim.engine import store
+    from sim.engine.executors import make_executor
+    from sim.experiments.gridrun import run_grid
 
     tmp = Path(tempfile.mkdtemp(prefix="dask-bench-"))
     g = tmp / "g.toml"
@@ -57,7 +57,7 @@ def main() -> None:
             times = []
             with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=":0") as c, \
                     Client(c) as client:
-                client.run(lambda: __import__("sim.experiments.worker"))  # warm the workers' imports
+                client.run(lambda: __import__("sim.engine.worker"))  # warm the workers' imports
                 for k in range(a.repeat):
                     shutil.rmtree(tmp / f"out{w}", ignore_errors=True)
                     t0 = time.perf_counter()

@@ -45,8 +45,8 @@ def grid_text(points: int, seeds: int, master: int) -> str:
 def run_batch(points: int, seeds: int, master: int, processes: int):
     from mesa import batch_run
 
-    from sim.model import MarketModel
-    from sim.seeds import derive_seeds
+    from sim.model.market_model import MarketModel
+    from sim.model.seeds import derive_seeds
 
     params = {"scenario": ["history"], "hoarding.strength": [round(0.5 * i, 3) for i in range(points)],
               "seed": derive_seeds(master, seeds)}
@@ -55,8 +55,8 @@ def run_batch(points: int, seeds: int, master: int, processes: int):
 
 
 def run_sim_grid(points: int, seeds: int, master: int, workers: int, tmp: Path):
-    from sim.experiments.engine import run_grid
-    from sim.experiments.executors import make_executor
+    from sim.engine.executors import make_executor
+    from sim.experiments.gridrun import run_grid
 
     g = tmp / f"grid-{points}x{seeds}.toml"
     g.write_text(grid_text(points, seeds, master))
@@ -71,7 +71,7 @@ CASES = ("batch1", "batch2", "grid")
 
 def case(name: str, points: int, seeds: int, master: int, workers: int) -> dict:
     """One measurement in this (fresh) process: wall time and peak memory of the process and its workers."""
-    import sim.model  # noqa: F401  (import cost outside the timings)
+    import sim.model.market_model  # noqa: F401  (import cost outside the timings)
 
     tmp = Path(tempfile.mkdtemp(prefix="grid-bench-"))
     try:
@@ -91,9 +91,9 @@ def per_run_cpu(n: int, master: int) -> dict:
     (model + the full time series as Parquet). CPU time is much less sensitive to other load than wall time."""
     import time
 
-    from sim.experiments.worker import Task, run_chunk
-    from sim.scenario import load_scenario
-    from sim.seeds import derive_seeds
+    from sim.engine.worker import Task, run_chunk
+    from sim.model.scenario import load_scenario
+    from sim.model.seeds import derive_seeds
 
     seeds = derive_seeds(master, n)
     base = load_scenario("history")

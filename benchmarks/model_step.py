@@ -14,9 +14,9 @@ import time
 
 import mesa
 
-from sim.ids import BUYERS, VENDORS
-from sim.model import MarketModel
-from sim.scenario import load_scenario
+from sim.model.ids import BUYERS, VENDORS
+from sim.model.market_model import MarketModel
+from sim.model.scenario import load_scenario
 
 
 class _Idle(mesa.Agent):

@@ -8,10 +8,10 @@ Notebook API::
     res.annual("unit_share")
 """
 
-from .model import MarketModel
-from .runner import RunResult, annual_shares, run_scenario
-from .scenario import Scenario, ScenarioError, list_scenarios, load_scenario
-from .seeds import derive_seed, derive_seeds
+from sim.engine.runs import RunResult, annual_shares, run_scenario
+from sim.model.market_model import MarketModel
+from sim.model.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
+from sim.model.seeds import derive_seed, derive_seeds
 
 __all__ = ["MarketModel", "RunResult", "Scenario", "ScenarioError", "annual_shares", "derive_seed",
            "derive_seeds", "list_scenarios", "load_scenario", "run_scenario"]

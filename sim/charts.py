@@ -13,7 +13,7 @@ from functools import lru_cache
 import altair as alt
 import pandas as pd
 
-from .ids import AGGREGATES, BUYERS, VENDORS
+from sim.model.ids import AGGREGATES, BUYERS, VENDORS
 
 # Okabe & Ito (2008) palette; yellow is replaced by grey for legibility on white.
 VENDOR_COLORS: dict[str, str] = {

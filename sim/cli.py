@@ -12,9 +12,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .params import table
-from .runner import OutputDirError, default_out_dir, run_scenario, write_run
-from .scenario import ScenarioError, find_scenario, list_scenarios, load_scenario
+from sim.engine.runs import OutputDirError, default_out_dir, run_scenario, write_run
+from sim.model.params import table
+from sim.model.scenario import (
+    ScenarioError,
+    find_scenario,
+    list_scenarios,
+    load_scenario,
+)
 
 
 def _err(lines: list[str] | str, code: int = 2) -> int:
@@ -30,7 +35,7 @@ def cmd_run(a) -> int:
         return _err(e.lines())
     out = Path(a.out) if a.out else default_out_dir(sc.name)
     try:
-        from .runner import check_out_dir
+        from sim.engine.runs import check_out_dir
 
         check_out_dir(out, a.overwrite)
     except OutputDirError as e:
@@ -124,12 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--products", action="store_true", help="include per-product fields")
     d.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
     d.set_defaults(func=cmd_describe)
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    from sim.calibration import cli as calibration_cli
+    from sim.experiments import cli as experiments_cli
+
+    for layer in (experiments_cli, calibration_cli):  # each module declares its sub-commands
+        layer.add(sub)
     return p
-
-
-_EXTRA_COMMANDS: list = []  # later layers (grids, calibration) register their sub-commands here
 
 
 def _seeds_positive(a) -> str | None:
@@ -139,7 +144,6 @@ def _seeds_positive(a) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _load_extensions()
     parser = build_parser()
     a = parser.parse_args(argv)
     msg = _seeds_positive(a)
@@ -156,18 +160,6 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-def _load_extensions() -> None:
-    """Import optional command modules so they can register themselves."""
-    import importlib
-
-    for mod in ("sim.experiments.cli", "sim.calibration.cli"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name is None or not mod.startswith(e.name):
-                raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,14 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import charts, list_scenarios, load_scenario, observed, run_scenario
-from sim.ids import VENDORS
-from sim.scenario import ScenarioError, load_scenario_text
+from sim import charts, list_scenarios, load_scenario, run_scenario
+from sim.calibration import observed
+from sim.engine import ensemble as E
+from sim.model.ids import VENDORS
+from sim.model.scenario import ScenarioError, load_scenario_text
 from sim.ui import diff, explain
-from sim.ui import ensemble as E
 from sim.ui import teach_content as T
-from sim.ui.settings import (SEEDS_MAX, SEEDS_MIN, Settings, View, apply, custom_scenario, from_query,
-                             to_query)
+from sim.ui.settings import (
+    SEEDS_MAX,
+    SEEDS_MIN,
+    Settings,
+    View,
+    apply,
+    custom_scenario,
+    from_query,
+    to_query,
+)
 
 TPP_RULE = "us-2023-10-tpp-rule"
 

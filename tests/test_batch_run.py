@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario, run_scenario
-from sim.model import MarketModel
+from sim.model.market_model import MarketModel
 
 REPORTERS = ["month", "Nvidia_unit_share", "Huawei_unit_share", "Domestic_unit_share", "Total_units"]
 MAX_STEPS = 30  # batch_run steps max_steps + 1 times: 31 months, 2022-01 .. 2024-07

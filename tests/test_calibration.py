@@ -11,9 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration.targets import (RunRecord, Target, load_targets, loss, measure, observed_points,
-                                     out_of_sample)
-from sim.scenario import ScenarioError, load_scenario
+from sim.calibration.targets import (
+    RunRecord,
+    Target,
+    load_targets,
+    loss,
+    measure,
+    observed_points,
+    out_of_sample,
+)
+from sim.model.scenario import ScenarioError, load_scenario
 
 # ---------------------------------------------------------------- targets and scoring
 
@@ -124,7 +131,7 @@ def test_parameter_sets_file_is_validated(scen_dir):
 
 
 def test_run_scenario_combines_seeds_with_parameter_sets(scen_dir):
-    from sim.runner import manifest, run_scenario
+    from sim.engine.runs import manifest, run_scenario
 
     (scen_dir / "sets.csv").write_text("hoarding.strength,demand.growth_annual\n0.0,0.2\n3.0,1.5\n")
     sc = load_scenario(scen_dir / "s.toml")

@@ -15,10 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import ScenarioError, derive_seed, derive_seeds, list_scenarios, load_scenario, run_scenario
-from sim.ids import TIMESERIES_COLUMNS
-from sim.runner import DECISION_COLUMNS, write_run
-from sim.scenario import SCENARIO_DIR
+from sim import (
+    ScenarioError,
+    derive_seed,
+    derive_seeds,
+    list_scenarios,
+    load_scenario,
+    run_scenario,
+)
+from sim.engine.runs import DECISION_COLUMNS, write_run
+from sim.model.ids import TIMESERIES_COLUMNS
+from sim.model.scenario import SCENARIO_DIR
 
 HERE = Path(__file__).resolve().parent
 BAD = HERE / "bad_scenarios"
@@ -218,7 +225,7 @@ def test_run_refusals_exit_non_zero_with_a_message(tmp_path, capsys, args, words
 
 
 def test_default_out_dir_never_reuses_a_folder(tmp_path):
-    from sim.runner import default_out_dir
+    from sim.engine.runs import default_out_dir
 
     a = default_out_dir("history", root=tmp_path)
     assert a.parent == tmp_path and a.name.startswith("history-") and not a.exists()

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sim.model import MarketModel
-from sim.params import PARAMS
+from sim.model.market_model import MarketModel
+from sim.model.params import PARAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 

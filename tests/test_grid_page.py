@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sim.experiments.engine import run_grid
-from sim.experiments.executors import SerialExecutor
+from sim.engine.executors import SerialExecutor
+from sim.experiments.gridrun import run_grid
 
 GRID = """
 [grid]

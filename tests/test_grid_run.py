@@ -13,10 +13,10 @@ import time
 import pandas as pd
 import pytest
 
-from sim.experiments import store
-from sim.experiments.engine import GridError, run_grid
-from sim.experiments.executors import LocalExecutor, SerialExecutor, make_executor
-from sim.seeds import derive_seeds
+from sim.engine import store
+from sim.engine.executors import LocalExecutor, SerialExecutor, make_executor
+from sim.experiments.gridrun import GridError, run_grid
+from sim.model.seeds import derive_seeds
 
 GRID = """
 [grid]
@@ -96,7 +96,7 @@ def test_process_pool_equals_serial(serial_out, tmp_path):
 def dask_cluster():
     from distributed import LocalCluster
 
-    from sim.experiments.executors import no_main_reimport
+    from sim.engine.executors import no_main_reimport
 
     with no_main_reimport():  # other tests (AppTest) may leave a script as __main__ in this process
         c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
@@ -222,7 +222,7 @@ def test_cli_reports_bad_grid_and_bad_folder(tmp_path, run_cli):
 
 
 def test_failed_runs_are_recorded_and_retried(tmp_path, monkeypatch):
-    import sim.experiments.worker as w
+    import sim.engine.worker as w
 
     g = write_grid(tmp_path / "g.toml", reps=1)
     real = w.run_model
@@ -244,16 +244,16 @@ def test_failed_runs_are_recorded_and_retried(tmp_path, monkeypatch):
 
 
 def test_start_method_is_never_plain_fork():
-    from sim.experiments.executors import start_method
+    from sim.engine.executors import start_method
 
     assert start_method() in ("forkserver", "spawn")
-    assert sys.modules.get("sim.experiments.executors") is not None
+    assert sys.modules.get("sim.engine.executors") is not None
 
 
 def test_executors_keep_a_bounded_window_of_tasks_in_flight(short_history):
     """Memory does not grow with the grid: tasks are pulled lazily, a few per worker."""
-    from sim.experiments.worker import Task
-    from sim.seeds import derive_seed
+    from sim.engine.worker import Task
+    from sim.model.seeds import derive_seed
 
     base = short_history.with_changes(header={"end": "2022-02"})
     pulled = []

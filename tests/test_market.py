@@ -1,4 +1,4 @@
-"""Property-based tests of the pure market maths in sim/market.py under extreme inputs."""
+"""Property-based tests of the pure market maths in sim/model/market.py under extreme inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sim import market
+from sim.model import market
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])

@@ -11,12 +11,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import load_scenario, run_scenario
-from sim.ids import (AGGREGATES, BUYER_METRICS, BUYERS, DOMESTIC_VENDORS, FOREIGN_VENDORS, MARKET_METRICS,
-                     TIER_METRICS, TIERS, TIMESERIES_COLUMNS, VENDOR_METRICS, VENDORS)
-from sim.market import retire
-from sim.model import GREY, MarketModel
-from sim.params import PARAMS
-from sim.runner import annual_shares, timeseries_frame
+from sim.engine.runs import annual_shares, timeseries_frame
+from sim.model.ids import (
+    AGGREGATES,
+    BUYER_METRICS,
+    BUYERS,
+    DOMESTIC_VENDORS,
+    FOREIGN_VENDORS,
+    MARKET_METRICS,
+    TIER_METRICS,
+    TIERS,
+    TIMESERIES_COLUMNS,
+    VENDOR_METRICS,
+    VENDORS,
+)
+from sim.model.market import retire
+from sim.model.market_model import GREY, MarketModel
+from sim.model.params import PARAMS
 
 SCENARIOS = ["history", "full-decoupling", "escalation", "us-reopens", "no-controls"]
 ADDITIVE = ("units", "compute", "revenue_usd", "levy_usd", "grey_units", "installed_units")
@@ -448,7 +459,7 @@ def test_grey_enforcement_parameter_scales_the_grey_market(short_history, level)
 
 
 def test_default_seed_is_replicate_zero_of_the_master_seed(short_history):
-    from sim.seeds import derive_seed
+    from sim.model.seeds import derive_seed
 
     m = MarketModel(short_history)
     assert m.seed_value == derive_seed(short_history.header.seed, 0)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import Scenario, ScenarioError, list_scenarios, load_scenario
-from sim.scenario import SCENARIO_DIR
+from sim.model.scenario import SCENARIO_DIR
 
 HERE = Path(__file__).resolve().parent
 BAD = HERE / "bad_scenarios"
@@ -353,7 +353,7 @@ def test_any_scenario_document_gives_a_scenario_or_a_scenario_error(tmp_path_fac
 @pytest.mark.parametrize("path", sorted(p for p in BAD.glob("*.toml") if p.name != "not_utf8.toml"), ids=lambda p: p.name)
 def test_uploaded_bad_scenario_gives_a_scenario_error(path):
     """The same text uploaded (load_scenario_text, used by the app) is reported under the upload's name."""
-    from sim.scenario import load_scenario_text
+    from sim.model.scenario import load_scenario_text
 
     with pytest.raises(ScenarioError) as ei:
         load_scenario_text(path.read_text(encoding="utf-8"), "my-upload.toml")
@@ -362,7 +362,7 @@ def test_uploaded_bad_scenario_gives_a_scenario_error(path):
 
 
 def test_uploaded_scenario_extending_history_validates():
-    from sim.scenario import load_scenario_text
+    from sim.model.scenario import load_scenario_text
 
     sc = load_scenario_text('[scenario]\nname = "mine"\nextends = "history"\nremove_events = ["us-2025-08-levy-15"]\n'
                             '[parameters]\n"grey.premium" = 2.0\n', "mine.toml")

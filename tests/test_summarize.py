@@ -8,11 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.experiments import store
-from sim.experiments.engine import run_grid
-from sim.experiments.executors import SerialExecutor
-from sim.experiments.summarize import OutcomeError, annual_share_paths, parse_outcome, run_outcomes, summarize
-from sim.runner import annual_shares
+from sim.engine import store
+from sim.engine.executors import SerialExecutor
+from sim.engine.runs import annual_shares
+from sim.experiments.gridrun import run_grid
+from sim.experiments.summarize import (
+    OutcomeError,
+    annual_share_paths,
+    parse_outcome,
+    run_outcomes,
+    summarize,
+)
 
 GRID = """
 [grid]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from .pipeline import BASELINE, write_baseline
+from sim.calibration.pipeline import BASELINE, write_baseline
 
 
 def main() -> int:

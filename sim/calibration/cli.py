@@ -1,4 +1,4 @@
-"""The `calibrate` command (registered into ``python -m sim``).
+"""The `calibrate` command (added to ``python -m sim`` by ``sim.cli``).
 
     calibrate [--targets FILE] [--out DIR] [--budget N] [--seeds N] [--workers N] [--scenario NAME]
               [--params NAME ...] [--no-ablations] [--ablation-budget N] [--dry-run] [--update-baseline]
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import sys
 
-from .. import cli as _cli
-
 
 def _err(msg: str, code: int = 2) -> int:
     print(f"error: {msg}", file=sys.stderr)
@@ -20,9 +18,9 @@ def _err(msg: str, code: int = 2) -> int:
 
 
 def cmd_calibrate(a) -> int:
-    from ..params import CALIBRATED, PARAMS
-    from ..scenario import ScenarioError
-    from .pipeline import BASELINE, calibrate, write_baseline
+    from sim.calibration.pipeline import BASELINE, calibrate, write_baseline
+    from sim.model.params import CALIBRATED, PARAMS
+    from sim.model.scenario import ScenarioError
 
     if a.baseline_only:
         try:
@@ -70,7 +68,7 @@ def add(sub) -> None:
     c.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     c.add_argument("--scenario", default="history", help="scenario to fit and rewrite (default history)")
     c.add_argument("--params", nargs="+", default=None,
-                   help="parameters to fit (default: those flagged calibrate in sim/params.py)")
+                   help="parameters to fit (default: those flagged calibrate in sim/model/params.py)")
     c.add_argument("--no-ablations", action="store_true", help="skip the ablation refits")
     c.add_argument("--ablation-budget", type=int, default=None, help="budget of each ablation refit "
                    "(default budget/5)")
@@ -82,5 +80,3 @@ def add(sub) -> None:
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
     c.set_defaults(func=cmd_calibrate)
 
-
-_cli._EXTRA_COMMANDS.append(add)

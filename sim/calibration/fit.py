@@ -32,15 +32,15 @@ import numpy as np
 from scipy import optimize, stats
 from scipy.stats import qmc
 
-from ..params import CALIBRATED, PARAMS
-from ..scenario import Scenario
-from ..seeds import derive_seeds
-from .targets import Target, loss, measure_all, record_run
+from sim.calibration.targets import Target, loss, measure_all, record_run
+from sim.model.params import CALIBRATED, PARAMS
+from sim.model.scenario import Scenario
+from sim.model.seeds import derive_seeds
 
 FIT_END = "2025-12"
 
 # Not fitted, held at their sourced priors; drawn from their prior ranges in the acceptance stage so
-# their uncertainty reaches the bands (each has a stated range in sim/params.py).
+# their uncertainty reaches the bands (each has a stated range in sim/model/params.py).
 NUISANCE: tuple[str, ...] = (
     "demand.base_2022",
     "demand.growth_after_2025",
@@ -139,7 +139,7 @@ def _run_task_local(ev: "Evaluator"):
 
 
 def _model(sc: Scenario, seed: int):
-    from ..model import MarketModel
+    from sim.model.market_model import MarketModel
 
     try:
         return MarketModel(sc, seed=int(seed), mesa_collect=False)
@@ -156,7 +156,7 @@ def simulate(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Ta
 
 def simulate_paths(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target]):
     """Like ``simulate`` but also returns each run's annual and monthly paths (see ``paths_of``)."""
-    from .paths import paths_of
+    from sim.calibration.paths import paths_of
 
     sc = scenario.with_changes(parameters=params) if params else scenario
     stats_, paths = [], []

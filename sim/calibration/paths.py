@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ids import TIERS, VENDORS
-from .targets import RunRecord
+from sim.calibration.targets import RunRecord
+from sim.model.ids import TIERS, VENDORS
 
 
 def paths_of(rec: RunRecord) -> dict[str, np.ndarray]:

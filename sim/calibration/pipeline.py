@@ -14,12 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..params import CALIBRATED, PARAMS
-from ..scenario import Scenario, find_scenario, load_scenario
-from ..seeds import derive_seeds
-from . import report as rp
-from .fit import FIT_END, Evaluator, FitResult, fit, plan, prior_box
-from .targets import DEFAULT_TARGETS, Target, load_targets, loss, out_of_sample
+from sim.calibration import report as rp
+from sim.calibration.fit import FIT_END, Evaluator, FitResult, fit, plan, prior_box
+from sim.calibration.targets import (
+    DEFAULT_TARGETS,
+    Target,
+    load_targets,
+    loss,
+    out_of_sample,
+)
+from sim.model.params import CALIBRATED, PARAMS
+from sim.model.scenario import Scenario, find_scenario, load_scenario
+from sim.model.seeds import derive_seeds
 
 REPO = Path(__file__).resolve().parent.parent.parent
 BASELINE = REPO / "tests" / "baselines" / "history.json"
@@ -130,7 +136,7 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
     # 2. write the scenario file and its parameter sets
     sets_name = f"{path.stem}.parameter_sets.csv"
     if write:
-        from .scenario_file import write_parameter_sets, write_parameters
+        from sim.calibration.scenario_file import write_parameter_sets, write_parameters
 
         write_parameter_sets(path.parent / sets_name, sets)
         lo_p, hi_p = prior_box(tuple(names))
@@ -143,7 +149,7 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
             f"{res.start_loss:.1f} at the previous values -> {res.best_loss:.1f}.",
             f"{len(sets)} accepted parameter sets (fitted parameters near the optimum, {n_nuis} unfitted priors drawn",
             f"from their ranges) are in {sets_name}; run_scenario(..., parameter_sets=True) uses them for bands.",
-            "Parameters not listed stay at their sourced defaults (sim/params.py).",
+            "Parameters not listed stay at their sourced defaults (sim/model/params.py).",
         ]
         write_parameters(path, res.best, comments, notes, parameter_sets=sets_name)
         sc_cal = load_scenario(path)
@@ -283,7 +289,7 @@ def write_report(out: Path, sc_cal, targets, oos, res: FitResult, tt, st_p, pa_p
 def baseline_stats(scenario: Scenario | str | Path, targets: list[Target] | None = None,
                    n_seeds: int = BASELINE_SEEDS) -> tuple[list[Target], np.ndarray]:
     """Seed-averaged statistics of the (calibrated) scenario as stored, to the last fitted month."""
-    from .fit import simulate
+    from sim.calibration.fit import simulate
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     targets = targets or load_targets()

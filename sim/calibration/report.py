@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..params import PARAMS
-from .targets import Target, observed_points
+from sim.calibration.targets import Target, observed_points
+from sim.model.params import PARAMS
 
 Q_LO, Q_HI = 0.05, 0.95
 

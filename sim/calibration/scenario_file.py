@@ -17,9 +17,9 @@ from typing import Any
 
 import tomlkit
 
-from ..fileio import atomic_write_text
-from ..params import PARAMS
-from ..scenario import _flatten
+from sim.engine.fileio import atomic_write_text
+from sim.model.params import PARAMS
+from sim.model.scenario import _flatten
 
 
 def _fmt(v: Any) -> str:

@@ -280,7 +280,7 @@ class RunRecord:
 
 def record_run(model) -> RunRecord:
     """Step a MarketModel to its end, keeping per-buyer, per-product deliveries each month."""
-    from ..model import GREY
+    from sim.model.market_model import GREY
 
     n = model.n_months
     B = len(model.bidx)
@@ -311,7 +311,7 @@ def _period(months: list[str], start: str, end: str) -> np.ndarray:
 
 def measure(rec: RunRecord, t: Target) -> float:
     """The model's value of target ``t`` in one run (NaN when the run does not cover the period)."""
-    from ..ids import BUYERS, VENDORS
+    from sim.model.ids import BUYERS, VENDORS
 
     if t.end > rec.months[-1] or t.start < rec.months[0]:
         return math.nan

@@ -9,6 +9,14 @@
     cli.py        the `grid` and `summarize` commands
 """
 
-from .grid import Axis, Grid, RunSpec, list_grids, load_grid, model_fingerprint, run_specs
+from sim.experiments.grid import (
+    Axis,
+    Grid,
+    RunSpec,
+    list_grids,
+    load_grid,
+    model_fingerprint,
+    run_specs,
+)
 
 __all__ = ["Axis", "Grid", "RunSpec", "list_grids", "load_grid", "model_fingerprint", "run_specs"]

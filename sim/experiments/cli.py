@@ -1,4 +1,4 @@
-"""The `grid` and `summarize` commands (registered into ``python -m sim``).
+"""The `grid` and `summarize` commands (added to ``python -m sim`` by ``sim.cli``).
 
     grid GRID --out DIR [--workers N] [--executor local|dask] [--scheduler ADDRESS] [--resume]
          [--reuse DIR ...] [--chunk-size N] [--no-progress]
@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import cli as _cli
-
 
 def _err(lines, code: int = 2) -> int:
     for line in [lines] if isinstance(lines, str) else lines:
@@ -23,10 +21,10 @@ def _err(lines, code: int = 2) -> int:
 
 
 def cmd_grid(a) -> int:
-    from ..scenario import ScenarioError
-    from .engine import GridError, run_grid
-    from .executors import make_executor
-    from .grid import load_grid
+    from sim.engine.executors import make_executor
+    from sim.experiments.grid import load_grid
+    from sim.experiments.gridrun import GridError, run_grid
+    from sim.model.scenario import ScenarioError
 
     if a.check:
         bad = 0
@@ -79,8 +77,8 @@ def cmd_grid(a) -> int:
 def cmd_summarize(a) -> int:
     import pandas as pd
 
-    from .engine import GridError
-    from .summarize import OutcomeError, summarize
+    from sim.experiments.gridrun import GridError
+    from sim.experiments.summarize import OutcomeError, summarize
 
     try:
         table, path = summarize(Path(a.dir), outcomes=a.outcome or None, year=a.year, quantiles=(0.05, 0.5, 0.95))
@@ -130,5 +128,3 @@ def add(sub) -> None:
     s.add_argument("--max-rows", type=int, default=60, help="rows printed (the files hold all)")
     s.set_defaults(func=cmd_summarize)
 
-
-_cli._EXTRA_COMMANDS.append(add)

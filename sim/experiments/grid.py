@@ -42,10 +42,16 @@ from typing import Any
 
 import numpy as np
 
-from ..params import PARAMS
-from ..scenario import (SCENARIO_DIR, Scenario, ScenarioError, find_scenario, load_scenario, month_index,
-                        month_str)
-from ..seeds import derive_seed
+from sim.model.calendar import month_index, month_str
+from sim.model.params import PARAMS
+from sim.model.scenario import (
+    SCENARIO_DIR,
+    Scenario,
+    ScenarioError,
+    find_scenario,
+    load_scenario,
+)
+from sim.model.seeds import derive_seed
 
 GRID_DIR = SCENARIO_DIR / "grids"
 DESIGNS = ("factorial", "lhs", "sobol")
@@ -151,7 +157,7 @@ class Grid:
 def model_fingerprint() -> str:
     """Hash of what decides a run's numbers: the model's source files, its data and key library versions.
 
-    Editing the model (sim/runner.py, the sim modules it imports, or sim/data/) changes it, so cached
+    Editing the model (sim/engine/runs.py, the sim modules it imports, or sim/model/data/) changes it, so cached
     runs are never mixed with runs of different code. Taken when the code is imported (the code a
     process runs is the code it imported), once per process.
     """
@@ -159,28 +165,20 @@ def model_fingerprint() -> str:
 
 
 def _model_sources(root: Path) -> list[Path]:
-    """sim/runner.py and the sim modules it imports, transitively (relative imports, parsed, not run)."""
-    import ast
-
-    todo, seen = ["runner"], set()
-    while todo:
-        name = todo.pop()
-        f = root / f"{name}.py"
-        if name in seen or not f.is_file():
-            continue
-        seen.add(name)
-        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                todo.extend([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
-    return sorted(root / f"{n}.py" for n in seen)
+    """The files that decide a run's numbers: every module and data file of the model and engine layers
+    (``sim/model`` and ``sim/engine``). The layers above (experiments, calibration, CLI, app) only
+    ask for runs and read their records."""
+    out = []
+    for pkg in ("model", "engine"):
+        out += [p for p in (root / pkg).rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".csv")
+                and "__pycache__" not in p.parts]
+    return sorted(out)
 
 
 def _fingerprint() -> str:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    files = _model_sources(root)
-    files += sorted(p for p in (root / "data").rglob("*") if p.is_file() and p.suffix in (".toml", ".csv"))
-    for p in files:
+    for p in _model_sources(root):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     for pkg in ("mesa", "numpy"):
         try:

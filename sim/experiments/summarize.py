@@ -23,9 +23,18 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..ids import AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, TIER_METRICS, TIERS, VENDOR_METRICS, VENDORS
-from ..scenario import load_scenario
-from . import store
+from sim.engine import store
+from sim.model.ids import (
+    AGGREGATES,
+    BUYER_METRICS,
+    BUYERS,
+    MARKET_METRICS,
+    TIER_METRICS,
+    TIERS,
+    VENDOR_METRICS,
+    VENDORS,
+)
+from sim.model.scenario import load_scenario
 
 DEFAULT_OUTCOMES = ("share:Nvidia", "share:Huawei", "share:Domestic", "crossover:Huawei:Nvidia")
 SHARE_BASE = {"share": "units", "value_share": "revenue_usd", "compute_share": "compute"}

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from .. import charts
-from ..ids import BUYERS, TIERS
-from . import common, controls, explain, state
-from . import ensemble as E
+from sim import charts
+from sim.engine import ensemble as E
+from sim.model.ids import BUYERS, TIERS
+from sim.ui import common, controls, explain, state
 
 
 def _pick(label: str, options, field: str, key: str, fmt=str):

@@ -8,12 +8,19 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from .. import charts, observed
-from ..ids import VENDORS
-from ..scenario import Scenario, ScenarioError
-from . import ensemble as E
-from . import state
-from .settings import BASIS_LABELS, BASES, Settings, custom_scenario, scenario_file_name
+from sim import charts
+from sim.calibration import observed
+from sim.engine import ensemble as E
+from sim.model.ids import VENDORS
+from sim.model.scenario import Scenario, ScenarioError
+from sim.ui import state
+from sim.ui.settings import (
+    BASES,
+    BASIS_LABELS,
+    Settings,
+    custom_scenario,
+    scenario_file_name,
+)
 
 
 def syncing_url(draw):

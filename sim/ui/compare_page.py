@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import charts
-from ..ids import VENDORS
-from ..scenario import ScenarioError, list_scenarios
-from . import common, controls, diff, state
-from . import ensemble as E
-from .settings import BASIS_LABELS, Settings, apply
+from sim import charts
+from sim.engine import ensemble as E
+from sim.model.ids import VENDORS
+from sim.model.scenario import ScenarioError, list_scenarios
+from sim.ui import common, controls, diff, state
+from sim.ui.settings import BASIS_LABELS, Settings, apply
 
 SAVED = "saved:"
 

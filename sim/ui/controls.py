@@ -10,10 +10,10 @@ import math
 
 import streamlit as st
 
-from ..params import PARAMS, Param
-from ..scenario import Scenario, ScenarioError, list_scenarios
-from . import state
-from .settings import SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
+from sim.model.params import PARAMS, Param
+from sim.model.scenario import Scenario, ScenarioError, list_scenarios
+from sim.ui import state
+from sim.ui.settings import SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
 
 GROUPS = {"US": "US", "China": "China", "vendors": "Vendors", "buyers": "Buyers", "market": "Market"}
 
@@ -172,7 +172,7 @@ def parameter_controls(base: Scenario) -> None:
     if group == "vendors":
         prods = sorted({n.split(".")[1] for n in PARAMS if n.startswith("products.")})
         product = st.selectbox("Product specifications", prods, key="w:product",
-                               help="Performance, price and power of one product (sim/data/products.toml).")
+                               help="Performance, price and power of one product (sim/model/data/products.toml).")
     params = _params_of_group(group, product)
     cur = s.param_dict
     by_prefix: dict[str, list[Param]] = {}

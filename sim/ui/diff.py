@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..params import PARAMS
-from ..scenario import Scenario
-from . import ensemble as E
+from sim.engine import ensemble as E
+from sim.model.params import PARAMS
+from sim.model.scenario import Scenario
 
 
 def scenario_diff(a: Scenario, b: Scenario) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..runner import TRACE_TERMS
+from sim.engine.runs import TRACE_TERMS
 
 TERM_WORDS = {
     "performance": "performance per card for this work",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import common, controls, state
+from sim.ui import common, controls, state
 
 
 def _save_snapshot() -> None:

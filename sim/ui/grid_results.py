@@ -11,8 +11,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from sim.experiments import store
-from sim.experiments.summarize import DEFAULT_OUTCOMES, OutcomeError, annual_share_paths, default_year, run_outcomes
+from sim.engine import store
+from sim.experiments.summarize import (
+    DEFAULT_OUTCOMES,
+    OutcomeError,
+    annual_share_paths,
+    default_year,
+    run_outcomes,
+)
 
 ENTITIES = ("Nvidia", "Huawei", "Domestic")
 MAX_PANELS = 12

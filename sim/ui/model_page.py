@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ..params import table
-from . import common, state
-from .controls import GROUPS
+from sim.model.params import table
+from sim.ui import common, state
+from sim.ui.controls import GROUPS
 
 ODD = Path(__file__).resolve().parents[2] / "docs" / "ODD.md"
 

@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from ..params import PARAMS, Param
-from ..scenario import Scenario, ScenarioError, month_index, month_str
+from sim.model.calendar import month_index, month_str
+from sim.model.params import PARAMS, Param
+from sim.model.scenario import Scenario, ScenarioError
 
 SEEDS_MIN, SEEDS_MAX, SEEDS_DEFAULT = 5, 50, 20
 DEFAULT_SCENARIO = "history"

@@ -15,9 +15,24 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ..scenario import SCENARIO_DIR, Scenario, ScenarioError, list_scenarios, load_scenario, load_scenario_text
-from . import ensemble as E
-from .settings import DEFAULT_SCENARIO, UPLOAD_PREFIX, Settings, View, apply, from_query, to_query
+from sim.engine import ensemble as E
+from sim.model.scenario import (
+    SCENARIO_DIR,
+    Scenario,
+    ScenarioError,
+    list_scenarios,
+    load_scenario,
+    load_scenario_text,
+)
+from sim.ui.settings import (
+    DEFAULT_SCENARIO,
+    UPLOAD_PREFIX,
+    Settings,
+    View,
+    apply,
+    from_query,
+    to_query,
+)
 
 MAX_UPLOAD_BYTES = 1_000_000  # same limit as scenario files read by the command line
 _UPLOAD_SLOTS = 64

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..scenario import Scenario
-from . import ensemble as E
-from .settings import Settings
+from sim.engine import ensemble as E
+from sim.model.scenario import Scenario
+from sim.ui.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,14 @@ def month_state(ens: E.Ensemble, month: str) -> dict:
 
 
 def _buyers():
-    from ..ids import BUYERS
+    from sim.model.ids import BUYERS
 
     return BUYERS
 
 
 def narrative(sc: Scenario, ens: E.Ensemble, month: str) -> list[str]:
     """Short paragraphs for a month: rules announced or taking effect, model-made events, and the market."""
-    from .explain import event_story
+    from sim.ui.explain import event_story
 
     out = []
     for e in sc.events:

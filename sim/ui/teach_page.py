@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from . import common, controls, state
-from . import teach_content as T
+from sim.ui import common, controls, state
+from sim.ui import teach_content as T
 
 
 def _apply_lesson() -> None:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import LOAD_TIMEOUT, chart_png, metrics, open_block, query, slider, wait_changed, wait_ready
+from browser_helpers import (
+    LOAD_TIMEOUT,
+    chart_png,
+    metrics,
+    open_block,
+    query,
+    slider,
+    wait_changed,
+    wait_ready,
+)
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..runner import run_model
-from ..scenario import Scenario
-from .grid import model_fingerprint
+from sim.engine.runs import run_model
+from sim.experiments.grid import model_fingerprint
+from sim.model.scenario import Scenario
 
 
 @dataclass

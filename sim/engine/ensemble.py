@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..ids import BUYERS, ORIGINS, TIERS, TIMESERIES_COLUMNS, VENDORS
-from ..runner import DECISION_COLUMNS, TRACE_TERMS, annual_shares, run_model
-from ..scenario import Scenario
-from ..seeds import derive_seeds
+from sim.engine.runs import DECISION_COLUMNS, TRACE_TERMS, annual_shares, run_model
+from sim.model.ids import BUYERS, ORIGINS, TIERS, TIMESERIES_COLUMNS, VENDORS
+from sim.model.scenario import Scenario
+from sim.model.seeds import derive_seeds
 
 DEC_VALUES = (*TRACE_TERMS, "share_unconstrained", "share")
 SHARE_BASIS = {"unit_share": "units", "value_share": "revenue_usd", "compute_share": "compute"}
@@ -185,7 +185,7 @@ def get_pool() -> ProcessPoolExecutor | None:
         if _POOL is None:
             ctx = mp.get_context("forkserver")
             # Preload only the model in the fork server (not the caller's __main__, e.g. a web server).
-            ctx.set_forkserver_preload(["sim.ui.ensemble"])
+            ctx.set_forkserver_preload(["sim.engine.ensemble"])
             _POOL = ProcessPoolExecutor(max_workers=w, mp_context=ctx)
             with _bare_main():  # all workers start here
                 for f in [_POOL.submit(_warm) for _ in range(w)]:
@@ -242,7 +242,7 @@ def series_bands(ens: Ensemble, entities, metric: str, lo: float = 0.05, hi: flo
 
 
 def annual(ens: Ensemble, metric: str = "unit_share", entities=("Nvidia", "Huawei", "Domestic")) -> pd.DataFrame:
-    """Annual shares (ratios of annual sums, mean over runs) via sim.runner.annual_shares."""
+    """Annual shares (ratios of annual sums, mean over runs) via sim.engine.runs.annual_shares."""
     base = SHARE_BASIS[metric]
     return annual_shares(ens.timeseries(metrics={base}), metric, entities)
 

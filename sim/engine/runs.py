@@ -23,12 +23,23 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .ids import (AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, ORIGINS, TIER_METRICS, TIERS,
-                  TIMESERIES_COLUMNS, VENDOR_METRICS, VENDORS)
-from .fileio import atomic_write_bytes
-from .model import GREY, MarketModel
-from .scenario import Scenario, load_scenario
-from .seeds import derive_seeds
+from sim.engine.fileio import atomic_write_bytes
+from sim.model.calendar import month_dates
+from sim.model.ids import (
+    AGGREGATES,
+    BUYER_METRICS,
+    BUYERS,
+    MARKET_METRICS,
+    ORIGINS,
+    TIER_METRICS,
+    TIERS,
+    TIMESERIES_COLUMNS,
+    VENDOR_METRICS,
+    VENDORS,
+)
+from sim.model.market_model import GREY, MarketModel
+from sim.model.scenario import Scenario, load_scenario
+from sim.model.seeds import derive_seeds
 
 TRACE_TERMS = ("performance", "price", "switching", "risk", "policy")
 DECISION_COLUMNS = ("run", "seed", "date", "buyer", "tier", "origin", *TRACE_TERMS, "share_unconstrained",
@@ -51,10 +62,6 @@ class RunResult:
 
     def annual(self, metric: str = "unit_share", entities: Iterable[str] = ("Nvidia", "Huawei", "Domestic")):
         return annual_shares(self.timeseries, metric, entities)
-
-
-def month_dates(months: list[str]) -> np.ndarray:
-    return np.array([np.datetime64(m + "-01", "us") for m in months])
 
 
 def _vendor_block(m: MarketModel) -> np.ndarray:
@@ -222,7 +229,7 @@ def annual_shares(ts: pd.DataFrame, metric: str = "unit_share",
 
 def git_commit() -> str:
     try:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if r.returncode == 0:
             dirty = subprocess.run(["git", "status", "--porcelain", "--", "sim", "scenarios"], cwd=root,
@@ -331,7 +338,7 @@ def empty_decisions() -> pd.DataFrame:
 
 def default_out_dir(scenario_name: str, root: Path | None = None) -> Path:
     if root is None:
-        from .scenario import SCENARIO_DIR
+        from sim.model.scenario import SCENARIO_DIR
 
         root = SCENARIO_DIR.parent / "outputs"
     stamp = time.strftime("%Y%m%d-%H%M%S")

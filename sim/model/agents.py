@@ -12,8 +12,8 @@ import math
 import mesa
 import numpy as np
 
-from . import market
-from .policy import apply_event
+from sim.model import market
+from sim.model.rules import apply_event
 
 
 class Regulator(mesa.Agent):

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 
-from ..scenario import Scenario
-from .worker import ChunkResult, Task, run_chunk
+from sim.engine.worker import ChunkResult, Task, run_chunk
+from sim.model.scenario import Scenario
 
 
 @contextmanager
@@ -83,7 +83,7 @@ class LocalExecutor:
     def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
         ctx = mp.get_context(self.method)
         if self.method == "forkserver":
-            ctx.set_forkserver_preload(["sim.experiments.worker"])
+            ctx.set_forkserver_preload(["sim.engine.worker"])
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
                                          initargs=(base,))
         window = 2 * self.workers

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .ids import BUYERS
+from sim.model.ids import BUYERS
 
 FACTS = "facts.md"
 CAL = "calibration_targets.csv"
@@ -299,7 +299,7 @@ _CATALOGUE: dict[str, dict] | None = None
 def load_catalogue() -> dict[str, dict]:
     global _CATALOGUE
     if _CATALOGUE is None:
-        text = resources.files("sim.data").joinpath("products.toml").read_text(encoding="utf-8")
+        text = resources.files("sim.model.data").joinpath("products.toml").read_text(encoding="utf-8")
         _CATALOGUE = tomllib.loads(text)
     return _CATALOGUE
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..fileio import atomic_write_bytes
+from sim.engine.fileio import atomic_write_bytes
 
 SHARDS = "timeseries"
 EXPERIMENTS = "experiments.parquet"

@@ -3,7 +3,7 @@
 A scenario is TOML (MODEL.md section 6)::
 
     [scenario]          name, description, extends, start, end, seed, replicates, remove_events
-    [parameters]        dotted overrides of the parameter table (sim/params.py)
+    [parameters]        dotted overrides of the parameter table (sim/model/params.py)
     [[events]]          id, announced, effective, actor, kind, label, source + kind-specific fields
 
 A child overrides a parent's event by giving the same ``id`` (only the fields it sets change) and
@@ -14,7 +14,6 @@ removes one by listing its id in ``scenario.remove_events``. Every problem is re
 from __future__ import annotations
 
 import hashlib
-import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,14 +21,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import tomlkit
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .ids import BUYERS
-from .params import PARAMS, load_catalogue
+from sim.model.calendar import month_index, month_range
+from sim.model.ids import BUYERS
+from sim.model.params import PARAMS, load_catalogue
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 MAX_FILE_BYTES = 1_000_000
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 class ScenarioError(Exception):
@@ -41,18 +48,6 @@ class ScenarioError(Exception):
 
     def lines(self) -> list[str]:
         return [f"{f}: {k}: {r}" for f, k, r in self.problems]
-
-
-def month_index(month: str) -> int:
-    """'YYYY-MM' -> months since year 0 (for arithmetic)."""
-    m = MONTH_RE.match(month)
-    if not m:
-        raise ValueError(f"{month!r} is not a month in the form \"YYYY-MM\"")
-    return int(m.group(1)) * 12 + int(m.group(2)) - 1
-
-
-def month_str(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _month(v: Any) -> str:
@@ -272,8 +267,7 @@ class Scenario:
 
     @property
     def months(self) -> list[str]:
-        a, b = month_index(self.header.start), month_index(self.header.end)
-        return [month_str(i) for i in range(a, b + 1)]
+        return month_range(self.header.start, self.header.end)
 
     def event(self, eid: str):
         for e in self.events:

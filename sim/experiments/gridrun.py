@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runner import git_commit, versions
-from ..scenario import load_scenario
-from . import store
-from .grid import Grid, RunSpec, load_grid, model_fingerprint, run_specs
-from .worker import Task
+from sim.engine import store
+from sim.engine.runs import git_commit, versions
+from sim.engine.worker import Task
+from sim.experiments.grid import Grid, RunSpec, load_grid, model_fingerprint, run_specs
+from sim.model.scenario import load_scenario
 
 
 class GridError(Exception):
@@ -90,7 +90,7 @@ def _manifest(grid: Grid, specs: list[RunSpec], grid_file: str, fp: str) -> dict
         "n_runs": grid.n_runs,
         "master_seed": grid.seed,
         "seed_mode": grid.seeds,
-        "seed_derivation": "sim.seeds.derive_seed(master_seed, seed_index)",
+        "seed_derivation": "sim.model.seeds.derive_seed(master_seed, seed_index)",
         "seeds": [s.seed for s in specs],
         "seed_indices": [s.seed_index for s in specs],
         "git_commit": git_commit(),
@@ -153,7 +153,7 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
     """Run (or resume) a grid into ``out``. ``executor``: from ``executors.make_executor`` (default: local
     process pool on every CPU). Returns a report; raises ScenarioError for a bad grid, GridError for a bad
     folder."""
-    from .executors import make_executor
+    from sim.engine.executors import make_executor
 
     t0 = time.perf_counter()
     out = Path(out)

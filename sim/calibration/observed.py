@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-CSV = Path(__file__).resolve().parent.parent / "data" / "calibration_targets.csv"
+CSV = Path(__file__).resolve().parents[2] / "data" / "calibration_targets.csv"
 COLUMNS = ("date", "date_end", "metric", "entity", "value", "low", "high", "role", "period", "label", "source")
 
 # CSV metric name -> (output metric, role, period)

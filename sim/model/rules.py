@@ -1,6 +1,6 @@
 """Rules in force and how scenario events change them (the regulators' state).
 
-Events are data (kind + fields, validated in sim/scenario.py); ``apply_event`` is the one place where a
+Events are data (kind + fields, validated in sim/model/scenario.py); ``apply_event`` is the one place where a
 kind changes the state. Regulator agents call it for the events due in a month.
 """
 
@@ -10,8 +10,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
-
 
 
 @dataclass

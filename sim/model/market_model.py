@@ -14,13 +14,21 @@ import mesa
 import numpy as np
 from mesa.agent import AgentSet
 
-from . import market
-from .agents import Buyer, ChinaRegulator, ChipVendor, ForeignVendor, Huawei, USRegulator
-from .ids import BUYERS, FOREIGN_VENDORS, TIERS, TRAINING_TIERS, VENDORS
-from .params import PARAMS, load_catalogue
-from .policy import PolicyState, is_easing, is_restricting, products_cut_by
-from .scenario import Scenario, load_scenario, month_index
-from .seeds import derive_seed
+from sim.model import market
+from sim.model.agents import (
+    Buyer,
+    ChinaRegulator,
+    ChipVendor,
+    ForeignVendor,
+    Huawei,
+    USRegulator,
+)
+from sim.model.calendar import month_index
+from sim.model.ids import BUYERS, FOREIGN_VENDORS, TIERS, TRAINING_TIERS, VENDORS
+from sim.model.params import PARAMS, load_catalogue
+from sim.model.rules import PolicyState, is_easing, is_restricting, products_cut_by
+from sim.model.scenario import Scenario, load_scenario
+from sim.model.seeds import derive_seed
 
 BIG = 1e9  # capacity that never binds (cards/month)
 GREY = "nvidia_grey"
