@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from sim.calibration.targets import (
-    RunRecord,
     Target,
     load_targets,
     loss,
@@ -20,6 +19,7 @@ from sim.calibration.targets import (
     observed_points,
     out_of_sample,
 )
+from sim.model.records import Records
 from sim.model.scenario import ScenarioError, load_scenario
 
 # ---------------------------------------------------------------- targets and scoring
@@ -59,26 +59,31 @@ def test_loss_is_zero_at_centres_and_grows_outside():
 
 
 def _record(units, revenue=None, months=None):
-    n = units.shape[0]
+    """Records of one run with the given (months, products) cards and revenue; products a (Nvidia) and
+    b (Huawei), plus the grey-market column (empty)."""
+    n, P = units.shape
     months = months or [f"2025-{m:02d}" for m in range(1, n + 1)]
-    P = units.shape[1]
-    return RunRecord(months, ["a", "b"][:P], np.array([0, 2][:P]), np.array([False, True][:P]), units,
-                     revenue if revenue is not None else units * 10.0, np.zeros((n, 7, P)), np.zeros(n))
+    ids = ["a", "b"][:P] + ["grey"]
+    rec = Records.empty(months, [1], ids, np.array([0, 2][:P] + [0]), np.array([False, True][:P] + [False]), P,
+                        7, 4, frozenset({"buyer_product"}))
+    rec.field("units")[0, :, :P] = units
+    rec.field("revenue_usd")[0, :, :P] = revenue if revenue is not None else units * 10.0
+    return rec
 
 
 def test_annual_share_is_a_ratio_of_annual_sums():
     # month 1: 90 Nvidia of 100; month 2: 10 Nvidia of 1000 -> annual 100/1100, not the mean of 0.9 and 0.01
     units = np.array([[90.0, 10.0], [10.0, 990.0]])
     t = Target("x", "x", "unit_share", "Nvidia", "2025-01", "2025-02", 0.5, 0.4, 0.6, "", "", "")
-    assert measure(_record(units), t) == pytest.approx(100 / 1100)
+    assert measure(_record(units), t)[0] == pytest.approx(100 / 1100)
     v = Target("v", "v", "value_share", "Domestic", "2025-01", "2025-02", 0.5, 0.4, 0.6, "", "", "")
     rev = np.array([[1.0, 3.0], [1.0, 5.0]])
-    assert measure(_record(units, rev), v) == pytest.approx(8 / 10)
+    assert measure(_record(units, rev), v)[0] == pytest.approx(8 / 10)
 
 
 def test_measure_outside_the_run_is_nan():
     t = Target("x", "x", "units", "Total", "2027-01", "2027-12", 1, 0, 2, "", "", "")
-    assert math.isnan(measure(_record(np.ones((2, 2))), t))
+    assert math.isnan(measure(_record(np.ones((2, 2))), t)[0])
 
 
 def test_observed_points_are_a_tidy_reusable_frame():

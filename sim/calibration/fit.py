@@ -21,10 +21,8 @@ Stages (``fit``):
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,7 +30,9 @@ import numpy as np
 from scipy import optimize, stats
 from scipy.stats import qmc
 
-from sim.calibration.targets import Target, loss, measure_all, record_run
+from sim.calibration.targets import DETAILS, Target, loss, measure_all
+from sim.engine.batch import Job, batch_size, run_batch
+from sim.engine.executors import make_executor
 from sim.model.params import CALIBRATED, PARAMS
 from sim.model.scenario import Scenario
 from sim.model.seeds import derive_seeds
@@ -83,27 +83,46 @@ def to_params(names, x) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- evaluating candidates
-
-_W: dict[str, Any] = {}
-
-
-def _init_worker(scenario: Scenario, targets: list[Target]) -> None:
-    _W["scenario"] = scenario
-    _W["targets"] = targets
+#
+# Every model run goes through the engine's execution layer: candidates x seeds become jobs, jobs are
+# stepped together in batches (``sim.engine.batch``), batches run on an executor (this process, local
+# processes or Dask). Workers get the scenario and the targets once (``shared``).
 
 
-def _run_task(task) -> tuple[Any, Any]:
-    """One candidate on some seeds -> (key, stats (n_seeds, n_targets)); with ``paths`` also the
-    annual paths of each run."""
-    key, params, seeds = task[:3]
-    if len(task) > 3 and task[3]:
-        return key, simulate_paths(_W["scenario"], params, seeds, _W["targets"])
-    return key, simulate(_W["scenario"], params, seeds, _W["targets"])
+def _variant(scenario: Scenario, params: dict[str, Any], remove: list[str] | None = None) -> Scenario:
+    return scenario.with_changes(parameters=params, remove=remove) if (params or remove) else scenario
+
+
+def _run_candidates(shared, item):
+    """Worker: ``item`` = [(key, params, seed), ...] -> (keys, stats (n, targets), paths or None)."""
+    scenario, targets, with_paths = shared
+    from sim.calibration.paths import paths_of
+
+    variants: dict[str, Scenario] = {}
+    jobs = []
+    for i, (_, params, seed) in enumerate(item):
+        k = repr(sorted(params.items()))
+        if k not in variants:
+            variants[k] = _variant(scenario, params)
+        jobs.append(Job(variants[k], int(seed), i))
+    rec = run_batch(jobs, details=DETAILS)
+    st = measure_all(rec, targets)
+    paths = [paths_of(rec, i) for i in range(rec.n_runs)] if with_paths else None
+    return [key for key, _, _ in item], st, paths
+
+
+def simulate(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target],
+             remove: list[str] | None = None) -> np.ndarray:
+    """Statistics of ``targets`` for each seed (rows) of ``scenario`` with ``params`` applied (one batch,
+    in this process)."""
+    sc = _variant(scenario, params, remove)
+    rec = run_batch([Job(sc, int(s), i) for i, s in enumerate(seeds)], details=DETAILS)
+    return measure_all(rec, targets)
 
 
 def nelder_mead(scenario: Scenario, targets: list[Target], names, lo, hi, x0, maxfev: int, seeds):
     """Nelder-Mead in the unit cube of the search box from ``x0``, every evaluation on the mean of the
-    same ``seeds``. Returns [(params, means, loss)] for every distinct point evaluated."""
+    same ``seeds`` (one batch). Returns [(params, means, loss)] for every distinct point evaluated."""
     d = len(names)
     cache: dict[tuple, float] = {}
     rows = []
@@ -126,68 +145,29 @@ def nelder_mead(scenario: Scenario, targets: list[Target], names, lo, hi, x0, ma
     return rows
 
 
-def _nm_task(task, scenario: Scenario | None = None, targets: list[Target] | None = None):
+def _nm_task(shared, task):
+    scenario, targets, _ = shared
     key, names, lo, hi, x0, maxfev, seeds = task
-    return key, nelder_mead(scenario or _W["scenario"], targets or _W["targets"], names, lo, hi, x0, maxfev, seeds)
-
-
-def _run_task_local(ev: "Evaluator"):
-    def run(task):
-        key, params, seeds = task[:3]
-        return key, simulate_paths(ev.scenario, params, seeds, ev.targets)
-    return run
-
-
-def _model(sc: Scenario, seed: int):
-    from sim.model.market_model import MarketModel
-
-    try:
-        return MarketModel(sc, seed=int(seed), mesa_collect=False)
-    except TypeError:  # an older model without the switch
-        return MarketModel(sc, seed=int(seed))
-
-
-def simulate(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target],
-             remove: list[str] | None = None) -> np.ndarray:
-    """Statistics of ``targets`` for each seed (rows) of ``scenario`` with ``params`` applied."""
-    sc = scenario.with_changes(parameters=params, remove=remove) if (params or remove) else scenario
-    return np.array([measure_all(record_run(_model(sc, s)), targets) for s in seeds])
-
-
-def simulate_paths(scenario: Scenario, params: dict[str, Any], seeds, targets: list[Target]):
-    """Like ``simulate`` but also returns each run's annual and monthly paths (see ``paths_of``)."""
-    from sim.calibration.paths import paths_of
-
-    sc = scenario.with_changes(parameters=params) if params else scenario
-    stats_, paths = [], []
-    for s in seeds:
-        rec = record_run(_model(sc, s))
-        stats_.append(measure_all(rec, targets))
-        paths.append(paths_of(rec))
-    return np.array(stats_), paths
+    return key, nelder_mead(scenario, targets, names, lo, hi, x0, maxfev, seeds)
 
 
 class Evaluator:
-    """Scores candidates (seed-averaged statistics on common random numbers), in a process pool when
-    ``workers > 1`` (spawn start method: importing mesa forces it)."""
+    """Scores candidates (seed-averaged statistics on common random numbers) through an executor:
+    local worker processes when ``workers > 1`` (or any executor passed in), else this process."""
 
     def __init__(self, scenario: Scenario, targets: list[Target], seeds: list[int], workers: int = 1,
-                 progress: Callable[[int], None] | None = None):
+                 progress: Callable[[int], None] | None = None, executor=None):
         self.scenario = scenario
         self.targets = targets
         self.seeds = list(seeds)
         self.workers = max(1, int(workers))
         self.progress = progress
         self.runs = 0
-        self.pool = None
-        if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(scenario, targets))
+        self.executor = executor or make_executor("local", self.workers)
+        self._shared = {flag: (scenario, targets, flag) for flag in (False, True)}  # one pool each
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        self.executor.close()
 
     def __enter__(self):
         return self
@@ -195,43 +175,46 @@ class Evaluator:
     def __exit__(self, *exc):
         self.close()
 
+    def _items(self, runs: list[tuple[Any, dict[str, Any], int]]):
+        """Split runs into batches: enough for every worker, at most MAX_BATCH runs each."""
+        n = len(runs)
+        size = batch_size(n, self.workers, len(self.scenario.months))
+        return [runs[i:i + size] for i in range(0, n, size)]
+
+    def _map(self, runs, with_paths: bool):
+        for keys, st, paths in self.executor.map(_run_candidates, self._shared[with_paths], self._items(runs)):
+            self.runs += len(keys)
+            yield keys, st, paths
+
     def stats(self, candidates: list[dict[str, Any]]) -> np.ndarray:
         """(n_candidates, n_seeds, n_targets) statistics."""
         n, S = len(candidates), len(self.seeds)
         out = np.full((n, S, len(self.targets)), np.nan)
-        if self.pool is None:
-            for i, c in enumerate(candidates):
-                out[i] = simulate(self.scenario, c, self.seeds, self.targets)
-                self.runs += S
-                if self.progress:
+        runs = [((i, j), c, s) for i, c in enumerate(candidates) for j, s in enumerate(self.seeds)]
+        done = np.zeros(n, dtype=int)
+        for keys, st, _ in self._map(runs, False):
+            for (i, j), row in zip(keys, st):
+                out[i, j] = row
+                done[i] += 1
+                if done[i] == S and self.progress:
                     self.progress(1)
-            return out
-        # split seeds so that even a single candidate keeps every worker busy
-        parts = self.workers if n < 2 * self.workers else 1
-        chunks = [list(range(S))[k::parts] for k in range(parts)]
-        tasks = [((i, k), c, [self.seeds[j] for j in chunks[k]]) for i, c in enumerate(candidates)
-                 for k in range(parts)]
-        done = {i: 0 for i in range(n)}
-        for (i, k), arr in self.pool.map(_run_task, tasks, chunksize=1):
-            out[i, chunks[k]] = arr
-            self.runs += len(chunks[k])
-            done[i] += 1
-            if done[i] == parts and self.progress:
-                self.progress(1)
         return out
+
+    def nelder_mead(self, tasks: list[tuple]) -> list[tuple[Any, list]]:
+        """One Nelder-Mead per task, side by side on the executor (each on all the common seeds)."""
+        return list(self.executor.map(_nm_task, self._shared[False], tasks))
 
     def ensemble(self, jobs: list[tuple[dict[str, Any], int]]):
         """Runs (params, seed) with statistics and paths: (stats (n_runs, n_targets), [paths])."""
-        tasks = [(i, prm, [seed], True) for i, (prm, seed) in enumerate(jobs)]
-        res: list[Any] = [None] * len(jobs)
-        it = self.pool.map(_run_task, tasks, chunksize=1) if self.pool is not None else map(_run_task_local(self),
-                                                                                              tasks)
-        for i, (st, pa) in it:
-            res[i] = (st[0], pa[0])
-            self.runs += 1
-            if self.progress:
-                self.progress(1)
-        return np.array([r[0] for r in res]), [r[1] for r in res]
+        runs = [(i, prm, seed) for i, (prm, seed) in enumerate(jobs)]
+        stats_: list[Any] = [None] * len(jobs)
+        paths: list[Any] = [None] * len(jobs)
+        for keys, st, pa in self._map(runs, True):
+            for k, row, pth in zip(keys, st, pa):
+                stats_[k], paths[k] = row, pth
+                if self.progress:
+                    self.progress(1)
+        return np.array(stats_), paths
 
     def means(self, candidates: list[dict[str, Any]]) -> np.ndarray:
         return np.nanmean(self.stats(candidates), axis=1) if candidates else np.zeros((0, len(self.targets)))
@@ -321,9 +304,7 @@ def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALI
         per = max(d + 2, n_nm // max(len(starts), 1))
         # one Nelder-Mead per start, run side by side in the workers (each on all the common seeds)
         tasks = [(k, names, lo, hi, s, per, seeds) for k, s in enumerate(starts)]
-        nm_runs = ev.pool.map(_nm_task, tasks, chunksize=1) if ev.pool is not None else \
-            (_nm_task(t, sc, targets) for t in tasks)
-        for _, rows in nm_runs:
+        for _, rows in sorted(ev.nelder_mead(tasks), key=lambda kr: kr[0]):
             for c, m, lv in rows:
                 hist.append({"stage": "nelder-mead", "loss": lv, **c,
                              **{f"stat:{t.id}": x for t, x in zip(targets, m)}})

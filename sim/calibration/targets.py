@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sim.model.ids import BUYERS, VENDORS
+from sim.model.records import Records
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEFAULT_TARGETS = REPO / "data" / "calibration_targets.csv"
@@ -262,46 +264,9 @@ def observed_points(path: str | Path | None = None, include_forecasts: bool = Tr
     return df
 
 
-# ---------------------------------------------------------------- measuring a model run
+# ---------------------------------------------------------------- measuring runs
 
-@dataclass
-class RunRecord:
-    """What the statistics need from one stepped model (arrays copied out of MarketModel)."""
-    months: list[str]
-    product_ids: list[str]
-    vendor_of: np.ndarray
-    domestic: np.ndarray
-    units: np.ndarray  # (n, P) legal deliveries incl. hoard (grey column zeroed)
-    revenue: np.ndarray  # (n, P)
-    by_buyer: np.ndarray  # (n, B, P) deliveries per buyer and product (grey included)
-    made: np.ndarray  # (n,) Ascend cards made
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def record_run(model) -> RunRecord:
-    """Step a MarketModel to its end, keeping per-buyer, per-product deliveries each month."""
-    from sim.model.market_model import GREY
-
-    n = model.n_months
-    B = len(model.bidx)
-    P = len(model.product_ids)
-    by_buyer = np.zeros((n, B, P))
-    hoard = np.zeros((n, P))  # cards delivered in the hoarding order class (pulled forward)
-    while model.running:
-        t = model.t
-        model.step()
-        if model.t > t:
-            d = model.delivered
-            by_buyer[t] = d.sum(axis=1)
-            hoard[t] = d[:, -1].sum(axis=0)
-    units = np.array(model.rec_units, dtype=float)
-    units[:, model.pidx[GREY]] = 0.0
-    tier = np.array(model.rec_tier, dtype=float)
-    extra = {"hoard": hoard, "tier_domestic": tier[..., 0] * tier[..., 1], "tier_compute": tier[..., 1],
-             "stockpile": np.array(model.rec_buyer[:, :, 3], dtype=float)}
-    return RunRecord(list(model.months), list(model.product_ids), np.asarray(model.vendor_of),
-                     np.asarray(model.domestic, dtype=bool), units, np.array(model.rec_revenue, dtype=float),
-                     by_buyer, np.array(model.huawei_made, dtype=float), extra)
+DETAILS = ("buyer_product",)  # the record blocks the targets need beyond the contract
 
 
 def _period(months: list[str], start: str, end: str) -> np.ndarray:
@@ -309,12 +274,13 @@ def _period(months: list[str], start: str, end: str) -> np.ndarray:
     return (m >= start) & (m <= end)
 
 
-def measure(rec: RunRecord, t: Target) -> float:
-    """The model's value of target ``t`` in one run (NaN when the run does not cover the period)."""
-    from sim.model.ids import BUYERS, VENDORS
-
+def measure(rec: Records, t: Target) -> np.ndarray:
+    """The value of target ``t`` in every run of ``rec`` ((R,); NaN when the runs do not cover the
+    period). Card counts are legal deliveries (grey cards in no share, as in IDC's counts), except
+    per-buyer purchases, which count every card a buyer received."""
+    R = rec.n_runs
     if t.end > rec.months[-1] or t.start < rec.months[0]:
-        return math.nan
+        return np.full(R, math.nan)
     sel = _period(rec.months, t.start, t.end)
 
     def mask(entity: str) -> np.ndarray:
@@ -328,28 +294,32 @@ def measure(rec: RunRecord, t: Target) -> float:
 
     k = t.kind
     if k in ("unit_share", "value_share", "units", "value"):
-        arr = rec.units if k in ("unit_share", "units") else rec.revenue
-        s = arr[sel].sum(axis=0)
-        num = s[mask(t.entity)].sum()
+        arr = rec.legal("units") if k in ("unit_share", "units") else rec.legal("revenue_usd")
+        s = arr[:, sel].sum(axis=1)  # (R, P)
+        num = s[:, mask(t.entity)].sum(axis=1)
         if k in ("units", "value"):
-            return float(num)
-        tot = s.sum()
-        return float(num / tot) if tot > 0 else math.nan
+            return num
+        tot = s.sum(axis=1)
+        return np.divide(num, tot, out=np.full(R, math.nan), where=tot > 0)
     if k == "value_ratio":
+        rev = rec.legal("revenue_usd")
         ref = _period(rec.months, t.ref_start, t.ref_end)
-        a, b = rec.revenue[sel].sum(), rec.revenue[ref].sum()
-        return float(a / b) if b > 0 else math.nan
+        a, b = rev[:, sel].sum(axis=(1, 2)), rev[:, ref].sum(axis=(1, 2))
+        return np.divide(a, b, out=np.full(R, math.nan), where=b > 0)
     if k == "made":
-        return float(rec.made[sel].sum())
+        return rec.made[:, sel].sum(axis=1)
     if k == "product_units":
+        if rec.buyer_product is None:
+            raise ValueError("per-buyer product deliveries were not recorded (details=('buyer_product',))")
         pi = [rec.product_ids.index(p) for p in t.products]
-        bi = [BUYERS.index(b) for b in t.buyers] if t.buyers else list(range(rec.by_buyer.shape[1]))
-        return float(rec.by_buyer[sel][:, bi][:, :, pi].sum())
+        bi = [BUYERS.index(b) for b in t.buyers] if t.buyers else list(range(rec.buyer_product.shape[2]))
+        return rec.buyer_product[:, sel][:, :, bi][:, :, :, pi].sum(axis=(1, 2, 3))
     raise ValueError(f"unknown statistic kind {k!r}")
 
 
-def measure_all(rec: RunRecord, targets: list[Target]) -> np.ndarray:
-    return np.array([measure(rec, t) for t in targets])
+def measure_all(rec: Records, targets: list[Target]) -> np.ndarray:
+    """(R, n_targets): every target in every run."""
+    return np.stack([measure(rec, t) for t in targets], axis=1) if targets else np.zeros((rec.n_runs, 0))
 
 
 def loss(means: np.ndarray, targets: list[Target]) -> float:

@@ -1,32 +1,28 @@
-"""Seed ensembles for the app: run a scenario for several seeds and keep the results compact.
+"""Seed ensembles: a scenario run for several seeds as one batch, with the summaries the app shows.
 
-An :class:`Ensemble` holds the output contract as dense arrays (runs x months x series), which pickle
-fast (the app caches them) and summarise fast (quantile bands, annual shares). ``timeseries()`` and
-``decisions()`` give back the long tables of the output contract for downloads and reuse.
-No streamlit import here.
+An :class:`Ensemble` wraps the ``Records`` of the runs with the output contract's series as one dense
+array (runs x months x series), which summarises fast (quantile bands, annual shares) and pickles fast
+(the app caches ensembles). ``timeseries()``, ``decisions()`` and ``deliveries()`` build the long
+tables of the output contract, for downloads only. No streamlit import here.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import multiprocessing as mp
-import os
-import sys
-import threading
-import types
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from sim.engine.runs import DECISION_COLUMNS, TRACE_TERMS, annual_shares, run_model
-from sim.model.ids import BUYERS, ORIGINS, TIERS, TIMESERIES_COLUMNS, VENDORS
+from sim.engine import tables
+from sim.engine.batch import Job, run_batch
+from sim.model.calendar import month_dates
+from sim.model.ids import BUYERS, ORIGINS, TIERS, VENDORS
+from sim.model.records import TRACE_TERMS, TRACE_VALUES, Records
 from sim.model.scenario import Scenario
 from sim.model.seeds import derive_seeds
 
-DEC_VALUES = (*TRACE_TERMS, "share_unconstrained", "share")
+DEC_VALUES = TRACE_VALUES
 SHARE_BASIS = {"unit_share": "units", "value_share": "revenue_usd", "compute_share": "compute"}
 
 
@@ -36,7 +32,8 @@ class Ensemble:
 
     values: (runs, months, series) for the series ``keys`` (entity, metric);
     dec: (runs, months, buyers, tiers, origins, len(DEC_VALUES)) decision trace;
-    events: per run, the (month, event id) pairs the model applied.
+    events: per run, the (month, event id) pairs the model applied;
+    records: the runs' full records (per-product and per-buyer-and-vendor detail).
     """
     months: np.ndarray  # datetime64[us], first of month
     keys: tuple[tuple[str, str], ...]
@@ -44,6 +41,15 @@ class Ensemble:
     values: np.ndarray
     dec: np.ndarray
     events: tuple[tuple[tuple[str, str], ...], ...]
+    records: Records | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_records(cls, rec: Records) -> Ensemble:
+        values, keys = tables.series_matrix(rec)
+        dec = rec.trace if rec.trace is not None else np.zeros((rec.n_runs, rec.n_months, len(BUYERS), len(TIERS),
+                                                                len(ORIGINS), len(DEC_VALUES)))
+        return cls(month_dates(rec.months), tuple(keys), tuple(int(s) for s in rec.seeds), values, dec,
+                   tuple(tuple(e) for e in rec.events), rec)
 
     @property
     def n_runs(self) -> int:
@@ -63,160 +69,30 @@ class Ensemble:
 
     def timeseries(self, metrics=None) -> pd.DataFrame:
         """The long output table (run, seed, date, entity, metric, value), optionally for some metrics."""
-        keys = [(i, k) for i, k in enumerate(self.keys) if metrics is None or k[1] in metrics]
-        cols = [i for i, _ in keys]
-        r, n, k = self.n_runs, len(self.months), len(cols)
-        ents = np.array([e for _, (e, _m) in keys], dtype=object)
-        mets = np.array([m for _, (_e, m) in keys], dtype=object)
-        df = pd.DataFrame({
-            "run": np.repeat(np.arange(r, dtype=np.int64), n * k),
-            "seed": np.repeat(np.array(self.seeds, dtype=np.int64), n * k),
-            "date": np.tile(np.repeat(self.months, k), r),
-            "entity": pd.array(np.tile(ents, r * n), dtype="str"),
-            "metric": pd.array(np.tile(mets, r * n), dtype="str"),
-            "value": self.values[:, :, cols].reshape(-1),
-        })
-        return df[list(TIMESERIES_COLUMNS)]
+        return tables.timeseries(self.records, metrics=set(metrics) if metrics is not None else None)
 
     def decisions(self) -> pd.DataFrame:
         """The long decision trace of the output contract."""
-        r, n, b, t, o, _ = self.dec.shape
-        idx = np.indices((r, n, b, t, o)).reshape(5, -1)
-        flat = self.dec.reshape(-1, len(DEC_VALUES))
-        data = {
-            "run": idx[0].astype(np.int64),
-            "seed": np.array(self.seeds, dtype=np.int64)[idx[0]],
-            "date": self.months[idx[1]],
-            "buyer": pd.array(np.array(BUYERS, dtype=object)[idx[2]], dtype="str"),
-            "tier": pd.array(np.array(TIERS, dtype=object)[idx[3]], dtype="str"),
-            "origin": pd.array(np.array(ORIGINS, dtype=object)[idx[4]], dtype="str"),
-        }
-        for j, name in enumerate(DEC_VALUES):
-            data[name] = flat[:, j]
-        return pd.DataFrame(data)[list(DECISION_COLUMNS)]
+        return tables.decisions(self.records)
+
+    def deliveries(self) -> pd.DataFrame:
+        """Cards, compute and value delivered per buyer and vendor."""
+        return tables.deliveries(self.records)
 
 
 # ---------------------------------------------------------------- running
 
 
-def _compact(ts: pd.DataFrame, dec: pd.DataFrame, n: int):
-    """One run's long tables -> (months, keys, values (n, K), dec (n, B, T, O, V))."""
-    k = len(ts) // n
-    dates = ts["date"].to_numpy()
-    ent = ts["entity"].to_numpy(dtype=object)
-    met = ts["metric"].to_numpy(dtype=object)
-    first_e, first_m = ent[:k], met[:k]
-    ordered = (len(ts) == n * k and (dates.reshape(n, k) == dates[::k][:, None]).all()
-               and (ent.reshape(n, k) == first_e).all() and (met.reshape(n, k) == first_m).all())
-    if ordered:
-        months = dates[::k]
-        keys = tuple(zip(first_e.tolist(), first_m.tolist()))
-        values = ts["value"].to_numpy().reshape(n, k).copy()
-    else:  # fall back to a pivot if the runner ever changes its row order
-        wide = ts.pivot_table(index="date", columns=["entity", "metric"], values="value", aggfunc="first")
-        months = wide.index.to_numpy()
-        keys = tuple((str(e), str(m)) for e, m in wide.columns)
-        values = wide.to_numpy().copy()
-    b, t, o = len(BUYERS), len(TIERS), len(ORIGINS)
-    m = b * t * o
-    expect = np.indices((b, t, o)).reshape(3, -1)
-    ddates = dec["date"].to_numpy()
-    in_order = (len(dec) == n * m and (ddates.reshape(n, m) == ddates[::m][:, None]).all()
-                and all((dec[c].to_numpy(dtype=object).reshape(n, m) == np.array(names, dtype=object)[expect[j]]).all()
-                        for j, (c, names) in enumerate((("buyer", BUYERS), ("tier", TIERS), ("origin", ORIGINS)))))
-    d = dec if in_order else dec.sort_values(["date", "buyer", "tier", "origin"], key=_order_key, kind="stable")
-    dvals = d[list(DEC_VALUES)].to_numpy().reshape(n, b, t, o, len(DEC_VALUES)).copy()
-    return months, keys, values, dvals
+def run_ensemble(scenario: Scenario, n_seeds: int, on_month: Callable[[int, int], bool | None] | None = None,
+                 first_seed: int = 0) -> Ensemble:
+    """Run replicates ``first_seed .. first_seed + n_seeds - 1`` of the scenario (seeds derived from its
+    master seed, as the CLI does) as one batch in this process, with the decision trace.
 
-
-def _order_key(col: pd.Series):
-    order = {"buyer": BUYERS, "tier": TIERS, "origin": ORIGINS}.get(col.name)
-    if order is None:
-        return col
-    return col.map({v: i for i, v in enumerate(order)})
-
-
-def run_chunk(scenario: Scenario, seeds: tuple[int, ...], first_run: int):
-    """Run some seeds of one scenario (in this process or a worker); returns compact arrays."""
-    out = []
-    for i, s in enumerate(seeds):
-        ts, dec, ev = run_model(scenario, int(s), first_run + i, trace=True)
-        n = ts["date"].nunique()
-        out.append((*_compact(ts, dec, n), tuple(ev)))
-    return out
-
-
-def _warm() -> bool:
-    return True
-
-
-@contextlib.contextmanager
-def _bare_main():
-    """Worker processes started inside this block do not re-run the parent's ``__main__`` (under
-    ``streamlit run`` or AppTest that is the page script; the workers only need importable modules)."""
-    real = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if real is not None:
-            sys.modules["__main__"] = real
-
-
-_POOL: ProcessPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def pool_workers() -> int:
-    """Worker processes for ensembles: CHIPSHIFT_APP_WORKERS, else 2 on a multi-core machine (0 = serial)."""
-    env = os.environ.get("CHIPSHIFT_APP_WORKERS")
-    if env is not None and env.strip() != "":
-        return max(0, int(env))
-    return min(2, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
-
-
-def get_pool() -> ProcessPoolExecutor | None:
-    """A process pool shared by all sessions of the server (forkserver: safe from a threaded server)."""
-    global _POOL
-    w = pool_workers()
-    if w < 1:
-        return None
-    with _POOL_LOCK:
-        if _POOL is None:
-            ctx = mp.get_context("forkserver")
-            # Preload only the model in the fork server (not the caller's __main__, e.g. a web server).
-            ctx.set_forkserver_preload(["sim.engine.ensemble"])
-            _POOL = ProcessPoolExecutor(max_workers=w, mp_context=ctx)
-            with _bare_main():  # all workers start here
-                for f in [_POOL.submit(_warm) for _ in range(w)]:
-                    f.result()
-            atexit.register(shutdown_pool)
-        return _POOL
-
-
-def shutdown_pool() -> None:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is not None:
-            _POOL.shutdown(wait=True, cancel_futures=True)
-            _POOL = None
-
-
-def run_ensemble(scenario: Scenario, n_seeds: int, pool: ProcessPoolExecutor | None = None) -> Ensemble:
-    """Run ``n_seeds`` replicates (seeds derived from the scenario's master seed, as the CLI does)."""
-    seeds = tuple(int(s) for s in derive_seeds(scenario.header.seed, int(n_seeds)))
-    if pool is None or len(seeds) < 2:
-        parts = run_chunk(scenario, seeds, 0)
-    else:
-        k = pool._max_workers  # noqa: SLF001 - our own pool, created above
-        bounds = np.linspace(0, len(seeds), min(k, len(seeds)) + 1).round().astype(int)
-        futs = [pool.submit(run_chunk, scenario, seeds[a:b], int(a)) for a, b in zip(bounds[:-1], bounds[1:])]
-        parts = [p for f in futs for p in f.result()]
-    months, keys = parts[0][0], parts[0][1]
-    values = np.stack([p[2] for p in parts])
-    dec = np.stack([p[3] for p in parts])
-    events = tuple(p[4] for p in parts)
-    return Ensemble(months.astype("datetime64[us]"), keys, seeds, values, dec, events)
+    on_month(done, total) is called after every month (for a progress bar); returning False cancels
+    the run (``sim.engine.batch.Cancelled``)."""
+    seeds = derive_seeds(scenario.header.seed, first_seed + int(n_seeds))[first_seed:]
+    jobs = [Job(scenario, int(s), first_seed + i) for i, s in enumerate(seeds)]
+    return Ensemble.from_records(run_batch(jobs, trace=True, on_month=on_month))
 
 
 # ---------------------------------------------------------------- summaries
@@ -242,9 +118,21 @@ def series_bands(ens: Ensemble, entities, metric: str, lo: float = 0.05, hi: flo
 
 
 def annual(ens: Ensemble, metric: str = "unit_share", entities=("Nvidia", "Huawei", "Domestic")) -> pd.DataFrame:
-    """Annual shares (ratios of annual sums, mean over runs) via sim.engine.runs.annual_shares."""
+    """Annual shares: per run the ratio of annual sums (never a mean of monthly shares), then the mean
+    over runs. A frame indexed by year, one column per entity."""
     base = SHARE_BASIS[metric]
-    return annual_shares(ens.timeseries(metrics={base}), metric, entities)
+    years = pd.DatetimeIndex(ens.months).year.to_numpy()
+    ys = np.unique(years)
+    onehot = (years[:, None] == ys[None, :]).astype(float)  # (months, years)
+    x = ens.block(list(entities) + ["Total"], base)  # (R, n, E+1)
+    per_year = np.einsum("rne,ny->rye", x, onehot)
+    tot = per_year[..., -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(tot > 0, per_year[..., :-1] / np.where(tot > 0, tot, 1.0), np.nan)
+    ok = np.isfinite(share)
+    n_ok = ok.sum(axis=0)
+    mean = np.where(n_ok > 0, np.where(ok, share, 0.0).sum(axis=0) / np.maximum(n_ok, 1), np.nan)
+    return pd.DataFrame(mean, index=pd.Index(ys, name="year"), columns=list(entities))
 
 
 def passing_month(ens: Ensemble, metric: str = "unit_share", leader: str = "Nvidia",

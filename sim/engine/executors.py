@@ -1,7 +1,11 @@
-"""Where chunks of runs are computed: in this process, in a local process pool, or on a Dask cluster.
+"""Where batches of runs are computed: in this process, in a local process pool, or on a Dask cluster.
 
-Every executor takes an iterator of Tasks and yields ChunkResults as they finish (any order), keeping
-at most a small window of tasks in flight, so memory does not grow with the grid.
+Every executor has ``map(func, shared, items)``: it calls ``func(shared, item)`` for every item (a batch
+of runs, a chunk of a grid, a set of calibration candidates) and yields the results as they finish, in
+any order, keeping only a small window of items in flight so memory does not grow with the work.
+``shared`` (a base scenario, the targets) is sent to each worker once; a local pool is kept for further
+calls with the same ``shared`` object until ``close()``. ``func`` must be an importable module-level
+function. ``run_jobs`` runs a list of jobs through an executor and returns their records in job order.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ import multiprocessing as mp
 import os
 import sys
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from typing import Any
 
-from sim.engine.worker import ChunkResult, Task, run_chunk
-from sim.model.scenario import Scenario
+from sim.engine.batch import Job, batches, run_batch
+from sim.model.records import Records
 
 
 @contextmanager
@@ -23,7 +28,7 @@ def no_main_reimport():
     """Processes started inside this block do not re-run the parent's ``__main__``.
 
     spawn and forkserver children re-import the parent's main script unless it is a package's
-    ``__main__``. The grid's work lives in importable modules, and the main script may not survive being
+    ``__main__``. The work lives in importable modules, and the main script may not survive being
     re-run: a Streamlit page (AppTest and ``streamlit run`` swap ``sys.modules["__main__"]``), a notebook,
     a script without a ``__main__`` guard. So the children are shown a bare main module instead.
     """
@@ -37,32 +42,30 @@ def no_main_reimport():
 
 
 class SerialExecutor:
-    """Runs every chunk in this process (``--workers 1``): no pool, easiest to debug."""
+    """Runs everything in this process (``--workers 1``): no pool, easiest to debug."""
     name = "serial"
 
     def __init__(self):
         self.workers = 1
 
-    def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
-        for t in tasks:
-            yield run_chunk(base, t)
+    def map(self, func: Callable, shared: Any, items: Iterable) -> Iterator:
+        for it in items:
+            yield func(shared, it)
 
     def close(self) -> None:
         pass
 
 
-# -- local process pool: the base scenario is sent once per worker through the initializer
-_BASE: Scenario | None = None
+# -- local process pool: ``shared`` is sent once per worker through the initializer
+_SHARED: dict[str, Any] = {}
 
 
-def _init_worker(base: Scenario) -> None:
-    global _BASE
-    _BASE = base
+def _init_worker(shared: Any) -> None:
+    _SHARED["value"] = shared
 
 
-def _run_task(task: Task) -> ChunkResult:
-    assert _BASE is not None, "worker not initialised"
-    return run_chunk(_BASE, task)
+def _call(func: Callable, item: Any) -> Any:
+    return func(_SHARED["value"], item)
 
 
 def start_method() -> str:
@@ -79,47 +82,59 @@ class LocalExecutor:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.method = method or start_method()
         self._pool: ProcessPoolExecutor | None = None
+        self._shared: Any = None
 
-    def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
+    def _pool_for(self, shared: Any) -> ProcessPoolExecutor:
+        """The worker pool for ``shared`` (kept between calls with the same object; a new one otherwise)."""
+        if self._pool is not None and self._shared is shared:
+            return self._pool
+        self.close()
         ctx = mp.get_context(self.method)
         if self.method == "forkserver":
             ctx.set_forkserver_preload(["sim.engine.worker"])
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(base,))
+                                         initargs=(shared,))
+        self._shared = shared
+        return self._pool
+
+    def map(self, func: Callable, shared: Any, items: Iterable) -> Iterator:
+        pool = self._pool_for(shared)
         window = 2 * self.workers
-        it = iter(tasks)
+        it = iter(items)
         inflight = set()
 
-        def submit(t: Task) -> None:
+        def submit(x) -> None:
             with no_main_reimport():  # a submit may start a worker process
-                inflight.add(self._pool.submit(_run_task, t))
+                inflight.add(pool.submit(_call, func, x))
 
         try:
-            for t in it:
-                submit(t)
+            for x in it:
+                submit(x)
                 if len(inflight) >= window:
                     break
             while inflight:
                 done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                 for f in done:
                     yield f.result()
-                for t in it:
-                    submit(t)
+                for x in it:
+                    submit(x)
                     if len(inflight) >= window:
                         break
         finally:
-            self.close()
+            for f in inflight:  # stopped early (an error, a cancelled consumer): drop what is queued
+                f.cancel()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._shared = None
 
 
 class DaskExecutor:
-    """Runs chunks on a Dask distributed cluster: ``scheduler`` (tcp://host:port), an existing ``client``,
-    or a LocalCluster of ``workers`` single-threaded worker processes. Workers return Parquet bytes; only
-    this process writes files, so workers need not share a file system with it."""
+    """Runs items on a Dask distributed cluster: ``scheduler`` (tcp://host:port), an existing ``client``,
+    or a LocalCluster of ``workers`` single-threaded worker processes. Results come back to this process;
+    only this process writes files, so workers need not share a file system with it."""
     name = "dask"
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None, client=None):
@@ -150,18 +165,18 @@ class DaskExecutor:
     def address(self) -> str | None:
         return self._client.scheduler.address if self._client is not None else self.scheduler
 
-    def map(self, base: Scenario, tasks: Iterable[Task]) -> Iterator[ChunkResult]:
+    def map(self, func: Callable, shared: Any, items: Iterable) -> Iterator:
         from distributed import as_completed
 
         client = self._connect()
-        base_f = client.scatter(base, broadcast=True, hash=False)
+        shared_f = client.scatter(shared, broadcast=True, hash=False)
         window = 2 * self.workers + 2
-        it = iter(tasks)
+        it = iter(items)
         ac = as_completed()
         live = set()
         try:
-            for t in it:
-                f = client.submit(run_chunk, base_f, t, pure=False)
+            for x in it:
+                f = client.submit(func, shared_f, x, pure=False)
                 ac.add(f)
                 live.add(f)
                 if len(live) >= window:
@@ -171,8 +186,8 @@ class DaskExecutor:
                 res = f.result()
                 f.release()
                 yield res
-                for t in it:
-                    nf = client.submit(run_chunk, base_f, t, pure=False)
+                for x in it:
+                    nf = client.submit(func, shared_f, x, pure=False)
                     ac.add(nf)
                     live.add(nf)
                     if len(live) >= window:
@@ -194,8 +209,31 @@ class DaskExecutor:
 def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None, client=None):
     if kind == "dask" or scheduler or client is not None:
         return DaskExecutor(workers, scheduler, client)
+    if kind == "serial":
+        return SerialExecutor()
     if kind != "local":
-        raise ValueError(f"unknown executor {kind!r} (local or dask)")
+        raise ValueError(f"unknown executor {kind!r} (serial, local or dask)")
     if workers == 1:
         return SerialExecutor()
     return LocalExecutor(workers)
+
+
+def _run_batch_item(options: tuple[bool, tuple[str, ...]], item: tuple[int, list[Job]]) -> tuple[int, Records]:
+    trace, details = options
+    k, jobs = item
+    return k, run_batch(jobs, trace=trace, details=details)
+
+
+def run_jobs(jobs: Sequence[Job], executor=None, trace: bool = False,
+             details: Sequence[str] = ("deliveries",), limit: int | None = None) -> Records:
+    """Run ``jobs`` in batches through ``executor`` (default: in this process); records in job order.
+    All jobs must share one horizon."""
+    jobs = list(jobs)
+    if not jobs:
+        raise ValueError("no runs to do")
+    ex = executor or SerialExecutor()
+    parts = list(enumerate(batches(jobs, getattr(ex, "workers", 1) or 1, limit)))
+    if len({(j.scenario.header.start, j.scenario.header.end) for j in jobs}) > 1:
+        raise ValueError("runs of different horizons cannot be joined in one set of records")
+    out: dict[int, Records] = dict(ex.map(_run_batch_item, (bool(trace), tuple(details)), parts))
+    return Records.concat([out[k] for k in range(len(parts))])

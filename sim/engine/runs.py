@@ -1,7 +1,9 @@
-"""Running scenarios and turning model records into the output contract (MODEL.md section 5).
+"""Running scenarios: the Python API and the run folder (MODEL.md section 5).
 
-``run_scenario`` is the Python API; ``write_run`` writes a run folder atomically:
-timeseries.parquet, decisions.parquet, scenario.toml (fully resolved) and manifest.json.
+``run_scenario`` runs a scenario for several seeds as one batch (``sim.engine.batch``) and returns a
+``RunResult`` holding the ``Records``; its long tables are built when asked for. ``write_run`` writes
+a run folder atomically: timeseries.parquet, decisions.parquet, deliveries.parquet, scenario.toml
+(fully resolved) and manifest.json.
 """
 
 from __future__ import annotations
@@ -15,153 +17,64 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from sim.engine import tables
+from sim.engine.batch import Job
+from sim.engine.executors import run_jobs
 from sim.engine.fileio import atomic_write_bytes
-from sim.model.calendar import month_dates
-from sim.model.ids import (
-    AGGREGATES,
-    BUYER_METRICS,
-    BUYERS,
-    MARKET_METRICS,
-    ORIGINS,
-    TIER_METRICS,
-    TIERS,
-    TIMESERIES_COLUMNS,
-    VENDOR_METRICS,
-    VENDORS,
-)
-from sim.model.market_model import GREY, MarketModel
+from sim.engine.tables import DECISION_COLUMNS, empty_decisions  # noqa: F401 (part of this module's API)
+from sim.model.records import TRACE_TERMS, Records  # noqa: F401
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.seeds import derive_seeds
-
-TRACE_TERMS = ("performance", "price", "switching", "risk", "policy")
-DECISION_COLUMNS = ("run", "seed", "date", "buyer", "tier", "origin", *TRACE_TERMS, "share_unconstrained",
-                    "share")
 
 
 @dataclass
 class RunResult:
-    """What a run (one scenario, one or more seeds) produced."""
+    """What a run (one scenario, one or more seeds) produced: the records, and long tables on demand."""
     scenario: Scenario
     seeds: list[int]
-    timeseries: pd.DataFrame
-    decisions: pd.DataFrame | None = None
+    records: Records
     wall_time_s: float = 0.0
-    events_applied: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     # with parameter uncertainty: which accepted parameter set each replicate used, and the sets
     parameter_set_of_run: list[int] | None = None
     parameter_sets: list[dict[str, float]] | None = None
     parameter_sets_file: str | None = None
 
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        """The long output table (run, seed, date, entity, metric, value)."""
+        return tables.timeseries(self.records)
+
+    @cached_property
+    def decisions(self) -> pd.DataFrame | None:
+        """The decision trace, or None when the runs were made without it."""
+        return tables.decisions(self.records) if self.records.trace is not None else None
+
+    @cached_property
+    def deliveries(self) -> pd.DataFrame:
+        """Cards, compute and value delivered per buyer and vendor."""
+        return tables.deliveries(self.records)
+
+    @property
+    def events_applied(self) -> dict[int, list[tuple[str, str]]]:
+        return {int(r): list(ev) for r, ev in zip(self.records.run_ids, self.records.events)}
+
     def annual(self, metric: str = "unit_share", entities: Iterable[str] = ("Nvidia", "Huawei", "Domestic")):
         return annual_shares(self.timeseries, metric, entities)
 
 
-def _vendor_block(m: MarketModel) -> np.ndarray:
-    """(n_months, 11 entities, 10 metrics): vendors then Domestic, Foreign, Total."""
-    n = m.n_months
-    g = m.pidx[GREY]
-    P, V = len(m.product_ids), len(VENDORS)
-    mv = np.zeros((P, V))
-    mv[np.arange(P), m.vendor_of] = 1.0
-    mv[g] = 0.0  # grey cards are in no vendor's legal figures
-    agg = np.zeros((V, 3))
-    agg[:, 0] = m.origin_of_vendor == 1
-    agg[:, 1] = m.origin_of_vendor == 0
-    agg[:, 2] = 1.0
-    full = np.concatenate([np.eye(V), agg], axis=1)  # (V, V+3)
-
-    def by_entity(x):  # (n, P) -> (n, V+3)
-        return (x @ mv) @ full
-
-    units = by_entity(m.rec_units)
-    compute = by_entity(m.rec_units * m.bf16[None, :])
-    revenue = by_entity(m.rec_revenue)
-    levy = by_entity(m.rec_levy)
-    installed = by_entity(m.rec_installed)
-    grey = np.zeros_like(units)
-    grey_n = m.rec_units[:, g]
-    grey[:, VENDORS.index("Nvidia")] = grey_n
-    grey[:, V + 1] = grey_n  # Foreign
-    grey[:, V + 2] = grey_n  # Total
-
-    def share(x):
-        tot = x[:, -1:]
-        return np.divide(x, tot, out=np.zeros_like(x), where=tot > 0)
-
-    out = np.stack([units, share(units), compute, share(compute), revenue, share(revenue), levy, grey,
-                    installed, share(installed)], axis=2)
-    assert out.shape == (n, V + 3, len(VENDOR_METRICS))
-    return out
-
-
-def timeseries_frame(m: MarketModel, run: int) -> pd.DataFrame:
-    """The long output table of one finished model run."""
-    blocks = [
-        (_vendor_block(m), list(VENDORS) + list(AGGREGATES), VENDOR_METRICS),
-        (m.rec_buyer, list(BUYERS), BUYER_METRICS),
-        (m.rec_tier, list(TIERS), TIER_METRICS),
-        (m.rec_market[:, None, :], ["Total"], MARKET_METRICS),
-    ]
-    n = m.n_months
-    vals, ents, mets = [], [], []
-    for arr, names, metrics in blocks:
-        vals.append(arr.reshape(n, -1))
-        ents.extend(np.repeat(names, len(metrics)).tolist())
-        mets.extend(list(metrics) * len(names))
-    values = np.concatenate(vals, axis=1)
-    k = values.shape[1]
-    df = pd.DataFrame({
-        "run": np.full(n * k, run, dtype=np.int64),
-        "seed": np.full(n * k, m.seed_value, dtype=np.int64),
-        "date": np.repeat(month_dates(m.months), k),
-        "entity": pd.array(np.tile(np.array(ents, dtype=object), n), dtype="str"),
-        "metric": pd.array(np.tile(np.array(mets, dtype=object), n), dtype="str"),
-        "value": values.ravel().astype(np.float64),
-    })
-    return df[list(TIMESERIES_COLUMNS)]
-
-
-def decisions_frame(m: MarketModel, run: int) -> pd.DataFrame:
-    """Decision trace: per month, buyer, tier and origin nest, the probability-weighted utility terms
-    behind the choice and the resulting split (before and after policy floors)."""
-    tr = m.rec_trace
-    if tr is None:
-        raise ValueError("the model was run without trace=True")
-    n, B, T, O, _ = tr.shape
-    idx = np.indices((n, B, T, O)).reshape(4, -1)
-    flat = tr.reshape(-1, tr.shape[-1])
-    data = {
-        "run": np.full(idx.shape[1], run, dtype=np.int64),
-        "seed": np.full(idx.shape[1], m.seed_value, dtype=np.int64),
-        "date": month_dates(m.months)[idx[0]],
-        "buyer": pd.array(np.array(BUYERS, dtype=object)[idx[1]], dtype="str"),
-        "tier": pd.array(np.array(TIERS, dtype=object)[idx[2]], dtype="str"),
-        "origin": pd.array(np.array(ORIGINS, dtype=object)[idx[3]], dtype="str"),
-    }
-    for j, name in enumerate(TRACE_TERMS + ("share_unconstrained", "share")):
-        data[name] = flat[:, j].astype(np.float64)
-    return pd.DataFrame(data)
-
-
-def run_model(scenario: Scenario, seed: int, run: int = 0, trace: bool = False):
-    m = MarketModel(scenario, seed=seed, trace=trace, mesa_collect=False)
-    m.run()
-    ts = timeseries_frame(m, run)
-    dec = decisions_frame(m, run) if trace else None
-    return ts, dec, [(m.months[t], e) for t, e in m.events_applied]
-
-
 def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[int] | None = None,
                  trace: bool = False, parameters: dict[str, Any] | None = None,
-                 parameter_sets: bool | list[dict[str, float]] = False) -> RunResult:
+                 parameter_sets: bool | list[dict[str, float]] = False, executor=None,
+                 details: Iterable[str] = ("deliveries",)) -> RunResult:
     """Run a scenario for several seeds.
 
     seeds: a number of replicates (seeds derived from the scenario's master seed), an explicit list of
@@ -171,6 +84,7 @@ def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[
     declared accepted parameter sets (``scenario.parameter_sets``), or pass a list of dicts;
     replicate i then also uses set ``i mod K`` (its values replace the scenario's; ``parameters``
     still win). Off by default: every replicate uses the scenario's own values.
+    ``executor``: where the batches run (``sim.engine.executors``; default this process).
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if parameters:
@@ -190,8 +104,7 @@ def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[
         sets = [dict(x) for x in parameter_sets]
     set_of_run = [i % len(sets) for i in range(len(seed_list))] if sets else None
     variants: dict[int, Scenario] = {}
-    t0 = time.perf_counter()
-    frames, decs, events = [], [], {}
+    jobs = []
     for i, s in enumerate(seed_list):
         sc_i = sc
         if sets:
@@ -199,14 +112,10 @@ def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[
             if k not in variants:
                 variants[k] = sc.with_changes(parameters={**sets[k], **(parameters or {})})
             sc_i = variants[k]
-        ts, dec, ev = run_model(sc_i, s, i, trace)
-        frames.append(ts)
-        if dec is not None:
-            decs.append(dec)
-        events[i] = ev
-    ts = pd.concat(frames, ignore_index=True)
-    dec = pd.concat(decs, ignore_index=True) if decs else None
-    return RunResult(sc, seed_list, ts, dec, time.perf_counter() - t0, events, set_of_run, sets, sets_file)
+        jobs.append(Job(sc_i, int(s), i))
+    t0 = time.perf_counter()
+    rec = run_jobs(jobs, executor, trace=trace, details=tuple(details))
+    return RunResult(sc, seed_list, rec, time.perf_counter() - t0, set_of_run, sets, sets_file)
 
 
 def annual_shares(ts: pd.DataFrame, metric: str = "unit_share",
@@ -264,7 +173,7 @@ def manifest(result: RunResult, source_file: str | None = None, extra: dict | No
         "resolved_scenario_sha256": sc.digest(),
         "master_seed": sc.header.seed,
         "seeds": result.seeds,
-        "runs": list(range(len(result.seeds))),
+        "runs": [int(r) for r in result.records.run_ids],
         "trace": result.decisions is not None,
         "wall_time_s": round(result.wall_time_s, 4),
         "git_commit": git_commit(),
@@ -310,6 +219,7 @@ def write_run(result: RunResult, out: Path, overwrite: bool = False, source_file
         write_parquet(result.timeseries, stage / "timeseries.parquet")
         dec = result.decisions if result.decisions is not None else empty_decisions()
         write_parquet(dec, stage / "decisions.parquet")
+        write_parquet(result.deliveries, stage / "deliveries.parquet")
         (stage / "scenario.toml").write_text(result.scenario.to_toml(), encoding="utf-8")
         man = manifest(result, source_file, extra_manifest)
         (stage / "manifest.json").write_text(json.dumps(man, indent=2, default=str) + "\n", encoding="utf-8")
@@ -324,16 +234,6 @@ def write_run(result: RunResult, out: Path, overwrite: bool = False, source_file
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
     return out
-
-
-def empty_decisions() -> pd.DataFrame:
-    cols: dict[str, Any] = {c: pd.Series([], dtype="float64") for c in DECISION_COLUMNS}
-    for c in ("run", "seed"):
-        cols[c] = pd.Series([], dtype="int64")
-    cols["date"] = pd.Series([], dtype="datetime64[us]")
-    for c in ("buyer", "tier", "origin"):
-        cols[c] = pd.Series([], dtype="str")
-    return pd.DataFrame(cols)
 
 
 def default_out_dir(scenario_name: str, root: Path | None = None) -> Path:

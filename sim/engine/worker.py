@@ -1,4 +1,4 @@
-"""The work a grid worker does: run a chunk of run specs and return one Parquet payload.
+"""The work a grid worker does: run a chunk of run specs as one batch and return one Parquet payload.
 
 Importable and free of lambdas or closures, so it runs under spawn/forkserver process pools and on Dask
 workers alike. Workers never write into the results folder: the parent commits each payload (atomic
@@ -13,11 +13,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.engine.runs import run_model
-from sim.experiments.grid import model_fingerprint
+from sim.engine import tables
+from sim.engine.batch import Job, run_batch
+from sim.engine.fingerprint import model_fingerprint
+from sim.model.records import Records
 from sim.model.scenario import Scenario
 
 
@@ -39,33 +42,59 @@ class ChunkResult:
     pid: int = 0
 
 
+def _jobs(base: Scenario, task: Task) -> tuple[list[Job], dict[int, str]]:
+    jobs, errors = [], {}
+    for run_ids, seed, changes in task.items:
+        try:
+            sc = base.with_changes(**changes) if (changes.get("parameters") or changes.get("events")) else base
+        except Exception:  # an invalid design point is reported, not fatal
+            msg = traceback.format_exc(limit=4)
+            errors.update({r: msg for r in run_ids})
+            continue
+        jobs.append(Job(sc, int(seed), run_ids[0]))
+    return jobs, errors
+
+
+def _records(jobs: list[Job], errors: dict[int, str], task: Task) -> list[Records]:
+    """The batch's records; if the batch fails, each run alone, so one failing run does not sink the
+    others (it is reported and ``--resume`` retries it)."""
+    try:
+        return [run_batch(jobs, details=())] if jobs else []
+    except Exception:
+        pass
+    out = []
+    dup = {ids[0]: ids for ids, _, _ in task.items}
+    for j in jobs:
+        try:
+            out.append(run_batch([j], details=()))
+        except Exception:
+            msg = traceback.format_exc(limit=6)
+            errors.update({r: msg for r in dup[j.run]})
+    return out
+
+
 def run_chunk(base: Scenario, task: Task) -> ChunkResult:
-    """Run the chunk; each run becomes one row group of the payload as soon as it finishes (memory: one
-    run's frame plus the compressed payload)."""
+    """Run the chunk as one batch; each run becomes one row group of the payload (and again under the
+    run ids of identical specs)."""
     t0 = time.perf_counter()
-    runs, errors, computed = [], {}, 0
+    jobs, errors = _jobs(base, task)
+    parts = _records(jobs, errors, task)
+    dup = {ids[0]: ids for ids, _, _ in task.items}
+    runs: list[int] = []
     sink = io.BytesIO()
     writer = None
+    computed = 0
     try:
-        for run_ids, seed, changes in task.items:
-            try:
-                sc = base.with_changes(**changes) if (changes.get("parameters") or changes.get("events")) else base
-                ts, _, _ = run_model(sc, int(seed), run_ids[0])
-                computed += 1
-            except Exception:  # a failing run is reported, not fatal: --resume retries it
-                msg = traceback.format_exc(limit=6)
-                for r in run_ids:
-                    errors[r] = msg
-                continue
-            table = pa.Table.from_pandas(ts, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
-            for r in run_ids:
-                if r != run_ids[0]:  # an identical spec under another run id: same rows, relabelled
-                    i = table.schema.get_field_index("run")
-                    table = table.set_column(i, table.schema.field(i), pa.array([r] * table.num_rows, pa.int64()))
-                writer.write_table(table, row_group_size=table.num_rows)
-                runs.append(r)
+        for rec in parts:
+            computed += rec.n_runs
+            for i in range(rec.n_runs):
+                one = rec.select(np.array([i]))
+                for r in dup[int(one.run_ids[0])]:
+                    table = pa.Table.from_pandas(tables.timeseries(one, runs=np.array([r])), preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
+                    writer.write_table(table, row_group_size=table.num_rows)
+                    runs.append(r)
     finally:
         if writer is not None:
             writer.close()

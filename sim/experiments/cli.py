@@ -109,7 +109,7 @@ def add(sub) -> None:
                    "repeated")
     g.add_argument("--reuse", action="append", metavar="DIR", help="earlier results folder whose identical runs "
                    "(same resolved scenario, seed and model code) are copied, not recomputed; repeatable")
-    g.add_argument("--chunk-size", type=int, default=None, help="runs per task (default: automatic, at most 16)")
+    g.add_argument("--chunk-size", type=int, default=None, help="runs stepped together per task (default: sized to the machine, at most 256)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--check", action="store_true", help="only validate the grid file(s); one line per problem")
     g.set_defaults(func=cmd_grid)

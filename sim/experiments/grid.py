@@ -36,12 +36,12 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sim.engine.fingerprint import _model_sources, model_fingerprint  # noqa: F401 (re-exported)
 from sim.model.calendar import month_index, month_str
 from sim.model.params import PARAMS
 from sim.model.scenario import (
@@ -154,40 +154,6 @@ class Grid:
 # ---------------------------------------------------------------- model fingerprint
 
 
-def model_fingerprint() -> str:
-    """Hash of what decides a run's numbers: the model's source files, its data and key library versions.
-
-    Editing the model (sim/engine/runs.py, the sim modules it imports, or sim/model/data/) changes it, so cached
-    runs are never mixed with runs of different code. Taken when the code is imported (the code a
-    process runs is the code it imported), once per process.
-    """
-    return _FINGERPRINT
-
-
-def _model_sources(root: Path) -> list[Path]:
-    """The files that decide a run's numbers: every module and data file of the model and engine layers
-    (``sim/model`` and ``sim/engine``). The layers above (experiments, calibration, CLI, app) only
-    ask for runs and read their records."""
-    out = []
-    for pkg in ("model", "engine"):
-        out += [p for p in (root / pkg).rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".csv")
-                and "__pycache__" not in p.parts]
-    return sorted(out)
-
-
-def _fingerprint() -> str:
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for p in _model_sources(root):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    for pkg in ("mesa", "numpy"):
-        try:
-            h.update(f"{pkg}={metadata.version(pkg)}".encode())
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            pass
-    return h.hexdigest()[:32]
-
-
 def scenario_key(sc: Scenario) -> str:
     """Hash of a resolved scenario's content that matters for a run (not its name or master seed)."""
     d = sc.to_dict()
@@ -201,7 +167,6 @@ def spec_hash(scenario_digest: str, seed: int, fingerprint: str) -> str:
     return hashlib.sha256(f"{scenario_digest}|{int(seed)}|{fingerprint}".encode()).hexdigest()[:32]
 
 
-_FINGERPRINT = _fingerprint()
 
 
 # ---------------------------------------------------------------- loading and validation

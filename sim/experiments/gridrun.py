@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import math
 import platform
 import shutil
 import sys
@@ -21,7 +20,8 @@ import pandas as pd
 
 from sim.engine import store
 from sim.engine.runs import git_commit, versions
-from sim.engine.worker import Task
+from sim.engine.batch import batch_size
+from sim.engine.worker import Task, run_chunk
 from sim.experiments.grid import Grid, RunSpec, load_grid, model_fingerprint, run_specs
 from sim.model.scenario import load_scenario
 
@@ -262,10 +262,10 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
                 batch, nb = {}, 0
         # 2. computations, in chunks
         workers = max(1, getattr(ex, "workers", 1) or 1)
-        size = chunk_size or max(1, min(16, math.ceil(len(work) / (workers * 8)) if work else 1))
+        size = chunk_size or batch_size(len(work), workers, len(grid.base.months))  # runs per batch
         tasks = (Task(items=c) for c in _chunks(work, size))
         if work:
-            for res in ex.map(grid.base, tasks):
+            for res in ex.map(run_chunk, grid.base, tasks):
                 if res.fingerprint != fp:
                     raise GridError(f"a worker (pid {res.pid}) runs different model code (fingerprint "
                                     f"{res.fingerprint[:12]}, here {fp[:12]}); install the same version everywhere")

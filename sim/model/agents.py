@@ -1,43 +1,51 @@
 """The agents: chip vendors, buyers (cloud providers and other buyer classes) and the two regulators.
 
-Each agent owns its slice of the model's arrays (its products, its row of the installed base) and makes
-its own decisions each month; the market maths they use lives in ``sim.market`` as pure functions.
-All randomness comes from the model's seeded generator ``model.rng``.
+Each agent owns its slice of the model's arrays (its products' columns, its buyer row) across every run
+of a batch (the leading run axis) and makes its own decisions each month; the market maths they use
+lives in ``sim.model.market`` as pure functions. All randomness comes from each run's own generator,
+drawn when the model is built (``MarketModel._build_random``).
 """
 
 from __future__ import annotations
-
-import math
 
 import mesa
 import numpy as np
 
 from sim.model import market
-from sim.model.rules import apply_event
+from sim.model.ids import VENDORS
+from sim.model.records import TRACE_VALUES
 
 
 class Regulator(mesa.Agent):
     """US (BIS/Commerce) or China (MIIT/NDRC/CAC/SAMR/customs, local governments).
 
-    State: the rules in force (shared ``model.policy``). Applies its scenario events on their effective
-    month and, when the scenario switches it on, its reactive rule.
+    State: the rules in force (shared ``model.rules``, one row per run). Applies its scenario events on
+    their effective month (in the runs that have them) and, when the scenario switches it on, its
+    reactive rule.
     """
 
     actor = ""
 
     def __init__(self, model):
         super().__init__(model)
-        self.fired: list[str] = []
+        self.fired = np.zeros(model.n_runs, dtype=np.int64)  # times the reactive rule fired, per run
 
     def regulate(self) -> None:
         m = self.model
-        for ev in m.events_due.get((self.actor, m.t), ()):
-            apply_event(m.policy, ev, m.pidx, m.bidx)
-            m.events_applied.append((m.t, ev.id))
+        for s in m.events_due.get(m.t, ()):
+            if s.event.actor == self.actor:
+                m.apply_event(s)
         self.react()
 
     def react(self) -> None:  # pragma: no cover - overridden
         pass
+
+    def _fire(self, runs: np.ndarray, what: str) -> None:
+        m = self.model
+        self.fired[runs] += 1
+        m.rules.version += 1
+        for r in runs:
+            m.events_applied[r].append((m.t, what))
 
 
 class USRegulator(Regulator):
@@ -47,18 +55,21 @@ class USRegulator(Regulator):
         """Reactive rule: when the best shipping domestic training performance crosses the trigger,
         lower the TPP ceiling by a factor (fires again only after performance rises another 50%)."""
         m = self.model
-        if not m.p["us.reactive.enabled"]:
+        on = m.p["us.reactive.enabled"]
+        if not on.any():
             return
         best = m.best_domestic_train()
-        trigger = m.p["us.reactive.trigger_perf"] * (1.5 ** len(self.fired))
-        if best >= trigger:
-            cur = m.policy.tpp_max if math.isfinite(m.policy.tpp_max) else float(m.tpp[~m.domestic].max()) + 1
-            m.policy.tpp_max = cur * m.p["us.reactive.ceiling_factor"]
-            m.policy.interconnect_max = 0.0
-            m.policy.version += 1
-            self.fired.append(m.months[m.t])
-            m.events_applied.append((m.t, "us-reactive-ceiling"))
-            m.announce(restricting=True, eased=False)
+        trigger = m.p["us.reactive.trigger_perf"] * (1.5 ** self.fired)
+        runs = np.flatnonzero(on & (best >= trigger))
+        if not len(runs):
+            return
+        rules = m.rules
+        top = np.where(~m.domestic[None, :], m.tpp, -np.inf).max(axis=1)[runs] + 1
+        cur = np.where(np.isfinite(rules.tpp_max[runs]), rules.tpp_max[runs], top)
+        rules.tpp_max[runs] = cur * m.p["us.reactive.ceiling_factor"][runs]
+        rules.interconnect_max[runs] = 0.0
+        self._fire(runs, "us-reactive-ceiling")
+        m.announce(runs, restricting=True, eased=False)
 
 
 class ChinaRegulator(Regulator):
@@ -69,24 +80,26 @@ class ChinaRegulator(Regulator):
         the compute delivered over the last 12 months, raise the domestic floor: the mandate on
         state-linked demand first, then (once that is 100%) the purchase guidance for all buyers."""
         m = self.model
-        if not m.p["china.reactive.enabled"] or m.t < 12 or m.month_of_year[m.t] != 1:
+        on = m.p["china.reactive.enabled"]
+        if not on.any() or m.t < 12 or m.month_of_year[m.t] != 1:
             return
         cov = m.domestic_coverage_last_year()
-        if cov >= m.p["china.reactive.coverage_trigger"]:
-            step = m.p["china.reactive.mandate_step"]
-            cur = m.policy.mandate_floor()
-            if cur < 1.0:
-                m.policy.mandate.append((min(1.0, cur + step), 1.0))
-            else:
-                m.policy.guidance = np.minimum(1.0, m.policy.guidance + step)
-            m.policy.version += 1
-            self.fired.append(m.months[m.t])
-            m.events_applied.append((m.t, "china-reactive-mandate"))
+        runs = np.flatnonzero(on & (cov >= m.p["china.reactive.coverage_trigger"]))
+        if not len(runs):
+            return
+        rules = m.rules
+        step = m.p["china.reactive.mandate_step"][runs]
+        cur = rules.mandate_floor[runs]
+        raise_mandate = cur < 1.0
+        rules.mandate_floor[runs] = np.where(raise_mandate, np.maximum(cur, np.minimum(1.0, cur + step)), cur)
+        rules.guidance[runs] = np.where(raise_mandate[:, None], rules.guidance[runs],
+                                        np.minimum(1.0, rules.guidance[runs] + step[:, None]))
+        self._fire(runs, "china-reactive-mandate")
 
 
 class ChipVendor(mesa.Agent):
     """A chip vendor: what each of its products can sell in China this month (capacity), and its
-    ecosystem maturity (``model.maturity[vidx]``). Generic domestic vendors follow an exogenous
+    ecosystem maturity (``model.maturity[:, vidx]``). Generic domestic vendors follow an exogenous
     capacity ramp; prices respond to last month's orders (``MarketModel.set_prices``)."""
 
     def __init__(self, model, name: str, vidx: int):
@@ -98,7 +111,11 @@ class ChipVendor(mesa.Agent):
 
     def offer(self) -> None:
         m = self.model
-        m.capacity[self.products] = m.base_capacity[m.t, self.products]
+        m.capacity[:, self.products] = m.base_capacity[:, m.t, self.products]
+
+    @property
+    def maturity(self) -> np.ndarray:
+        return self.model.maturity[:, self.vidx]
 
 
 class ForeignVendor(ChipVendor):
@@ -108,43 +125,44 @@ class ForeignVendor(ChipVendor):
 
     def __init__(self, model, name, vidx):
         super().__init__(model, name, vidx)
-        self.months_without = 0
-        self.halted = np.zeros(len(self.products), dtype=bool)
+        R = model.n_runs
+        self.months_without = np.zeros(R)
+        self.halted = np.zeros((R, len(self.products)), dtype=bool)
         self._block_key = None
 
     def offer(self) -> None:
         m = self.model
         prods = self.products
-        pol = m.policy
-        cap = m.base_capacity[m.t, prods].copy()
-        quota = np.zeros(len(prods), dtype=bool)
-        if pol.volume_cap or pol.quota_pool:
-            for i, p in enumerate(prods):
-                if p in pol.volume_cap:
-                    cap[i] = min(cap[i], pol.volume_cap[p])
-                if p in pol.quota_pool:
-                    cap[i] = min(cap[i], pol.quota_pool[p])
-                    quota[i] = True
-        if self._block_key != pol.version:
-            self._block_key = pol.version
-            self._blocked = pol.block[:, prods].max(axis=0) >= m.p["vendors.halt_on_block"]
+        rules = m.rules
+        cap = m.base_capacity[:, m.t, prods].copy()
+        cap = np.minimum(cap, rules.volume_cap[:, prods])
+        quota = rules.quota_set[:, prods]
+        cap = np.where(quota, np.minimum(cap, rules.quota_pool[:, prods]), cap)
+        if self._block_key != rules.version:
+            self._block_key = rules.version
+            self._blocked = rules.block[:, :, prods].max(axis=1) >= m.p["vendors.halt_on_block"][:, None]
         blocked = self._blocked & ~quota
         # production for China stops while China blocks a product it was selling
-        self.halted = blocked & (self.halted | (m.cum_units[prods] > 0))
+        self.halted = blocked & (self.halted | (m.cum_units[:, prods] > 0))
         cap[self.halted] = 0.0
         self._compliant_sku(prods)
-        m.capacity[prods] = cap
+        m.capacity[:, prods] = cap
 
     def _compliant_sku(self, prods) -> None:
         m = self.model
         slot = m.compliant_slot.get(self.name)
-        if slot is None or m.launched_at[slot] <= m.t:
+        if slot is None:
             return
-        ok = m.launched[prods] & m.us_legal[prods] & (m.train[prods] >= 0.4) & ~m.virtual[prods]
-        self.months_without = 0 if ok.any() else self.months_without + 1
-        worth_it = math.isfinite(m.policy.tpp_max) and m.policy.tpp_max >= 0.1 * m.tpp[m.pidx["a100"]]
-        if self.months_without >= m.p["vendors.compliant_sku_lag"] and worth_it:
-            m.launch_compliant(self.name, slot)
+        waiting = m.launched_at[:, slot] > m.t
+        if not waiting.any():
+            return
+        ok = (m.launched[:, prods] & m.us_legal[:, prods] & (m.train[:, prods] >= 0.4) & ~m.virtual[prods]).any(axis=1)
+        self.months_without = np.where(waiting, np.where(ok, 0, self.months_without + 1), self.months_without)
+        tpp_max = m.rules.tpp_max
+        worth_it = np.isfinite(tpp_max) & (tpp_max >= 0.1 * m.tpp[:, m.pidx["a100"]])
+        go = np.flatnonzero(waiting & worth_it & (self.months_without >= m.p["vendors.compliant_sku_lag"]))
+        if len(go):
+            m.launch_compliant(self.name, slot, go)
 
 
 class Huawei(ChipVendor):
@@ -154,62 +172,69 @@ class Huawei(ChipVendor):
 
     def __init__(self, model, name, vidx):
         super().__init__(model, name, vidx)
-        self.cum_wafers = np.zeros(len(self.products))
-        self.bank = float(model.p["huawei.die_bank"])
-        self.hbm = math.inf
-        self.hbm_cut_seen = False
+        R = model.n_runs
+        self.cum_wafers = np.zeros((R, len(self.products)))
+        self.bank = model.p["huawei.die_bank"].astype(float).copy()
+        self.hbm = np.full(R, np.inf)
+        self.hbm_cut_seen = np.zeros(R, dtype=bool)
         p = self.products
         self.gross, self.dies, self.stacks = model.gross_dies[p], model.dies[p], model.hbm_stacks[p]
         self.y0, self.uses_bank = model.yield0[p], model.uses_die_bank[p]
+        model.huawei_made = np.zeros(R)
 
     def offer(self) -> None:
         m = self.model
         prm = m.p
         prods = self.products
-        live = m.launched[prods]
-        n = len(prods)
-        wafers = m.wafer_path[m.t] * (1.0 - m.policy.smic_tools)
-        demand = np.where(live, m.last_orders[prods] * self.dies / m.good_per_wafer_hint[prods], 0.0)
-        tot = demand.sum()
-        share = demand / tot if tot > 0 else live / max(live.sum(), 1)
-        if live.any():
-            newest = int(np.argmax(np.where(live, m.launched_at[prods], -10**9)))
-            share[newest] = max(share[newest], 0.5)
-            share = share / share.sum()
-        w = wafers * share
-        yld = market.yield_curve(self.y0, prm["huawei.yield_max"], self.cum_wafers, prm["huawei.yield_learning_wafers"])
-        yld = np.clip(yld * np.exp(m.rng.normal(0.0, prm["huawei.yield_noise"], n)), 0.0, 1.0)
+        rules = m.rules
+        live = m.launched[:, prods]  # (R, k)
+        wafers = m.wafer_path[:, m.t] * (1.0 - rules.smic_tools)
+        demand = np.where(live, m.last_orders[:, prods] * self.dies / m.good_per_wafer_hint[prods], 0.0)
+        tot = demand.sum(axis=1, keepdims=True)
+        n_live = np.maximum(live.sum(axis=1, keepdims=True), 1)
+        share = np.where(tot > 0, demand / np.where(tot > 0, tot, 1.0), live / n_live)
+        any_live = live.any(axis=1)
+        if any_live.any():
+            newest = np.argmax(np.where(live, m.launched_at[:, prods], -10**9), axis=1)
+            rows = np.flatnonzero(any_live)
+            share[rows, newest[rows]] = np.maximum(share[rows, newest[rows]], 0.5)
+            share[rows] = share[rows] / share[rows].sum(axis=1, keepdims=True)
+        w = wafers[:, None] * share
+        yld = market.yield_curve(self.y0, prm["huawei.yield_max"][:, None], self.cum_wafers,
+                                 prm["huawei.yield_learning_wafers"][:, None])
+        yld = np.clip(yld * np.exp(prm["huawei.yield_noise"][:, None] * m.z_yield[:, m.t]), 0.0, 1.0)
         # die bank: TSMC dies for the products that use it (flows freely until the TSMC cut-off)
-        draw = np.zeros(n)
-        use = self.uses_bank & live
-        if use.any():
-            want = prm["huawei.die_bank_draw"]
-            if not m.policy.tsmc_cut:
-                self.bank = max(self.bank, want)
-            draw[use] = min(want, self.bank) / use.sum()
+        use = self.uses_bank[None, :] & live
+        n_use = use.sum(axis=1)
+        want = prm["huawei.die_bank_draw"]
+        self.bank = np.where(~rules.tsmc_cut & (n_use > 0), np.maximum(self.bank, want), self.bank)
+        per = np.minimum(want, self.bank) / np.maximum(n_use, 1)
+        draw = np.where(use, per[:, None], 0.0)
         # HBM: unlimited until foreign HBM is cut, then the stock plus domestic HBM from 2026
-        if m.policy.hbm_cut and not self.hbm_cut_seen:
-            self.hbm, self.hbm_cut_seen = float(prm["huawei.hbm_stock"]), True
-        if self.hbm_cut_seen and m.year[m.t] >= 2026:
-            self.hbm += prm["huawei.domestic_hbm_2026"]
+        first_cut = rules.hbm_cut & ~self.hbm_cut_seen
+        self.hbm = np.where(first_cut, prm["huawei.hbm_stock"], self.hbm)
+        self.hbm_cut_seen |= first_cut
+        if m.year[m.t] >= 2026:
+            self.hbm = np.where(self.hbm_cut_seen, self.hbm + prm["huawei.domestic_hbm_2026"], self.hbm)
         cards, hbm_used, uncapped = market.ascend_capacity(w, self.gross, yld, self.dies, draw, self.stacks, self.hbm)
         cards = np.where(live, cards, 0.0)
-        used_frac = np.divide(cards, uncapped, out=np.zeros(n), where=uncapped > 0)
-        self.bank -= float((draw * used_frac).sum())
-        if self.hbm_cut_seen:
-            self.hbm = max(self.hbm - hbm_used, 0.0)
+        used_frac = np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0)
+        self.bank = self.bank - (draw * used_frac).sum(axis=1)
+        self.hbm = np.where(self.hbm_cut_seen, np.maximum(self.hbm - hbm_used, 0.0), self.hbm)
         self.cum_wafers += w
-        m.huawei_made[m.t] = cards.sum()
-        m.capacity[prods] = cards
+        m.huawei_made = cards.sum(axis=1)
+        m.capacity[:, prods] = cards
 
 
 class Buyer(mesa.Agent):
-    """A cloud provider or buyer class. Its state is its row of the model's buyer arrays: belief that
-    foreign supply will be cut, hoarding plan, unopened stockpile, installed base, software efficiency.
+    """A cloud provider or buyer class. Its state is its row of the model's buyer arrays (in every run):
+    belief that foreign supply will be cut, hoarding plan, unopened stockpile, installed base, software
+    efficiency.
 
-    The buyers' rules are the same for every buyer and depend only on the buyer's own row, so the
-    model applies them to all buyers in one vectorised call per phase (``MarketModel.anticipate``,
-    ``choose``, ``update``); this class gives each buyer its identity and a readable view of its state.
+    The buyers' rules are the same for every buyer and depend only on the buyer's own row, so they are
+    written as class-level verbs (``Buyer.anticipate``, ``Buyer.choose``, ``Buyer.update``) that apply
+    the rule to every buyer of every run in one vectorised call; an instance gives each buyer its
+    identity and a readable view of its state.
     """
 
     def __init__(self, model, name: str, bidx: int):
@@ -217,18 +242,94 @@ class Buyer(mesa.Agent):
         self.name = name
         self.bidx = bidx
 
+    # -- a buyer's view of its own state (one value per run)
     @property
-    def belief(self) -> float:
-        return float(self.model.belief[self.bidx])
+    def belief(self) -> np.ndarray:
+        return self.model.belief[:, self.bidx]
 
     @property
-    def efficiency(self) -> float:
-        return float(self.model.efficiency[self.bidx])
+    def efficiency(self) -> np.ndarray:
+        return self.model.efficiency[:, self.bidx]
 
     @property
-    def stockpile_units(self) -> float:
-        return float(self.model.stock[self.bidx].sum())
+    def stockpile_units(self) -> np.ndarray:
+        return self.model.stock[:, self.bidx].sum(axis=1)
 
     @property
-    def installed_units(self) -> float:
-        return float(self.model.installed[self.bidx].sum())
+    def installed_units(self) -> np.ndarray:
+        return self.model.installed[:, self.bidx].sum(axis=1)
+
+    # -- the buyers' rules, for all buyers at once
+    @staticmethod
+    def anticipate(m) -> None:
+        """Belief update, hoarding plan of at-risk products (and a general pull-forward of foreign
+        products), and the share of the stockpile opened this month."""
+        p = m.p
+        m.belief = market.update_belief(m.belief, m.announced_cut[:, None], m.announced_ease[:, None],
+                                        p["anticipation.jump"][:, None], p["anticipation.decay"][:, None],
+                                        p["anticipation.easing"][:, None])
+        s = p["hoarding.strength"][:, None] * m.belief  # (R, B)
+        m.hoard_mult = s[:, :, None] * (m.at_risk + p["hoarding.general"][:, None] * m.foreign_p[None, :])[:, None, :]
+        m.opened = m.stock * p["stockpile.open_rate"][:, None, None]
+
+    @staticmethod
+    def choose(m) -> None:
+        """Nested logit over the products each buyer may buy, per tier; policy floors bound the domestic
+        nest; the compute wanted this month, less what the opened stockpile covers (frontier first)."""
+        p = m.p
+        m.price_buyer = m.price * m._price_factor
+        price_term = -m._beta[:, None] * np.log(m.price_buyer + m._energy)  # (R, P)
+        domfrac = m._installed_domestic_fraction()
+        sw_bp = m.cuda[:, :, None] * (1.0 - m.maturity[:, m.vendor_of])[:, None, :] * (
+            1.0 - p["choice.experience_weight"][:, None, None] * domfrac[:, :, None] * m._dom_f[None, None, :])
+        switching = m._switch_t[:, None, :, None] * sw_bp[:, :, None, :]  # (R, B, T, P), <= 0
+        risk = m._risk_w[:, None, None] * m.belief[:, :, None] * m.foreign_p[None, None, :]
+        taste = (p["choice.taste_sd"][:, None, None] * m.z_taste[:, m.t])[:, :, m.vendor_of]
+        bp = price_term[:, None, :] + risk + m._policy_bp + taste
+        util = (m._perf_term[:, None] + switching) + bp[:, :, None, :]
+        avail = m._available()
+        m.avail = avail
+        p_o, within = market.nested_logit_runs(util, avail, m.vendor_of, m.origin_of_vendor, len(VENDORS),
+                                               p["choice.nest_vendor"], p["choice.nest_product"])
+        floor = m.floor[:, :, None]
+        p_ob = market.bound_origin_shares(p_o, floor, 1.0)
+        m.locked_share = np.minimum(p_ob[..., 1], floor)  # (R, B, T)
+        m.probs = within * p_ob[..., m._origin_p]
+        m.within = within
+        if m.records.trace is not None:
+            Buyer._trace(m, within, price_term, switching, risk, p_o, p_ob)
+        demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
+        m.demand_now = demand
+        need = demand / m.efficiency[:, :, None] + m.backlog
+        cover = market.cover_in_priority(need, (m.opened * m.train[:, None, :]).sum(axis=2))
+        m.need = need - cover
+        m.cover = cover
+
+    @staticmethod
+    def _trace(m, within, price_term, switching, risk, p_o, p_ob) -> None:
+        shape = within.shape
+        om = np.stack([~m.domestic, m.domestic], axis=1).astype(float)  # (P, 2)
+        terms = (np.broadcast_to(m._perf_term[:, None], shape), np.broadcast_to(price_term[:, None, None, :], shape),
+                 switching, np.broadcast_to(risk[:, :, None, :], shape),
+                 np.broadcast_to(m._policy_bp[:, :, None, :], shape))
+        tr = m.records.trace[:, m.t]
+        for k, term in enumerate(terms):
+            tr[..., k] = (within * term) @ om
+        tr[..., TRACE_VALUES.index("share_unconstrained")] = p_o
+        tr[..., TRACE_VALUES.index("share")] = p_ob
+
+    @staticmethod
+    def update(m) -> None:
+        """Installed effective compute and wanted compute (ageing with the card life) give the service
+        level; buyers short of compute raise software efficiency; unmet compute becomes backlog."""
+        p = m.p
+        life = p["ageing.lifetime_months"][:, None]
+        opened_aec = (m.opened * m.train[:, None, :]).sum(axis=2)
+        decay = 1.0 - 1.0 / life
+        m.inst_aec = m.inst_aec * decay + m.served.sum(axis=2) + opened_aec
+        m.target_aec = m.target_aec * decay + m.demand_now.sum(axis=2)
+        m.service = np.minimum(1.0, m.inst_aec * m.efficiency / np.maximum(m.target_aec, 1e-9))
+        m.efficiency = market.update_efficiency(m.efficiency, m.service, p["efficiency.max"][:, None],
+                                                p["efficiency.rate"][:, None])
+        m.backlog = m.unmet * (1.0 - p["demand.backlog_decay"])[:, None, None]  # unmet already holds old backlog
+

@@ -1,29 +1,68 @@
 """Pure market maths (MODEL.md section 7). No state, no randomness, no Mesa: arrays in, arrays out.
 
-Shapes: B buyers, T tiers, P products, V vendors. Every function is vectorised over leading axes so the
-model evaluates all buyers and tiers of a month in one call.
+Shapes: R runs, B buyers, T tiers, P products, V vendors. The choice and clearing maths, where a month's
+work is, are compiled with numba (``*_runs`` kernels) and loop over runs explicitly, so a run's numbers
+never depend on which other runs share its batch; the plain functions (``nested_logit``,
+``clear_market``) are the same maths for one market, vectorised over leading axes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 # ---------------------------------------------------------------- choice
 
 
-_MEMBERSHIP: dict = {}
+@njit(cache=True, nogil=True)
+def _nl_row(u, a, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p, p_o, within):
+    """Nested logit of one buyer-tier row (see ``nested_logit``); writes p_o (2,) and within (P,)."""
+    P = u.shape[0]
+    shift = -np.inf
+    for p in range(P):
+        if a[p] and u[p] > shift:
+            shift = u[p]
+    if shift == -np.inf:
+        shift = 0.0
+    e = np.zeros(P)
+    s_v = np.zeros(n_vendors)
+    for p in range(P):
+        if a[p]:
+            e[p] = np.exp((u[p] - shift) / lam_p)
+            s_v[vendor_of[p]] += e[p]
+    w_v = np.zeros(n_vendors)
+    s_o = np.zeros(2)
+    for v in range(n_vendors):
+        if s_v[v] > 0:
+            w_v[v] = s_v[v] ** (lam_p / lam_v)
+            s_o[origin_of_vendor[v]] += w_v[v]
+    g0 = s_o[0] ** lam_v if s_o[0] > 0 else 0.0
+    g1 = s_o[1] ** lam_v if s_o[1] > 0 else 0.0
+    tot = g0 + g1
+    p_o[0] = g0 / tot if tot > 0 else 0.0
+    p_o[1] = g1 / tot if tot > 0 else 0.0
+    for p in range(P):
+        within[p] = 0.0
+        if e[p] > 0:
+            v = vendor_of[p]
+            wv = w_v[v]
+            if wv > 0:
+                within[p] = (e[p] / s_v[v]) * (wv / s_o[origin_of_vendor[v]])
 
 
-def _membership(vendor_of: np.ndarray, origin_of_vendor: np.ndarray, n_vendors: int):
-    key = (vendor_of.tobytes(), origin_of_vendor.tobytes(), n_vendors)
-    hit = _MEMBERSHIP.get(key)
-    if hit is None:
-        mv = np.zeros((len(vendor_of), n_vendors))
-        mv[np.arange(len(vendor_of)), vendor_of] = 1.0
-        mo = np.zeros((n_vendors, 2))
-        mo[np.arange(n_vendors), origin_of_vendor] = 1.0
-        hit = _MEMBERSHIP[key] = (mv, mo, origin_of_vendor[vendor_of])
-    return hit
+@njit(cache=True, nogil=True)
+def nested_logit_runs(util, avail, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p):
+    """Nested logit for every run, buyer and tier: util (R, B, T, P), avail (R, B, P) bool, lam_v and
+    lam_p (R,). Returns p_origin (R, B, T, 2) and p_within_origin (R, B, T, P)."""
+    R, B, T, P = util.shape
+    p_o = np.zeros((R, B, T, 2))
+    within = np.zeros((R, B, T, P))
+    for r in range(R):
+        for b in range(B):
+            for t in range(T):
+                _nl_row(util[r, b, t], avail[r, b], vendor_of, origin_of_vendor, n_vendors, lam_v[r], lam_p[r],
+                        p_o[r, b, t], within[r, b, t])
+    return p_o, within
 
 
 def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, origin_of_vendor: np.ndarray,
@@ -38,24 +77,20 @@ def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, ori
     """
     if not (0 < lam_product <= lam_vendor <= 1):
         raise ValueError("need 0 < lam_product <= lam_vendor <= 1")
-    mv, mo, origin_of_product = _membership(vendor_of, origin_of_vendor, n_vendors)
-    avail = np.broadcast_to(avail, util.shape)
-    u = np.where(avail, util, -np.inf)
-    shift = u.max(axis=-1, keepdims=True)
-    shift[~np.isfinite(shift)] = 0.0
-    e = np.exp((u - shift) / lam_product)  # 0 where unavailable
-    s_v = e @ mv  # (..., V) sum within each vendor
-    s_vp = s_v[..., vendor_of]
-    p_prod_in_v = np.divide(e, s_vp, out=np.zeros_like(e), where=e > 0)
-    w_v = np.power(s_v, lam_product / lam_vendor)  # exp(inclusive value / lam_vendor), 0 when empty
-    s_o = w_v @ mo  # (..., 2)
-    p_v_in_o = np.divide(w_v, s_o[..., origin_of_vendor], out=np.zeros_like(w_v), where=w_v > 0)
-    g_o = np.power(s_o, lam_vendor)
-    tot = g_o.sum(axis=-1, keepdims=True)
-    p_o = np.divide(g_o, tot, out=np.zeros_like(g_o), where=tot > 0)
-    within = p_prod_in_v * p_v_in_o[..., vendor_of]
-    p = within * p_o[..., origin_of_product]
-    return p, p_o, within
+    util = np.asarray(util, dtype=float)
+    lead = util.shape[:-1]
+    P = util.shape[-1]
+    u = np.ascontiguousarray(util.reshape(1, 1, -1, P))
+    a = np.broadcast_to(avail, util.shape).reshape(-1, P)
+    n = u.shape[2]
+    # one "buyer" per row so that availability can differ by row
+    p_o, within = nested_logit_runs(np.ascontiguousarray(u.reshape(1, n, 1, P)), np.ascontiguousarray(a[None]),
+                                    np.asarray(vendor_of, np.int64), np.asarray(origin_of_vendor, np.int64),
+                                    int(n_vendors), np.array([float(lam_vendor)]), np.array([float(lam_product)]))
+    p_o = p_o.reshape(*lead, 2)
+    within = within.reshape(*lead, P)
+    origin_of_product = np.asarray(origin_of_vendor)[np.asarray(vendor_of)]
+    return within * p_o[..., origin_of_product], p_o, within
 
 
 def bound_origin_shares(p_origin: np.ndarray, floor: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -88,6 +123,111 @@ def cover_in_priority(need: np.ndarray, supply: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- clearing
 
 
+@njit(cache=True, nogil=True)
+def _ration(orders, cap, own, out):
+    """Owners first on their captive products, then proportional rationing of the rest (rows x P);
+    writes the deliveries into ``out``."""
+    N, P = orders.shape
+    for p in range(P):
+        own_tot = 0.0
+        oth_tot = 0.0
+        for n in range(N):
+            if own[n, p]:
+                own_tot += orders[n, p]
+            else:
+                oth_tot += orders[n, p]
+        f_own = cap[p] / own_tot if own_tot > cap[p] else 1.0
+        rest = cap[p] - own_tot * f_own
+        if rest < 0.0:
+            rest = 0.0
+        f_oth = rest / oth_tot if oth_tot > rest else 1.0
+        for n in range(N):
+            out[n, p] = orders[n, p] * (f_own if own[n, p] else f_oth)
+
+
+@njit(cache=True, nogil=True)
+def _spill(miss, within, origin, left, pf, delivered, own, got):
+    """Re-order ``miss`` compute (N, 2: per origin) from that origin's products with capacity left, in
+    proportion to ``within``; owners first, then proportional rationing. Adds to ``delivered`` and
+    writes the compute obtained into ``got`` (N, 2)."""
+    N, P = within.shape
+    got[:, :] = 0.0
+    m = 0.0
+    for n in range(N):
+        for o in range(2):
+            if miss[n, o] > m:
+                m = miss[n, o]
+    if m <= 1e-12:
+        return
+    o2 = np.zeros((N, P))
+    for n in range(N):
+        ws0 = 0.0
+        ws1 = 0.0
+        for p in range(P):
+            if left[p] > 1e-9:
+                if origin[p] == 0:
+                    ws0 += within[n, p]
+                else:
+                    ws1 += within[n, p]
+        sc0 = miss[n, 0] / ws0 if ws0 > 0 else 0.0
+        sc1 = miss[n, 1] / ws1 if ws1 > 0 else 0.0
+        for p in range(P):
+            if left[p] > 1e-9:
+                o2[n, p] = within[n, p] * (sc0 if origin[p] == 0 else sc1) / pf[n, p]
+    d = np.empty((N, P))
+    _ration(o2, left, own, d)
+    for n in range(N):
+        for p in range(P):
+            delivered[n, p] += d[n, p]
+            got[n, origin[p]] += d[n, p] * pf[n, p]
+
+
+@njit(cache=True, nogil=True)
+def clear_runs(orders, capacity, own, within, origin, pf, locked):
+    """Allocate card orders under capacity, run by run (see ``clear_market`` for the rule).
+
+    orders, within, pf (R, N, P) with N = buyers x order classes; capacity (R, P); own (N, P) bool;
+    origin (P,) 0 foreign / 1 domestic; locked (R, N). Returns delivered (R, N, P)."""
+    R, N, P = orders.shape
+    delivered = np.zeros((R, N, P))
+    left = np.empty(P)
+    miss = np.empty((N, 2))
+    got = np.empty((N, 2))
+    rem = np.empty((N, 2))
+    for r in range(R):
+        d = delivered[r]
+        o = orders[r]
+        for p in range(P):
+            left[p] = max(capacity[r, p], 0.0)
+        _ration(o, left, own, d)
+        for p in range(P):
+            s = 0.0
+            for n in range(N):
+                s += d[n, p]
+            left[p] = max(left[p] - s, 0.0)
+        miss[:, :] = 0.0
+        biggest = 0.0
+        for n in range(N):
+            for p in range(P):
+                x = (o[n, p] - d[n, p]) * pf[r, n, p]
+                miss[n, origin[p]] += x
+                if x > biggest:
+                    biggest = x
+        if biggest <= 1e-12:
+            continue
+        _spill(miss, within[r], origin, left, pf[r], d, own, got)  # (2) within the same origin
+        for p in range(P):
+            s = 0.0
+            for n in range(N):
+                s += d[n, p]
+            left[p] = max(capacity[r, p] - s, 0.0)
+        for n in range(N):
+            rem[n, 1] = max(max(miss[n, 0] - got[n, 0], 0.0), 0.0)  # foreign miss -> domestic products
+            rem[n, 0] = max(max(miss[n, 1] - got[n, 1], 0.0) - locked[r, n], 0.0)  # domestic -> foreign
+        _spill(rem, within[r], origin, left, pf[r], d, own, got)  # (3) to the other origin
+    return delivered
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.
@@ -105,64 +245,16 @@ def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, wi
     Returns (delivered (B, K, P) cards, unmet compute (B, K)).
     """
     B, K, P = orders.shape
-    om = np.zeros((P, 2))
-    om[np.arange(P), origin_of_product.astype(int)] = 1.0
-    pf = np.broadcast_to(perf[None], (B, K, P)).reshape(B * K, P)
-    own = np.repeat(owner, K, axis=0) if owner.any() else None
-    lock = None if locked_domestic is None else locked_domestic.reshape(B * K)
-    d, unmet = clear_flat(orders.reshape(B * K, P), capacity, own, within.reshape(B * K, P), om, pf, lock)
-    return d.reshape(B, K, P), unmet.reshape(B, K)
-
-
-def clear_flat(o, capacity, own, within, om, pf, locked):
-    """clear_market on flattened rows (N = buyers x classes): o, within, pf (N, P); own (N, P) bool or
-    None; om (P, 2) origin membership; locked (N,) or None. Same rule and returns (flattened)."""
-    left = np.maximum(capacity, 0.0)
-    delivered = _ration(o, left, own)
-    left = np.maximum(left - delivered.sum(axis=0), 0.0)
-    miss = (o - delivered) * pf
-    if miss.max() > 1e-12:
-        miss_o = miss @ om  # (N, 2) unserved compute per origin
-        got = _spill(miss_o, within, om, left, pf, delivered, own)  # (2) same origin
-        left = np.maximum(capacity - delivered.sum(axis=0), 0.0)
-        rem = np.maximum(miss_o - got, 0.0)
-        if locked is not None:
-            rem[:, 1] = np.maximum(rem[:, 1] - locked, 0.0)
-        _spill(rem[:, ::-1], within, om, left, pf, delivered, own)  # (3) to the other origin
-    served = (delivered * pf).sum(axis=1)
-    wanted = (o * pf).sum(axis=1)
-    return delivered, np.maximum(wanted - served, 0.0)
-
-
-def _spill(miss_o, within, om, left, pf, delivered, own):
-    """Re-order ``miss_o`` compute (N, 2: per origin) from that origin's products with capacity left,
-    in proportion to ``within``; owners first, then proportional rationing; adds to ``delivered`` in
-    place and returns the compute obtained (N, 2)."""
-    if miss_o.max() <= 1e-12:
-        return np.zeros_like(miss_o)
-    w = within * (left > 1e-9)
-    ws = w @ om  # (N, 2)
-    scale = np.divide(miss_o, ws, out=np.zeros_like(miss_o), where=ws > 0)
-    o = w * (scale @ om.T) / pf
-    d = _ration(o, left, own)
-    delivered += d
-    return (d * pf) @ om
-
-
-def _ration(orders: np.ndarray, cap: np.ndarray, owner: np.ndarray | None) -> np.ndarray:
-    """Owners first on their captive products, then proportional rationing of the rest (rows x P)."""
-    if owner is None:
-        tot = orders.sum(axis=0)
-        f = np.divide(cap, tot, out=np.ones_like(tot), where=tot > cap)
-        return orders * f
-    own = orders * owner
-    own_tot = own.sum(axis=0)
-    f_own = np.divide(cap, own_tot, out=np.ones_like(own_tot), where=own_tot > cap)
-    rest_cap = np.maximum(cap - own_tot * f_own, 0.0)
-    other = orders - own
-    oth_tot = other.sum(axis=0)
-    f_oth = np.divide(rest_cap, oth_tot, out=np.ones_like(oth_tot), where=oth_tot > rest_cap)
-    return own * f_own + other * f_oth
+    pf = np.ascontiguousarray(np.broadcast_to(perf[None], (B, K, P)).reshape(1, B * K, P), dtype=float)
+    own = np.ascontiguousarray(np.repeat(owner, K, axis=0), dtype=np.bool_)
+    lock = np.zeros((1, B * K)) if locked_domestic is None else np.asarray(locked_domestic, float).reshape(1, B * K)
+    d = clear_runs(np.ascontiguousarray(orders, dtype=float).reshape(1, B * K, P),
+                   np.asarray(capacity, float).reshape(1, P), own,
+                   np.ascontiguousarray(within, dtype=float).reshape(1, B * K, P),
+                   np.asarray(origin_of_product, np.int64), pf, np.ascontiguousarray(lock))[0]
+    served = (d * pf[0]).sum(axis=1)
+    wanted = (orders.reshape(B * K, P) * pf[0]).sum(axis=1)
+    return d.reshape(B, K, P), np.maximum(wanted - served, 0.0).reshape(B, K)
 
 
 # ---------------------------------------------------------------- supply
@@ -177,22 +269,21 @@ def yield_curve(y0: np.ndarray | float, y_max: float, cum_wafers: np.ndarray | f
 
 
 def ascend_capacity(wafers: np.ndarray, gross_dies: np.ndarray, yld: np.ndarray, dies_per_card: np.ndarray,
-                    bank_dies: np.ndarray, hbm_stacks: np.ndarray, hbm_available: float):
+                    bank_dies: np.ndarray, hbm_stacks: np.ndarray, hbm_available):
     """Cards per product from wafers x good dies (+ TSMC die-bank dies), capped by the HBM stock.
 
-    All arrays are per product. Returns (cards, hbm_used, cards_without_hbm_cap). HBM is shared pro
-    rata among the products that need it when it is short.
+    Arrays are (..., products); ``hbm_available`` is (...) (one stock per run). Returns (cards, hbm_used
+    (...), cards_without_hbm_cap). HBM is shared pro rata among the products that need it when it is short.
     """
     good = wafers * gross_dies * yld + bank_dies
     uncapped = good / np.maximum(dies_per_card, 1)
     need = uncapped * hbm_stacks
-    tot = need.sum()
-    cards = uncapped
-    if tot > hbm_available and tot > 0:
-        scale = hbm_available / tot
-        cards = np.where(hbm_stacks > 0, uncapped * scale, uncapped)
-        need = cards * hbm_stacks
-    return cards, float(need.sum()), uncapped
+    tot = need.sum(axis=-1)
+    hbm = np.asarray(hbm_available, dtype=float)
+    short = (tot > hbm) & (tot > 0)
+    scale = np.divide(hbm, tot, out=np.ones_like(tot, dtype=float), where=short)
+    cards = np.where((hbm_stacks > 0) & short[..., None], uncapped * scale[..., None], uncapped)
+    return cards, (cards * hbm_stacks).sum(axis=-1), uncapped
 
 
 def ramp(value_2025: float, growth: float, years_from_2025: np.ndarray) -> np.ndarray:
@@ -203,15 +294,13 @@ def ramp(value_2025: float, growth: float, years_from_2025: np.ndarray) -> np.nd
 # ---------------------------------------------------------------- buyers' dynamics
 
 
-def update_belief(belief: np.ndarray, announced_cut: bool, eased: bool, jump: float, decay: float,
-                  easing: float) -> np.ndarray:
+def update_belief(belief: np.ndarray, announced_cut, eased, jump, decay, easing) -> np.ndarray:
     """Belief that foreign supply will be cut: decays each month, jumps to ``jump`` on an announced
-    restriction, and is multiplied by ``easing`` when a rule is eased."""
+    restriction, and is multiplied by ``easing`` when a rule is eased. All arguments broadcast against
+    ``belief`` (e.g. (R, 1) flags and parameters against (R, B) beliefs)."""
     b = belief * decay
-    if eased:
-        b = b * easing
-    if announced_cut:
-        b = np.maximum(b, jump)
+    b = np.where(eased, b * easing, b)
+    b = np.where(announced_cut, np.maximum(b, jump), b)
     return np.clip(b, 0.0, 1.0)
 
 

@@ -1,12 +1,16 @@
 """MarketModel: China's AI-accelerator market as a Mesa 3.3 model. One step = one calendar month.
 
 ``step()`` is the schedule of MODEL.md section 3 and docs/ODD.md section 3: regulate, offer, anticipate,
-choose, clear, update, record. Numbers live in arrays owned by the model (buyers x tiers x products);
-agents own their slices and decisions; the market maths is in ``sim.market``.
+choose, clear, update, record. Numbers live in arrays owned by the model with a leading axis of runs
+(runs x buyers x tiers x products): one ``step()`` advances every run of a batch, each with its own
+seed, parameters and events, and run *i* of a batch gives the numbers it gives alone. Agents own their
+slices and decisions; the market maths is in ``sim.model.market``; what the model records is a
+``Records`` (``sim.model.records``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +19,12 @@ import numpy as np
 from mesa.agent import AgentSet
 
 from sim.model import market
-from sim.model.agents import (
-    Buyer,
-    ChinaRegulator,
-    ChipVendor,
-    ForeignVendor,
-    Huawei,
-    USRegulator,
-)
+from sim.model.agents import Buyer, ChinaRegulator, ChipVendor, ForeignVendor, Huawei, USRegulator
 from sim.model.calendar import month_index
 from sim.model.ids import BUYERS, FOREIGN_VENDORS, TIERS, TRAINING_TIERS, VENDORS
 from sim.model.params import PARAMS, load_catalogue
-from sim.model.rules import PolicyState, is_easing, is_restricting, products_cut_by
+from sim.model.records import Records
+from sim.model.rules import RuleState, Scheduled, products_cut_by
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.seeds import derive_seed
 
@@ -43,46 +41,89 @@ class MarketModel(mesa.Model):
         seed: the run's seed (an int). Default: replicate 0 of the scenario's master seed.
         trace: keep the decision trace (utility terms behind each buyer's split).
         mesa_collect: feed ``self.datacollector`` every month (for ``mesa.batch_run`` and Mesa tools);
-            ChipShift's own runner records everything itself and switches this off.
+            ChipShift's own engine reads ``self.records`` and switches this off.
+        runs: a batch instead of one run: ``[(scenario, seed), ...]``. Every run keeps its own random
+            generator (``numpy.random.default_rng(seed)``), parameters and events; all runs share the
+            horizon. ``scenario``, ``seed`` and ``overrides`` are then ignored.
+        details: optional record blocks (``deliveries``, ``buyer_product``; ``trace`` via ``trace``).
         **overrides: dotted parameter overrides, e.g. ``**{"hoarding.strength": 0.5}``; this is what
             ``mesa.batch_run`` passes.
     """
 
     def __init__(self, scenario: Scenario | str | Path = "history", seed: int | None = None, trace: bool = False,
-                 mesa_collect: bool = True, **overrides: Any):
-        if not isinstance(scenario, Scenario):
-            scenario = load_scenario(scenario)
-        if overrides:
-            scenario = scenario.with_changes(parameters=overrides)
-        if seed is None:
-            seed = derive_seed(scenario.header.seed, 0)
-        super().__init__(seed=int(seed))
-        self.seed_value = int(seed)
-        self.scenario = scenario
+                 mesa_collect: bool = True, runs: Sequence[tuple[Scenario, int]] | None = None,
+                 details: Sequence[str] = ("deliveries",), **overrides: Any):
+        if runs is None:
+            if not isinstance(scenario, Scenario):
+                scenario = load_scenario(scenario)
+            if overrides:
+                scenario = scenario.with_changes(parameters=overrides)
+            if seed is None:
+                seed = derive_seed(scenario.header.seed, 0)
+            runs = [(scenario, int(seed))]
+        if not runs:
+            raise ValueError("a batch needs at least one run")
+        scenarios = [sc for sc, _ in runs]
+        seeds = [int(s) for _, s in runs]
+        months = scenarios[0].months
+        for sc in scenarios[1:]:
+            if sc.header.start != scenarios[0].header.start or sc.header.end != scenarios[0].header.end:
+                raise ValueError("runs of one batch must share the horizon (start and end months)")
+        super().__init__(seed=seeds[0])
+        self.scenarios = scenarios
+        self.scenario = scenarios[0]
+        self.seeds = np.array(seeds, dtype=np.int64)
+        self.seed_value = seeds[0]
+        self.n_runs = len(seeds)
         self.trace_on = trace
         self.mesa_collect = mesa_collect
-        self.p = {n: scenario.parameters.get(n, prm.default) for n, prm in PARAMS.items()}
-        self.months = scenario.months
-        self.n_months = len(self.months)
+        self.details = frozenset(details) | ({"trace"} if trace else set())
+        self.months = months
+        self.n_months = len(months)
         self.t = 0
+        self._build_parameters()
         self._build_products()
         self._build_time()
         self._build_state()
         self._build_events()
+        self._build_random()
         self._build_agents()
-        self._build_records()
+        self.records = Records.empty(months, self.seeds, self.product_ids, self.vendor_of, self.domestic,
+                                     self.pidx[GREY], len(BUYERS), len(TIERS), self.details)
         self.datacollector = mesa.DataCollector(model_reporters={
             "month": "month", "Nvidia_unit_share": "nvidia_unit_share", "Huawei_unit_share": "huawei_unit_share",
             "Domestic_unit_share": "domestic_unit_share", "Total_units": "total_units",
         })
         self.month = self.months[0]
-        self.nvidia_unit_share = self.huawei_unit_share = self.domestic_unit_share = self.total_units = 0.0
         self.running = True
 
+    @classmethod
+    def batch(cls, scenarios: Sequence[Scenario], seeds: Sequence[int], trace: bool = False,
+              details: Sequence[str] = ("deliveries",)) -> MarketModel:
+        """A model stepping ``len(seeds)`` runs together (scenario i with seed i)."""
+        return cls(runs=list(zip(scenarios, seeds)), trace=trace, mesa_collect=False, details=details)
+
     # ------------------------------------------------------------------ construction
+    def _build_parameters(self) -> None:
+        """``self.p[name]``: the parameter's value in every run, an (R,) array."""
+        uniq: dict[int, int] = {}
+        which = np.empty(self.n_runs, dtype=np.int64)
+        distinct: list[Scenario] = []
+        for r, sc in enumerate(self.scenarios):
+            k = uniq.setdefault(id(sc), len(distinct))
+            if k == len(distinct):
+                distinct.append(sc)
+            which[r] = k
+        self.p: dict[str, np.ndarray] = {}
+        for n, prm in PARAMS.items():
+            vals = np.array([sc.parameters.get(n, prm.default) for sc in distinct],
+                            dtype=bool if prm.kind == "bool" else float)
+            self.p[n] = vals[which]
+
     def _build_products(self) -> None:
         cat = load_catalogue()
         p = self.p
+        R = self.n_runs
         ids = list(cat) + [GREY, COMPLIANT]
         self.product_ids = ids
         self.pidx = {x: i for i, x in enumerate(ids)}
@@ -92,144 +133,195 @@ class MarketModel(mesa.Model):
         self.origin_of_vendor = np.array([0 if v in FOREIGN_VENDORS else 1 for v in VENDORS])
         start = month_index(self.scenario.header.start)
 
-        def f(pid, key, default=0.0):
+        def f(pid, key, default=0.0):  # (R,) per-run value of a product field
             if pid == GREY:
-                return default
+                return np.full(R, default)
             if pid == COMPLIANT:  # placeholder until launched (see launch_compliant)
                 pid = "a100"
             k = f"products.{pid}.{key}"
-            return float(p[k]) if k in p else float(cat[pid].get(key, default))
+            return p[k] if k in p else np.full(R, float(cat[pid].get(key, default)))
+
+        def col(key, default=0.0):  # (R, P)
+            return np.stack([f(x, key, default) for x in ids], axis=1)
 
         h100 = "h100"
         self.vendor_of = np.array([vix[cat[x]["vendor"]] if x in cat else vix["Nvidia"] for x in ids])
         self.domestic = self.origin_of_vendor[self.vendor_of].astype(bool)
         self.foreign_p = (~self.domestic).astype(float)
         self.virtual = np.array([x in (GREY, COMPLIANT) for x in ids])
-        self.train = np.array([f(x, "train") for x in ids])
-        self.infer = np.array([f(x, "infer") for x in ids])
-        self.bf16 = np.array([f(x, "bf16") for x in ids])
-        self.tpp = np.array([f(x, "tpp") for x in ids])
-        self.interconnect = np.array([f(x, "interconnect_gbs") for x in ids])
-        self.power = np.array([f(x, "power_w") for x in ids])
-        price = np.array([f(x, "price_usd") for x in ids])
-        price = np.where(self.domestic, price * p["domestic.price_markup"], price)
+        self.train, self.infer, self.bf16 = col("train"), col("infer"), col("bf16")
+        self.tpp, self.interconnect, self.power = col("tpp"), col("interconnect_gbs"), col("power_w")
+        price = col("price_usd")
+        price = np.where(self.domestic, price * p["domestic.price_markup"][:, None], price)
         # grey market: H100-class cards at a premium
         g = self.pidx[GREY]
-        self.train[g], self.infer[g], self.bf16[g] = f(h100, "train"), f(h100, "infer"), f(h100, "bf16")
-        self.tpp[g], self.interconnect[g], self.power[g] = f(h100, "tpp"), f(h100, "interconnect_gbs"), f(h100, "power_w")
-        price[g] = f(h100, "price_usd") * (1.0 + p["grey.premium"])
+        for arr, key in ((self.train, "train"), (self.infer, "infer"), (self.bf16, "bf16"), (self.tpp, "tpp"),
+                         (self.interconnect, "interconnect_gbs"), (self.power, "power_w")):
+            arr[:, g] = f(h100, key)
+        price[:, g] = f(h100, "price_usd") * (1.0 + p["grey.premium"])
         self.base_price = price
         self.price = price.copy()
-        self.dies = np.array([f(x, "dies", 1.0) for x in ids])
-        self.hbm_stacks = np.array([f(x, "hbm_stacks", 0.0) for x in ids])
-        self.gross_dies = np.array([f(x, "gross_dies_per_wafer", 0.0) for x in ids])
-        self.yield0 = np.array([f(x, "yield0", 0.0) for x in ids])
+        self.dies = np.array([float(cat.get(x, {}).get("dies", 1.0)) for x in ids])
+        self.hbm_stacks = np.array([float(cat.get(x, {}).get("hbm_stacks", 0.0)) for x in ids])
+        self.gross_dies = np.array([float(cat.get(x, {}).get("gross_dies_per_wafer", 0.0)) for x in ids])
+        self.yield0 = np.array([float(cat.get(x, {}).get("yield0", 0.0)) for x in ids])
         self.uses_die_bank = np.array([bool(cat.get(x, {}).get("die_bank", False)) for x in ids])
         self.good_per_wafer_hint = np.maximum(self.gross_dies * np.maximum(self.yield0, 0.05), 1.0)
         self.cat_capacity = np.array([float(cat.get(x, {}).get("capacity_per_month", BIG)) for x in ids])
-        self.launched_at = np.array([month_index(cat[x]["launch"]) - start if x in cat else 10**6 for x in ids])
-        self.launched_at[g] = -10**6
+        launched_at = np.array([month_index(cat[x]["launch"]) - start if x in cat else 10**6 for x in ids])
+        launched_at[g] = -10**6
+        self.launched_at = np.tile(launched_at, (R, 1))
         self.owner = np.zeros((len(BUYERS), n), dtype=bool)
         for x in cat:
             if "owner" in cat[x]:
                 self.owner[self.bidx[cat[x]["owner"]], self.pidx[x]] = True
-        self.perf = np.stack([self.train if t in TRAINING_TIERS else self.infer for t in TIERS])  # (T, P)
+        self._mv = np.zeros((n, len(VENDORS)))  # product -> vendor membership
+        self._mv[np.arange(n), self.vendor_of] = 1.0
+        self._own_rep = np.repeat(self.owner, len(TIERS) + 1, axis=0)  # owner per (buyer, order class) row
+        self.is_training_tier = np.array([t in TRAINING_TIERS for t in TIERS])
         self.compliant_slot = {"Nvidia": self.pidx[COMPLIANT]}
-        self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual
+        self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
 
     def _build_time(self) -> None:
         p = self.p
+        R, n, P = self.n_runs, self.n_months, len(self.product_ids)
         idx = np.array([month_index(m) for m in self.months])
         self.year = idx // 12
         self.month_of_year = idx % 12 + 1
         yrs = (idx - month_index("2025-07")) / 12.0
-        self.base_capacity = np.zeros((self.n_months, len(self.product_ids)))
+        self.base_capacity = np.zeros((R, n, P))
         for i, pid in enumerate(self.product_ids):
             v = VENDORS[self.vendor_of[i]]
             if pid == GREY:
-                self.base_capacity[:, i] = p["grey.per_year"] / 12.0
+                self.base_capacity[:, :, i] = (p["grey.per_year"] / 12.0)[:, None]
             elif not self.domestic[i]:
-                self.base_capacity[:, i] = self.cat_capacity[i]
+                self.base_capacity[:, :, i] = self.cat_capacity[i]
             elif v != "Huawei":
-                c = market.ramp(p[f"capacity.{v}.cards_2025"], p[f"capacity.{v}.growth"], yrs) / 12.0
-                self.base_capacity[:, i] = c * p["domestic.capacity_scale"]
+                c = market.ramp(p[f"capacity.{v}.cards_2025"][:, None], p[f"capacity.{v}.growth"][:, None],
+                                yrs[None, :]) / 12.0
+                self.base_capacity[:, :, i] = c * p["domestic.capacity_scale"][:, None]
         # SMIC wafers for Ascend: linear between yearly averages (placed mid-year), growth after 2026
         anchors_t = np.array([month_index(f"{y}-07") for y in (2023, 2024, 2025, 2026)])
-        anchors_v = np.array([0.0, p["huawei.wafers_2024"], p["huawei.wafers_2025"], p["huawei.wafers_2026"]])
-        w = np.interp(idx, anchors_t, anchors_v)
         after = idx > anchors_t[-1]
-        w[after] = p["huawei.wafers_2026"] * (1 + p["huawei.wafer_growth"]) ** ((idx[after] - anchors_t[-1]) / 12)
-        self.wafer_path = w
-        tier_share = np.array([p[f"demand.tier_share.{t}"] for t in TIERS])
-        tier_share = tier_share / tier_share.sum() if tier_share.sum() > 0 else np.full(len(TIERS), 0.25)
-        share = np.array([p[f"buyers.{b}.demand_share"] for b in BUYERS])
-        share = share / share.sum() if share.sum() > 0 else np.full(len(BUYERS), 1 / len(BUYERS))
+        self.wafer_path = np.zeros((R, n))
+        for r in range(R):
+            anchors_v = np.array([0.0, p["huawei.wafers_2024"][r], p["huawei.wafers_2025"][r],
+                                  p["huawei.wafers_2026"][r]])
+            w = np.interp(idx, anchors_t, anchors_v)
+            w[after] = anchors_v[-1] * (1 + p["huawei.wafer_growth"][r]) ** ((idx[after] - anchors_t[-1]) / 12)
+            self.wafer_path[r] = w
+        tier_share = np.stack([p[f"demand.tier_share.{t}"] for t in TIERS], axis=1)  # (R, T)
+        ts = tier_share.sum(axis=1, keepdims=True)
+        tier_share = np.where(ts > 0, tier_share / np.where(ts > 0, ts, 1.0), 0.25)
+        share = np.stack([p[f"buyers.{b}.demand_share"] for b in BUYERS], axis=1)  # (R, B)
+        ss = share.sum(axis=1, keepdims=True)
+        share = np.where(ss > 0, share / np.where(ss > 0, ss, 1.0), 1 / len(BUYERS))
         yrs22 = (idx - month_index("2022-01")) / 12.0
         early = np.minimum(yrs22, 3.5)  # growth to mid-2025, then the later rate
-        growth = (1.0 + p["demand.growth_annual"]) ** early * (1.0 + p["demand.growth_after_2025"]) ** (yrs22 - early)
-        self.demand_path = p["demand.base_2022"] * growth[:, None, None] * share[None, :, None] * tier_share[None, None, :]
-        self.state_linked = np.array([p[f"buyers.{b}.state_linked"] for b in BUYERS])
-        self.cuda = np.array([p[f"buyers.{b}.cuda_dependence"] for b in BUYERS])
-        self.tier_switch = np.array([p[f"choice.tier_switching.{t}"] for t in TIERS])
+        growth = (1.0 + p["demand.growth_annual"][:, None]) ** early * \
+            (1.0 + p["demand.growth_after_2025"][:, None]) ** (yrs22 - early)  # (R, n)
+        self.demand_path = (p["demand.base_2022"][:, None, None, None] * growth[:, :, None, None]
+                            * share[:, None, :, None] * tier_share[:, None, None, :])  # (R, n, B, T)
+        self.state_linked = np.stack([p[f"buyers.{b}.state_linked"] for b in BUYERS], axis=1)
+        self.cuda = np.stack([p[f"buyers.{b}.cuda_dependence"] for b in BUYERS], axis=1)
+        self.tier_switch = np.stack([p[f"choice.tier_switching.{t}"] for t in TIERS], axis=1)  # (R, T)
         kwh_month = 730.0 * p["energy.utilisation"] / 1000.0
         usd_kwh = p["energy.price_rmb_kwh"] / p["fx.rmb_per_usd"]
-        penalty = np.where(self.domestic, p["energy.domestic_penalty"], 1.0)
-        self.energy_life = self.power * kwh_month * usd_kwh * p["ageing.lifetime_months"] * penalty
-        self.ref_cost = float(self.base_price[self.pidx["a100"]])
+        penalty = np.where(self.domestic[None, :], p["energy.domestic_penalty"][:, None], 1.0)
+        self.energy_life = self.power * (kwh_month * usd_kwh * p["ageing.lifetime_months"])[:, None] * penalty
+        self.ref_cost = self.base_price[:, self.pidx["a100"]].copy()  # (R,)
         self._beta = p["choice.price_weight"]
-        self._perf_term = self._beta * np.log(np.maximum(self.perf, 1e-9))  # (T, P)
-        self._switch_t = -p["choice.switching_scale"] * self.tier_switch
+        self._switch_t = -p["choice.switching_scale"][:, None] * self.tier_switch  # (R, T)
         self._risk_w = -p["choice.risk_weight"]
         self._dom_f = self.domestic.astype(float)
-        self._origin_p = self.domestic.astype(int)
+        self._origin_p = self.domestic.astype(np.int64)
         self._policy_key = None
-        self._clear_buffers()
+        self._performance_changed()
+
+    def _performance_changed(self) -> None:
+        """Arrays derived from product performance (recomputed when a compliant SKU launches)."""
+        R, T, P, B = self.n_runs, len(TIERS), len(self.product_ids), len(BUYERS)
+        self.perf = np.where(self.is_training_tier[None, :, None], self.train[:, None, :], self.infer[:, None, :])
+        self._perf_term = self._beta[:, None, None] * np.log(np.maximum(self.perf, 1e-9))  # (R, T, P)
+        self._inv_perf = 1.0 / np.maximum(self.perf, 1e-9)
+        perf_all = np.concatenate([self.perf, self.bf16[:, None, :]], axis=1)  # (R, T+1, P)
+        self._pf = np.ascontiguousarray(np.broadcast_to(np.maximum(perf_all, 1e-9)[:, None], (R, B, T + 1, P))
+                                        .reshape(R, B * (T + 1), P))
 
     def _build_state(self) -> None:
-        B, T, P = len(BUYERS), len(TIERS), len(self.product_ids)
-        self.policy = PolicyState(B, P)
-        self.policy.grey_enforcement = float(self.p["grey.enforcement"])  # baseline; events change it
-        self.capacity = np.zeros(P)
-        self.last_orders = np.zeros(P)
-        self.cum_units = np.zeros(P)
-        self.installed = np.zeros((B, P))
-        self.stock = np.zeros((B, P))
-        self.opened = np.zeros((B, P))
-        self.belief = np.zeros(B)
-        self.hoard_mult = np.zeros((B, P))
-        self.efficiency = np.ones(B)
-        self.service = np.ones(B)
-        self.backlog = np.zeros((B, T))
-        self.inst_aec = np.zeros(B)
-        self.target_aec = np.zeros(B)
-        self.maturity = np.array([self.p[f"maturity.{v}"] for v in VENDORS])
-        self.at_risk = np.zeros(P)
-        self.pending: list[tuple[int, np.ndarray]] = []
-        self.us_legal = np.ones(P, dtype=bool)
+        R, B, T, P = self.n_runs, len(BUYERS), len(TIERS), len(self.product_ids)
+        self.rules = RuleState(R, B, P, self.pidx, self.bidx)
+        self.rules.grey_enforcement[:] = self.p["grey.enforcement"]  # baseline; events change it
+        self.capacity = np.zeros((R, P))
+        self.last_orders = np.zeros((R, P))
+        self.cum_units = np.zeros((R, P))
+        self.installed = np.zeros((R, B, P))
+        self.stock = np.zeros((R, B, P))
+        self.opened = np.zeros((R, B, P))
+        self.belief = np.zeros((R, B))
+        self.hoard_mult = np.zeros((R, B, P))
+        self.efficiency = np.ones((R, B))
+        self.service = np.ones((R, B))
+        self.backlog = np.zeros((R, B, T))
+        self.inst_aec = np.zeros((R, B))
+        self.target_aec = np.zeros((R, B))
+        self.maturity = np.stack([self.p[f"maturity.{v}"] for v in VENDORS], axis=1)  # (R, V)
+        self.at_risk = np.zeros((R, P))
+        self.pending: list[tuple[int, np.ndarray]] = []  # (effective month, products at risk (R, P))
+        self.us_legal = np.ones((R, P), dtype=bool)
         self._legal_key = None
-        self._legal_base = self.us_legal
-        self.launched = np.zeros(P, dtype=bool)
-        self.price_index = 1.0
-        self.ref_cost_per_aec = None
-        self.announced_cut = self.announced_ease = False
-        self.huawei_made = np.zeros(self.n_months)
-        self.dom_delivered = np.zeros(self.n_months)
-        self.all_delivered = np.zeros(self.n_months)
-        self.events_applied: list[tuple[int, str]] = []
+        self.launched = np.zeros((R, P), dtype=bool)
+        self.price_index = np.ones(R)
+        self.ref_cost_per_aec = np.full(R, np.nan)
+        self.announced_cut = np.zeros(R, dtype=bool)
+        self.announced_ease = np.zeros(R, dtype=bool)
+        self.dom_delivered = np.zeros((R, self.n_months))
+        self.all_delivered = np.zeros((R, self.n_months))
+        self.events_applied: list[list[tuple[int, str]]] = [[] for _ in range(R)]
         # the first months of the scenario start from an installed base (two years of 2022 demand)
-        self.target_aec[:] = self.demand_path[0].sum(axis=1) * self.p["ageing.lifetime_months"] * 0.4
+        self.target_aec[:] = self.demand_path[:, 0].sum(axis=2) * self.p["ageing.lifetime_months"][:, None] * 0.4
         self.inst_aec[:] = self.target_aec
 
     def _build_events(self) -> None:
-        self.events_due: dict[tuple[str, int], list] = {}
-        self.announce_at: dict[int, list] = {}
+        """Every run's events, grouped: an event that is the same in several runs (same content, same
+        months) is applied once to all of them. ``events_due[t]``: what regulators apply in month t, in
+        the order of the scenario (US first, then by effective month and id); ``announce_at[t]``: the
+        announcements buyers hear in month t."""
         start = month_index(self.scenario.header.start)
-        for ev in self.scenario.events:
+        groups: dict[tuple, list[int]] = {}
+        objs: dict[tuple, Any] = {}
+        for r, sc in enumerate(self.scenarios):
+            for ev in sc.events:
+                key = (ev.model_dump_json(),)
+                groups.setdefault(key, []).append(r)
+                objs[key] = ev
+        self.events_due: dict[int, list[Scheduled]] = {}
+        self.announce_at: dict[int, list[Scheduled]] = {}
+        for key, rs in groups.items():
+            ev = objs[key]
             te = max(month_index(ev.effective) - start, 0)
             ta = month_index(ev.announced) - start
-            self.events_due.setdefault((ev.actor, te), []).append(ev)
+            s = Scheduled(ev, te, max(ta, 0), ta >= 0, np.array(rs, dtype=np.int64))
+            self.events_due.setdefault(te, []).append(s)
             if ta >= 0 or te > 0:  # news from before the start is not news at the start
-                self.announce_at.setdefault(max(ta, 0), []).append((te, ev, ta >= 0))
+                self.announce_at.setdefault(s.t_announce, []).append(s)
+        for lst in self.events_due.values():
+            lst.sort(key=lambda s: s.order)
+
+    def _build_random(self) -> None:
+        """Each run's draws for the whole horizon, from its own generator in a fixed order: taste shocks
+        (months x buyers x vendors), licence draws (months x products), yield noise (months x Ascend
+        products). A run's numbers therefore never depend on the other runs of its batch."""
+        R, n, B, V, P = self.n_runs, self.n_months, len(BUYERS), len(VENDORS), len(self.product_ids)
+        k = int((self.vendor_of == VENDORS.index("Huawei")).sum())
+        self.z_taste = np.empty((R, n, B, V))
+        self.u_licence = np.empty((R, n, P))
+        self.z_yield = np.empty((R, n, k))
+        for r, s in enumerate(self.seeds):
+            g = self.rng if self.n_runs == 1 else np.random.default_rng(int(s))
+            self.z_taste[r] = g.standard_normal((n, B, V))
+            self.u_licence[r] = g.random((n, P))
+            self.z_yield[r] = g.standard_normal((n, k))
 
     def _build_agents(self) -> None:
         for i, v in enumerate(VENDORS):
@@ -243,17 +335,6 @@ class MarketModel(mesa.Model):
                                    random=self.random)
         self.vendors = AgentSet([a for a in self.agents if isinstance(a, ChipVendor)], random=self.random)
         self.buyers = self.agents_by_type[Buyer]
-
-    def _build_records(self) -> None:
-        n, B, T, P = self.n_months, len(BUYERS), len(TIERS), len(self.product_ids)
-        self.rec_units = np.zeros((n, P))  # legal deliveries per product (hoard included)
-        self.rec_revenue = np.zeros((n, P))
-        self.rec_levy = np.zeros((n, P))
-        self.rec_installed = np.zeros((n, P))
-        self.rec_buyer = np.zeros((n, B, 6))
-        self.rec_tier = np.zeros((n, T, 2))
-        self.rec_market = np.zeros((n, 2))
-        self.rec_trace = np.zeros((n, B, T, 2, 8)) if self.trace_on else None
 
     # ------------------------------------------------------------------ the schedule
     def step(self) -> None:
@@ -275,45 +356,60 @@ class MarketModel(mesa.Model):
     # 1. Regulate
     def regulate(self) -> None:
         t = self.t
-        self.announced_cut = self.announced_ease = False
-        for te, ev, news in self.announce_at.get(t, ()):
-            if is_restricting(ev, self.policy, self.pidx):
-                self.announced_cut |= news
-                if te > t and ev.actor == "US":
-                    cut = products_cut_by(self.policy, ev, self.pidx, self.bidx, self.tpp, self.interconnect,
-                                          ~self.domestic)
-                    self.pending.append((te, cut))
-            if is_easing(ev, self.policy, self.pidx):
-                self.announced_ease |= news
+        rules = self.rules
+        self.announced_cut[:] = False
+        self.announced_ease[:] = False
+        foreign = ~self.domestic
+        for s in self.announce_at.get(t, ()):
+            r = s.runs
+            restr = s.event.restricts(rules)[r]
+            self.announced_cut[r] |= restr & s.news
+            if s.t > t and s.event.actor == "US" and restr.any():
+                cut = np.zeros((self.n_runs, len(self.product_ids)), dtype=bool)
+                rr = r[restr]
+                cut[rr] = products_cut_by(rules, s.event, self.tpp, self.interconnect, foreign)[rr]
+                self.pending.append((s.t, cut))
+            self.announced_ease[r] |= s.event.eases(rules)[r] & s.news
         self.regulators.do("regulate")
         if self.pending:
             self.pending = [(te, c) for te, c in self.pending if te > t]
-            self.at_risk = np.zeros(len(self.product_ids))
+            self.at_risk = np.zeros_like(self.at_risk)
             for _, c in self.pending:
                 self.at_risk = np.maximum(self.at_risk, c.astype(float))
         elif self.at_risk.any():
-            self.at_risk = np.zeros(len(self.product_ids))
+            self.at_risk = np.zeros_like(self.at_risk)
         self.launched = self.launched_at <= t
         self._hi_launched = self.highend & self.launched
-        key = (self.policy.version, self.launched_at[self.pidx[COMPLIANT]])
+        key = (rules.version, self._compliant_version)
         if key != self._legal_key:
-            self._legal_base = self.policy.us_legal(self.tpp, self.interconnect, ~self.domestic)
+            self._legal_base = rules.us_legal(self.tpp, self.interconnect, foreign)
             self._legal_key = key
-        legal = self._legal_base.copy()
-        for pi, a in self.policy.licence.items():
-            if legal[pi] and not self.domestic[pi]:
-                legal[pi] = bool(self.rng.random() < a) if a < 1.0 else True
-        legal[self.pidx[GREY]] = True
+        legal = self._legal_base
+        lic = rules.licence_set & (rules.licence < 1.0) & foreign[None, :]
+        if lic.any():
+            legal = legal & ~(lic & (self.u_licence[:, t] >= rules.licence))
+        legal = legal.copy()
+        legal[:, self.pidx[GREY]] = True
         self.us_legal = legal
 
-    def announce(self, restricting: bool, eased: bool) -> None:
-        self.announced_cut |= restricting
-        self.announced_ease |= eased
+    _compliant_version = 0
+
+    def apply_event(self, s: Scheduled) -> None:
+        """A regulator's event takes effect in its runs."""
+        s.event.apply(self.rules, s.runs)
+        self.rules.version += 1
+        for r in s.runs:
+            self.events_applied[r].append((self.t, s.event.id))
+
+    def announce(self, runs: np.ndarray, restricting: bool, eased: bool) -> None:
+        self.announced_cut[runs] |= restricting
+        self.announced_ease[runs] |= eased
 
     # 2. Offer
     def offer(self) -> None:
         self.vendors.do("offer")
-        self.capacity[self.pidx[GREY]] = self.base_capacity[self.t, self.pidx[GREY]] * (1.0 - self.policy.grey_enforcement)
+        g = self.pidx[GREY]
+        self.capacity[:, g] = self.base_capacity[:, self.t, g] * (1.0 - self.rules.grey_enforcement)
         self.set_prices()
 
     def set_prices(self) -> None:
@@ -321,156 +417,92 @@ class MarketModel(mesa.Model):
         cap = self.capacity
         ratio = np.divide(self.last_orders, cap, out=np.ones_like(cap), where=cap > 0)
         excess = np.clip(np.minimum(ratio, 2.0) - 1.0, 0.0, 1.0)
-        self.price = self.base_price * (1.0 + self.p["vendors.markup_max"] * excess)
+        self.price = self.base_price * (1.0 + self.p["vendors.markup_max"][:, None] * excess)
 
     # 3. Anticipate
     def anticipate(self) -> None:
         """Buyers update their belief that foreign supply will be cut, plan hoarding of products at
         risk (and a general pull-forward of foreign purchases), and open part of their stockpile."""
-        p = self.p
-        self.belief = market.update_belief(self.belief, self.announced_cut, self.announced_ease,
-                                           p["anticipation.jump"], p["anticipation.decay"], p["anticipation.easing"])
-        s = p["hoarding.strength"] * self.belief
-        self.hoard_mult = s[:, None] * (self.at_risk + p["hoarding.general"] * self.foreign_p)[None, :]
-        self.opened = self.stock * p["stockpile.open_rate"]
+        Buyer.anticipate(self)
 
     # 4. Choose
     def _policy_terms(self) -> None:
-        """Arrays that change only when a rule changes (cached on the policy's version)."""
+        """Arrays that change only when a rule changes (cached on the rules' version)."""
         p = self.p
-        pol = self.policy
-        quota_open = tuple(sorted((pi, pool > 0) for pi, pool in pol.quota_pool.items()))
-        key = (pol.version, quota_open)
+        rules = self.rules
+        quota_open = rules.quota_set & (rules.quota_pool > 0)
+        key = (rules.version, quota_open.tobytes())
         if key == self._policy_key:
             return
         self._policy_key = key
-        levy = np.zeros(len(self.product_ids))
-        for pi, r in pol.levy.items():
-            levy[pi] = r
-        self.levy_rate = levy
-        self._price_factor = 1.0 + p["levy.passthrough"] * levy
-        self._energy = self.energy_life * np.where(self.domestic, 1.0 - pol.subsidy_rate(), 1.0)
-        guid = pol.guidance
-        self.floor = self.state_linked * np.maximum(pol.mandate_floor(), guid) + (1.0 - self.state_linked) * guid
-        pressure = np.zeros(len(self.product_ids))
-        for v, strength in pol.pressure.items():
-            pressure[self.vendor_of == VENDORS.index(v)] = strength
-        block = pol.block.copy()
-        for pi, pool in pol.quota_pool.items():
-            if pool > 0:
-                block[list(pol.quota_buyers[pi]), pi] = 0.0
+        self.levy_rate = rules.levy
+        self._price_factor = 1.0 + p["levy.passthrough"][:, None] * rules.levy
+        self._energy = self.energy_life * np.where(self.domestic[None, :], 1.0 - rules.subsidy_rate[:, None], 1.0)
+        guid = rules.guidance
+        self.floor = self.state_linked * np.maximum(rules.mandate_floor[:, None], guid) + (1.0 - self.state_linked) * guid
+        pressure = rules.pressure[:, self.vendor_of]  # (R, P)
+        block = np.where(quota_open[:, None, :] & rules.quota_buyers, 0.0, rules.block)
         self.block_eff = block
         self._unblocked = block < 1.0
-        self._policy_bp = p["choice.policy_weight"] * (self.floor[:, None] * self.domestic[None, :] - pressure[None, :]
-                                                       - p["choice.block_weight"] * block) \
-            + p["captive.owner_preference"] * self.owner
+        self._policy_bp = p["choice.policy_weight"][:, None, None] * (
+            self.floor[:, :, None] * self.domestic[None, None, :] - pressure[:, None, :]
+            - p["choice.block_weight"][:, None, None] * block) + p["captive.owner_preference"][:, None, None] * self.owner
 
     def choose(self) -> None:
         """Each buyer splits the compute it wants, per tier, over the products it may buy (nested
         logit origin -> vendor -> product), then policy floors bound the domestic nest."""
-        p = self.p
         self._policy_terms()
-        self.price_buyer = self.price * self._price_factor
-        price_term = -self._beta * np.log(self.price_buyer + self._energy)  # (P,)
-        domfrac = self._installed_domestic_fraction()
-        sw_bp = self.cuda[:, None] * (1.0 - self.maturity[self.vendor_of])[None, :] * (
-            1.0 - p["choice.experience_weight"] * domfrac[:, None] * self._dom_f[None, :])
-        switching = self._switch_t[None, :, None] * sw_bp[:, None, :]  # (B, T, P), <= 0
-        risk = self._risk_w * self.belief[:, None] * self.foreign_p[None, :]
-        taste = self.rng.normal(0.0, p["choice.taste_sd"], (len(BUYERS), len(VENDORS)))[:, self.vendor_of]
-        bp = price_term[None, :] + risk + self._policy_bp + taste
-        util = (self._perf_term[None] + switching) + bp[:, None, :]
-        avail = self._available()
-        self.avail = avail
-        _, p_o, within = market.nested_logit(util, avail[:, None, :], self.vendor_of, self.origin_of_vendor,
-                                             len(VENDORS), p["choice.nest_vendor"], p["choice.nest_product"])
-        floor = self.floor[:, None]
-        p_ob = market.bound_origin_shares(p_o, floor, 1.0)
-        self.locked_share = np.minimum(p_ob[..., 1], floor)  # (B, T)
-        self.probs = within * p_ob[..., self._origin_p]
-        self.within = within
-        if self.trace_on:
-            self._trace(within, price_term, switching, risk, p_o, p_ob)
-        # compute wanted this month, less what opened stockpile covers (frontier work first)
-        demand = self.demand_path[self.t] * self.price_index ** (-p["demand.price_elasticity"])
-        self.demand_now = demand
-        need = demand / self.efficiency[:, None] + self.backlog
-        cover = market.cover_in_priority(need, self.opened @ self.train)
-        self.need = need - cover
-        self.cover = cover
-
-    def _trace(self, within, price_term, switching, risk, p_o, p_ob) -> None:
-        shape = within.shape
-        om = np.stack([~self.domestic, self.domestic], axis=1).astype(float)  # (P, 2)
-        terms = (np.broadcast_to(self._perf_term[None], shape), np.broadcast_to(price_term, shape), switching,
-                 np.broadcast_to(risk[:, None, :], shape), np.broadcast_to(self._policy_bp[:, None, :], shape))
-        tr = self.rec_trace[self.t]
-        for k, term in enumerate(terms):
-            tr[..., k] = (within * term) @ om
-        tr[..., 5] = p_o
-        tr[..., 6] = p_ob
+        Buyer.choose(self)
 
     def _installed_domestic_fraction(self) -> np.ndarray:
-        c = self.installed * self.bf16[None, :]
-        tot = c.sum(axis=1)
-        return np.divide(c[:, self.domestic].sum(axis=1), tot, out=np.zeros_like(tot), where=tot > 0)
+        c = self.installed * self.bf16[:, None, :]
+        tot = c.sum(axis=2)
+        return np.divide(c[:, :, self.domestic].sum(axis=2), tot, out=np.zeros_like(tot), where=tot > 0)
 
     def _available(self) -> np.ndarray:
-        """(B, P): launched, legal for the US this month, offered, and not blocked by China for the
+        """(R, B, P): launched, legal for the US this month, offered, and not blocked by China for the
         buyer (named quota holders may buy a blocked product while the quota lasts). The grey option
         is open to a buyer when some launched H100-class foreign card is closed to it."""
-        ok = (self.launched & self.us_legal & (self.capacity > 0))[None, :] & self._unblocked
+        ok = (self.launched & self.us_legal & (self.capacity > 0))[:, None, :] & self._unblocked
         g = self.pidx[GREY]
-        if self.capacity[g] > 0:
-            ok[:, g] = (self._hi_launched[None, :] & ~ok).any(axis=1)
-        else:
-            ok[:, g] = False
+        closed = (self._hi_launched[:, None, :] & ~ok).any(axis=2)
+        ok[:, :, g] = closed & (self.capacity[:, g] > 0)[:, None]
         return ok
 
     # 5. Clear
     def clear(self) -> None:
-        """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_flat``)."""
-        T = len(TIERS)
-        B = len(BUYERS)
-        orders = (self.need[..., None] * self.probs) * self._inv_perf  # cards (B, T, P)
-        per_bp = orders.sum(axis=1)
+        """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_runs``)."""
+        T, B, R = len(TIERS), len(BUYERS), self.n_runs
+        P = len(self.product_ids)
+        orders = (self.need[..., None] * self.probs) * self._inv_perf[:, None]  # cards (R, B, T, P)
+        per_bp = orders.sum(axis=2)
         hoard = per_bp * self.hoard_mult
-        price = self.price_buyer
-        base_spend = per_bp @ price
-        hoard_spend = hoard @ price
-        budget = self._budget_k * self.demand_now.sum(axis=1)
+        price = self.price_buyer[:, None, :]
+        base_spend = (per_bp * price).sum(axis=2)
+        hoard_spend = (hoard * price).sum(axis=2)
+        budget = (self.p["demand.budget_headroom"] * self.ref_cost)[:, None] * self.demand_now.sum(axis=2)
         h_scale = np.clip((budget - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
         o_scale = np.minimum(1.0, budget / np.maximum(base_spend, 1e-9))
-        allo = self._allo
-        allo[:, :T] = orders * o_scale[:, None, None]
-        allo[:, T] = hoard * h_scale[:, None]
-        spill = self._spill_w
-        spill[:, :T] = self.within
-        locked = self._locked
-        locked[:, :T] = self.need * self.locked_share
-        P = len(self.product_ids)
-        flat, _ = market.clear_flat(allo.reshape(-1, P), self.capacity, self._own_rep, spill.reshape(-1, P),
-                                    self._om, self._pf, locked.reshape(-1))
-        delivered = flat.reshape(B, T + 1, P)
-        self.last_orders = allo.sum(axis=(0, 1))
+        allo = np.empty((R, B, T + 1, P))
+        allo[:, :, :T] = orders * o_scale[:, :, None, None]
+        allo[:, :, T] = hoard * h_scale[:, :, None]
+        spill = np.zeros((R, B, T + 1, P))  # the hoarding class does not spill
+        spill[:, :, :T] = self.within
+        locked = np.zeros((R, B, T + 1))
+        locked[:, :, :T] = self.need * self.locked_share
+        flat = market.clear_runs(allo.reshape(R, -1, P), self.capacity, self._own_rep, spill.reshape(R, -1, P),
+                                 self._origin_p, self._pf, locked.reshape(R, -1))
+        delivered = flat.reshape(R, B, T + 1, P)
+        self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
-        served = (delivered[:, :T] * self.perf[None]).sum(axis=-1)
+        served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
-        for pi in list(self.policy.quota_pool):
-            self.policy.quota_pool[pi] = max(self.policy.quota_pool[pi] - delivered[:, :, pi].sum(), 0.0)
-
-    def _clear_buffers(self) -> None:
-        B, T, P = len(BUYERS), len(TIERS), len(self.product_ids)
-        self._inv_perf = 1.0 / np.maximum(self.perf, 1e-9)
-        perf_all = np.concatenate([self.perf, self.bf16[None, :]], axis=0)
-        self._pf = np.broadcast_to(np.maximum(perf_all, 1e-9)[None], (B, T + 1, P)).reshape(B * (T + 1), P).copy()
-        self._own_rep = np.repeat(self.owner, T + 1, axis=0) if self.owner.any() else None
-        self._om = np.stack([~self.domestic, self.domestic], axis=1).astype(float)
-        self._allo = np.zeros((B, T + 1, P))
-        self._spill_w = np.zeros((B, T + 1, P))  # the hoarding class does not spill
-        self._locked = np.zeros((B, T + 1))
-        self._budget_k = self.p["demand.budget_headroom"] * self.ref_cost
+        rules = self.rules
+        if rules.quota_set.any():
+            left = rules.quota_pool - delivered.sum(axis=(1, 2))
+            # a pool rationed down to rounding error (under one card) is used up
+            rules.quota_pool = np.where(rules.quota_set, np.where(left >= 1.0, left, 0.0), rules.quota_pool)
 
     # 6. Update
     def update(self) -> None:
@@ -478,106 +510,147 @@ class MarketModel(mesa.Model):
         T = len(TIERS)
         g = self.pidx[GREY]
         life = p["ageing.lifetime_months"]
-        d_inst = self.delivered[:, :T].sum(axis=1)
-        d_hoard = self.delivered[:, T]
-        retired = market.retire(self.installed, life)
+        d_inst = self.delivered[:, :, :T].sum(axis=2)
+        d_hoard = self.delivered[:, :, T]
+        retired = market.retire(self.installed, life[:, None, None])
         self.installed += d_inst + self.opened - retired
         self.stock += d_hoard - self.opened
-        units = self.delivered.sum(axis=(0, 1))
-        per_buyer = self.delivered.sum(axis=1)  # (B, P)
-        transfer = np.where(self.owner, p["captive.transfer_price"], 1.0)
-        revenue = (per_buyer * transfer * self.price_buyer[None, :]).sum(axis=0)
-        revenue[g] = 0.0  # smugglers' sales are no vendor's revenue
+        per_buyer = self.delivered.sum(axis=2)  # (R, B, P)
+        units = per_buyer.sum(axis=1)
+        transfer = np.where(self.owner[None], p["captive.transfer_price"][:, None, None], 1.0)
+        revenue = (per_buyer * transfer * self.price_buyer[:, None, :]).sum(axis=1)
+        revenue[:, g] = 0.0  # smugglers' sales are no vendor's revenue
         self.units = units
+        self.per_buyer = per_buyer
         self.cum_units += units
         self.revenue = revenue
         self.levy_paid = revenue * self.levy_rate
         legal_units = units.copy()
-        legal_units[g] = 0.0
-        installs_v = np.bincount(self.vendor_of, weights=legal_units, minlength=len(VENDORS))
-        self.maturity = market.update_maturity(self.maturity, installs_v, p["maturity.learning_rate"])
-        opened_aec = (self.opened * self.train[None, :]).sum(axis=1)
-        decay = 1.0 - 1.0 / life
-        self.inst_aec = self.inst_aec * decay + self.served.sum(axis=1) + opened_aec
-        self.target_aec = self.target_aec * decay + self.demand_now.sum(axis=1)
-        self.service = np.minimum(1.0, self.inst_aec * self.efficiency / np.maximum(self.target_aec, 1e-9))
-        self.efficiency = market.update_efficiency(self.efficiency, self.service, p["efficiency.max"],
-                                                   p["efficiency.rate"])
-        self.backlog = self.unmet * (1.0 - p["demand.backlog_decay"])  # unmet already holds old backlog
+        legal_units[:, g] = 0.0
+        self.legal_units = legal_units
+        installs_v = legal_units @ self._mv
+        self.maturity = market.update_maturity(self.maturity, installs_v, p["maturity.learning_rate"][:, None])
+        Buyer.update(self)
         comp = legal_units * self.bf16
-        tot_c = comp.sum()
-        cost_per_aec = revenue.sum() / tot_c if tot_c > 0 else None
-        if cost_per_aec is not None:
-            if self.ref_cost_per_aec is None:
-                self.ref_cost_per_aec = cost_per_aec
-            self.price_index = cost_per_aec / self.ref_cost_per_aec
-        self.dom_delivered[self.t] = comp[self.domestic].sum()
-        self.all_delivered[self.t] = tot_c
+        tot_c = comp.sum(axis=1)
+        cost_per_aec = np.divide(revenue.sum(axis=1), tot_c, out=np.full_like(tot_c, np.nan), where=tot_c > 0)
+        has = tot_c > 0
+        first = has & np.isnan(self.ref_cost_per_aec)
+        self.ref_cost_per_aec = np.where(first, cost_per_aec, self.ref_cost_per_aec)
+        self.price_index = np.where(has, cost_per_aec / np.where(has, self.ref_cost_per_aec, 1.0), self.price_index)
+        self.dom_delivered[:, self.t] = comp[:, self.domestic].sum(axis=1)
+        self.all_delivered[:, self.t] = tot_c
 
     # 7. Record
     def record(self) -> None:
         t = self.t
         T = len(TIERS)
-        g = self.pidx[GREY]
-        self.rec_units[t] = self.units
-        self.rec_revenue[t] = self.revenue
-        self.rec_levy[t] = self.levy_paid
-        self.rec_installed[t] = self.installed.sum(axis=0)
-        d = self.delivered[:, :T] * self.perf[None]  # compute delivered (B, T, P)
+        rec = self.records
+        prod = rec.product[:, t]
+        prod[..., 0] = self.units
+        prod[..., 1] = self.revenue
+        prod[..., 2] = self.levy_paid
+        prod[..., 3] = self.installed.sum(axis=1)
+        prod[..., 4] = self.units * self.bf16
+        rec.hoard[:, t] = self.delivered[:, :, T].sum(axis=1)
+        d = self.delivered[:, :, :T] * self.perf[:, None]  # compute delivered (R, B, T, P)
         dom_c = d[..., self.domestic].sum(axis=-1)
         tot_c = d.sum(axis=-1)
-        bt = tot_c.sum(axis=1)
-        self.rec_buyer[t, :, 0] = self.demand_now.sum(axis=1)
-        self.rec_buyer[t, :, 1] = self.inst_aec
-        self.rec_buyer[t, :, 2] = self.unmet.sum(axis=1)
-        self.rec_buyer[t, :, 3] = self.stock.sum(axis=1)
-        self.rec_buyer[t, :, 4] = np.divide(dom_c.sum(axis=1), bt, out=np.zeros_like(bt), where=bt > 0)
-        self.rec_buyer[t, :, 5] = self.service
-        tt = tot_c.sum(axis=0)
-        self.rec_tier[t, :, 0] = np.divide(dom_c.sum(axis=0), tt, out=np.zeros_like(tt), where=tt > 0)
-        self.rec_tier[t, :, 1] = tt
-        self.rec_market[t, 0] = 1.0 - self.inst_aec.sum() / max(self.target_aec.sum(), 1e-9)
-        self.rec_market[t, 1] = self.price_index
-        legal = self.units.copy()
-        legal[g] = 0.0
-        tot = legal.sum()
-        if tot > 0:
-            v = np.bincount(self.vendor_of, weights=legal, minlength=len(VENDORS))
-            self.nvidia_unit_share = v[0] / tot
-            self.huawei_unit_share = v[VENDORS.index("Huawei")] / tot
-            self.domestic_unit_share = legal[self.domestic].sum() / tot
-        self.total_units = float(tot)
+        bt = tot_c.sum(axis=2)
+        b = rec.buyer[:, t]
+        b[..., 0] = self.demand_now.sum(axis=2)
+        b[..., 1] = self.inst_aec
+        b[..., 2] = self.unmet.sum(axis=2)
+        b[..., 3] = self.stock.sum(axis=2)
+        b[..., 4] = np.divide(dom_c.sum(axis=2), bt, out=np.zeros_like(bt), where=bt > 0)
+        b[..., 5] = self.service
+        tt = tot_c.sum(axis=1)
+        rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
+        rec.tier[:, t, :, 1] = tt
+        rec.market[:, t, 0] = 1.0 - self.inst_aec.sum(axis=1) / np.maximum(self.target_aec.sum(axis=1), 1e-9)
+        rec.market[:, t, 1] = self.price_index
+        rec.made[:, t] = self.huawei_made
+        if rec.deliveries is not None:
+            g = self.pidx[GREY]
+            pb = self.per_buyer.copy()
+            pb[:, :, g] = 0.0
+            mv = self._mv
+            transfer = np.where(self.owner[None], self.p["captive.transfer_price"][:, None, None], 1.0)
+            rec.deliveries[:, t, :, :, 0] = pb @ mv
+            rec.deliveries[:, t, :, :, 1] = (pb * self.bf16[:, None, :]) @ mv
+            rec.deliveries[:, t, :, :, 2] = (pb * transfer * self.price_buyer[:, None, :]) @ mv
+        if rec.buyer_product is not None:
+            rec.buyer_product[:, t] = self.per_buyer
+        self._last_t = t
         if self.mesa_collect:
             self.datacollector.collect(self)
 
+    # ------------------------------------------------------------------ what Mesa's DataCollector reads (run 0)
+    def _last_units(self) -> np.ndarray:
+        """Legal cards delivered in the last recorded month of run 0, per product."""
+        if self._last_t < 0:
+            return np.zeros(len(self.product_ids))
+        return self.records.legal("units")[0, self._last_t]
+
+    def _share_now(self, which: np.ndarray) -> float:
+        u = self._last_units()
+        tot = u.sum()
+        return float(u[which].sum() / tot) if tot > 0 else 0.0
+
+    _last_t = -1
+
+    @property
+    def nvidia_unit_share(self) -> float:
+        return self._share_now(self.vendor_of == VENDORS.index("Nvidia"))
+
+    @property
+    def huawei_unit_share(self) -> float:
+        return self._share_now(self.vendor_of == VENDORS.index("Huawei"))
+
+    @property
+    def domestic_unit_share(self) -> float:
+        return self._share_now(self.domestic)
+
+    @property
+    def total_units(self) -> float:
+        return float(self._last_units().sum())
+
     # ------------------------------------------------------------------ helpers for agents
-    def best_domestic_train(self) -> float:
-        ok = self.domestic & self.launched & (self.capacity > 0)
-        return float(self.train[ok].max()) if ok.any() else 0.0
+    def best_domestic_train(self) -> np.ndarray:
+        """(R,) best training performance of a launched domestic product with capacity."""
+        ok = self.domestic[None, :] & self.launched & (self.capacity > 0)
+        return np.where(ok, self.train, 0.0).max(axis=1)
 
-    def domestic_coverage_last_year(self) -> float:
+    def domestic_coverage_last_year(self) -> np.ndarray:
         a, b = max(self.t - 12, 0), self.t
-        tot = self.all_delivered[a:b].sum()
-        return float(self.dom_delivered[a:b].sum() / tot) if tot > 0 else 0.0
+        tot = self.all_delivered[:, a:b].sum(axis=1)
+        return np.divide(self.dom_delivered[:, a:b].sum(axis=1), tot, out=np.zeros_like(tot), where=tot > 0)
 
-    def launch_compliant(self, vendor: str, slot: int) -> None:
+    def launch_compliant(self, vendor: str, slot: int, runs: np.ndarray) -> None:
         """A foreign vendor launches a SKU just under the export ceiling (performance scales with TPP)."""
         a100 = self.pidx["a100"]
-        tpp = 0.95 * self.policy.tpp_max
-        rel = tpp / self.tpp[a100]
-        self.tpp[slot], self.bf16[slot] = tpp, rel
-        self.train[slot], self.infer[slot] = 0.8 * rel, rel
-        self.interconnect[slot] = min(self.policy.interconnect_max * 0.9, 400.0)
-        self.power[slot] = self.power[a100]
-        self.base_price[slot] = self.price[slot] = self.base_price[a100] * rel
-        self.perf[:, slot] = [self.train[slot] if t in TRAINING_TIERS else self.infer[slot] for t in TIERS]
-        self._perf_term = self._beta * np.log(np.maximum(self.perf, 1e-9))
-        self._clear_buffers()
-        self.launched_at[slot] = self.t
-        self.base_capacity[self.t:, slot] = BIG
-        self.events_applied.append((self.t, f"{vendor.lower()}-compliant-sku"))
+        tpp = 0.95 * self.rules.tpp_max[runs]
+        rel = tpp / self.tpp[runs, a100]
+        self.tpp[runs, slot], self.bf16[runs, slot] = tpp, rel
+        self.train[runs, slot], self.infer[runs, slot] = 0.8 * rel, rel
+        self.interconnect[runs, slot] = np.minimum(self.rules.interconnect_max[runs] * 0.9, 400.0)
+        self.power[runs, slot] = self.power[runs, a100]
+        self.base_price[runs, slot] = self.price[runs, slot] = self.base_price[runs, a100] * rel
+        self._performance_changed()
+        self._policy_key = None
+        self._compliant_version += 1
+        self.launched_at[runs, slot] = self.t
+        self.base_capacity[runs, self.t:, slot] = BIG
+        for r in runs:
+            self.events_applied[r].append((self.t, f"{vendor.lower()}-compliant-sku"))
+
+    def finish(self) -> Records:
+        """The records, with the events each run applied."""
+        self.records.events = [[(self.months[t], e) for t, e in evs] for evs in self.events_applied]
+        return self.records
 
     def run(self) -> MarketModel:
         while self.running:
             self.step()
+        self.finish()
         return self

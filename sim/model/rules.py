@@ -1,158 +1,416 @@
-"""Rules in force and how scenario events change them (the regulators' state).
+"""Rules: the scenario events (one self-contained class per kind) and the rules in force they change.
 
-Events are data (kind + fields, validated in sim/model/scenario.py); ``apply_event`` is the one place where a
-kind changes the state. Regulator agents call it for the events due in a month.
+An event is data (``kind`` + fields, validated by pydantic when a scenario is loaded) with the
+behaviour of its kind attached: ``apply`` changes the rules in force for some runs, ``restricts`` and
+``eases`` say whether it makes foreign supply harder or easier than the rules in force (buyers react to
+announcements), ``describe`` gives one plain sentence, and ``shifted`` moves it in time. Nothing else
+in the project switches on an event's kind.
+
+``RuleState`` holds the rules in force as arrays with a leading run axis, so runs that differ in their
+events (a grid axis on a rule's timing or strength) step together in one model: an event is applied to
+the runs whose scenario has it due this month (``runs``, an index array).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from sim.model.calendar import month_index, month_str
+from sim.model.ids import BUYERS, VENDORS
+from sim.model.params import load_catalogue
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-@dataclass
-class PolicyState:
-    n_buyers: int
-    n_products: int
-    tpp_max: float = math.inf
-    interconnect_max: float = math.inf  # products at or above this interconnect AND tpp are over the ceiling
-    banned: set = field(default_factory=set)
-    allowed: set = field(default_factory=set)
-    licence: dict = field(default_factory=dict)  # product index -> monthly approval probability
-    levy: dict = field(default_factory=dict)  # product index -> rate
-    volume_cap: dict = field(default_factory=dict)  # product index -> cards/month
-    tsmc_cut: bool = False
-    hbm_cut: bool = False
-    smic_tools: float = 0.0
-    grey_enforcement: float = 0.0
-    block: np.ndarray = None  # (B, P) China block strength
-    quota_pool: dict = field(default_factory=dict)  # product index -> remaining cards
-    quota_buyers: dict = field(default_factory=dict)  # product index -> set of buyer indices
-    guidance: np.ndarray = None  # (B,) soft domestic floor for commercial demand
-    mandate: list = field(default_factory=list)  # (domestic_min, coverage) for state-linked demand
-    subsidy: list = field(default_factory=list)  # (rate, coverage)
-    pressure: dict = field(default_factory=dict)  # vendor name -> strength
-    version: int = 0  # bumped whenever a rule changes (lets the market cache derived arrays)
+def _month(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a quoted month string \"YYYY-MM\", got {v!r} ({type(v).__name__})")
+    month_index(v)
+    y = int(v[:4])
+    if not 1990 <= y <= 2100:
+        raise ValueError(f"year {y} is outside 1990-2100")
+    return v
 
-    def __post_init__(self):
-        if self.block is None:
-            self.block = np.zeros((self.n_buyers, self.n_products))
-        if self.guidance is None:
-            self.guidance = np.zeros(self.n_buyers)
 
-    # -- derived quantities used by the market each month
+def _known_products(v: list[str]) -> list[str]:
+    cat = load_catalogue()
+    bad = [p for p in v if p not in cat]
+    if bad:
+        raise ValueError(f"unknown product id(s) {bad}; known: {sorted(cat)}")
+    return v
+
+
+def _known_buyers(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    bad = [b for b in v if b not in BUYERS]
+    if bad:
+        raise ValueError(f"unknown buyer id(s) {bad}; known: {list(BUYERS)}")
+    return v
+
+
+# ---------------------------------------------------------------- the rules in force
+
+
+class RuleState:
+    """The rules in force for R runs (run axis first). ``version`` changes whenever any rule changes, so
+    the market can cache arrays derived from the rules."""
+
+    def __init__(self, n_runs: int, n_buyers: int, n_products: int, pidx: dict[str, int],
+                 bidx: dict[str, int]):
+        R, B, P = n_runs, n_buyers, n_products
+        self.n_runs, self.n_buyers, self.n_products = R, B, P
+        self.pidx, self.bidx = pidx, bidx
+        self.tpp_max = np.full(R, math.inf)  # products at or above this TPP ...
+        self.interconnect_max = np.full(R, math.inf)  # ... and this interconnect are over the ceiling
+        self.override = np.zeros((R, P), dtype=np.int8)  # -1 named ban, +1 named allowance
+        self.licence = np.ones((R, P))  # monthly approval probability of products under a licence regime
+        self.licence_set = np.zeros((R, P), dtype=bool)
+        self.levy = np.zeros((R, P))
+        self.volume_cap = np.full((R, P), math.inf)
+        self.tsmc_cut = np.zeros(R, dtype=bool)
+        self.hbm_cut = np.zeros(R, dtype=bool)
+        self.smic_tools = np.zeros(R)
+        self.grey_enforcement = np.zeros(R)
+        self.block = np.zeros((R, B, P))  # China block strength per buyer and product
+        self.quota_pool = np.zeros((R, P))  # remaining cards of an import quota
+        self.quota_set = np.zeros((R, P), dtype=bool)
+        self.quota_buyers = np.zeros((R, B, P), dtype=bool)
+        self.guidance = np.zeros((R, B))  # soft domestic floor for commercial demand
+        self.mandate_floor = np.zeros(R)  # domestic floor on state-linked demand (strongest x coverage)
+        self.subsidy_rate = np.zeros(R)  # power subsidy for domestic chips (strongest x coverage)
+        self.pressure = np.zeros((R, len(VENDORS)))
+        self.version = 0
+
+    def copy(self) -> RuleState:
+        """An independent copy (for trying an announced rule before it binds)."""
+        s = RuleState.__new__(RuleState)
+        s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
+        return s
+
     def us_legal(self, tpp: np.ndarray, interconnect: np.ndarray, foreign: np.ndarray) -> np.ndarray:
-        over = (tpp >= self.tpp_max) & (interconnect >= self.interconnect_max)
-        legal = ~over
-        for p in self.banned:
-            legal[p] = False
-        for p in self.allowed:
-            legal[p] = True
+        """(R, P): may the product be exported to China under the ceiling and named bans/allowances?"""
+        over = (tpp >= self.tpp_max[:, None]) & (interconnect >= self.interconnect_max[:, None])
+        legal = np.where(self.override != 0, self.override > 0, ~over)
         return legal | ~foreign
 
-    def mandate_floor(self) -> float:
-        """Domestic floor on state-linked demand: the strongest rule, weighted by its coverage."""
-        return max((m * c for m, c in self.mandate), default=0.0)
 
-    def subsidy_rate(self) -> float:
-        return max((r * c for r, c in self.subsidy), default=0.0)
+# ---------------------------------------------------------------- event kinds
 
 
-def _licence_change(ev, state, pidx) -> float:
-    """New approval minus the approval in force (lowest over the event's products); no state: vs 1."""
-    if state is None or pidx is None:
-        return ev.approval - 1.0
-    return ev.approval - min(state.licence.get(pidx[p], 1.0) for p in ev.products)
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
+    announced: str
+    effective: str
+    actor: Literal["US", "China"]
+    label: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1)
+
+    words: ClassVar[str] = ""  # what a rule of this kind does, in one plain sentence
+
+    @field_validator("announced", "effective", mode="before")
+    @classmethod
+    def _m(cls, v):
+        return _month(v)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if month_index(self.announced) > month_index(self.effective):
+            raise ValueError(f"announced {self.announced} is after effective {self.effective}")
+        return self
+
+    # -- behaviour
+    def apply(self, s: RuleState, runs: np.ndarray) -> None:  # pragma: no cover - every kind overrides
+        raise NotImplementedError
+
+    def restricts(self, s: RuleState) -> np.ndarray:
+        """(R,) bool: does the event make foreign supply harder than the rules in force?"""
+        return np.zeros(s.n_runs, dtype=bool)
+
+    def eases(self, s: RuleState) -> np.ndarray:
+        """(R,) bool: does the event make foreign supply easier than the rules in force?"""
+        return np.zeros(s.n_runs, dtype=bool)
+
+    def describe(self) -> str:
+        ann = f" Announced {self.announced}, binding from {self.effective}." if self.announced != self.effective \
+            else f" Binding from {self.effective}."
+        return f"{self.actor}: {self.label}. {self.words}{ann}"
+
+    def shifted(self, months: int) -> _Event:
+        """The same rule moved ``months`` later (earlier if negative), keeping its announcement lead."""
+        return self.model_copy(update={"announced": month_str(month_index(self.announced) + months),
+                                       "effective": month_str(month_index(self.effective) + months)})
+
+    def _p(self, s: RuleState) -> list[int]:
+        return [s.pidx[p] for p in getattr(self, "products", [])]
+
+    def _rows(self, s: RuleState) -> list[int]:
+        b = getattr(self, "buyers", None)
+        return [s.bidx[x] for x in b] if b else list(range(s.n_buyers))
 
 
-def is_restricting(ev, state: PolicyState | None = None, pidx: dict | None = None) -> bool:
-    """Does the event make foreign supply harder than the rules in force? (raises buyers' belief when
-    announced). A licence is restricting only if it lowers the approval in force."""
-    k = ev.kind
-    if k == "export_ceiling":
-        return bool(ev.ban) or ev.tpp_max is not None or ev.interconnect_max is not None
-    if k == "licence":
-        return _licence_change(ev, state, pidx) < 0
-    return k in ("volume_cap", "supply_restriction") or (k == "levy" and ev.rate > 0)
+class _ProductsEvent(_Event):
+    products: list[str] = Field(min_length=1)
+
+    @field_validator("products")
+    @classmethod
+    def _p_known(cls, v):
+        return _known_products(v)
 
 
-def is_easing(ev, state: PolicyState | None = None, pidx: dict | None = None) -> bool:
-    """An export ceiling that allows products, or a licence that raises the approval in force
-    (without state: a licence approving more often than not)."""
-    if ev.kind == "export_ceiling":
-        return bool(ev.allow)
-    if ev.kind == "licence":
-        return _licence_change(ev, state, pidx) > 0 if state is not None else ev.approval > 0.5
-    return False
+def _always(s: RuleState) -> np.ndarray:
+    return np.ones(s.n_runs, dtype=bool)
 
 
-def apply_event(state: PolicyState, ev, pidx: dict[str, int], bidx: dict[str, int]) -> None:
-    """Change the rules in force according to one event (on its effective month)."""
-    state.version += 1
-    k = ev.kind
-    P = [pidx[p] for p in getattr(ev, "products", [])]
-    if k == "export_ceiling":
-        if ev.tpp_max is not None:
-            state.tpp_max = ev.tpp_max
-        if ev.interconnect_max is not None:
-            state.interconnect_max = ev.interconnect_max
-        for p in ev.ban:
-            state.banned.add(pidx[p])
-            state.allowed.discard(pidx[p])
-        for p in ev.allow:
-            state.allowed.add(pidx[p])
-            state.banned.discard(pidx[p])
-    elif k == "licence":
-        for p in P:
-            state.licence[p] = ev.approval
-    elif k == "levy":
-        for p in P:
-            state.levy[p] = ev.rate
-    elif k == "volume_cap":
-        for p in P:
-            state.volume_cap[p] = ev.units_per_month
-    elif k == "supply_restriction":
-        if ev.target == "tsmc_dies":
-            state.tsmc_cut = ev.level > 0
-        elif ev.target == "foreign_hbm":
-            state.hbm_cut = ev.level > 0
+class ExportCeiling(_Event):
+    """US: products above the ceiling (TPP and/or interconnect) or named in ``ban`` need a licence
+    that is denied; products named in ``allow`` are legal whatever the ceiling."""
+    kind: Literal["export_ceiling"]
+    tpp_max: float | None = Field(default=None, gt=0)
+    interconnect_max: float | None = Field(default=None, ge=0)
+    ban: list[str] = []
+    allow: list[str] = []
+    words: ClassVar[str] = "The US sets which chips may be exported (a performance ceiling and named products)."
+
+    @field_validator("ban", "allow")
+    @classmethod
+    def _known(cls, v):
+        return _known_products(v)
+
+    def apply(self, s, runs):
+        if self.tpp_max is not None:
+            s.tpp_max[runs] = self.tpp_max
+        if self.interconnect_max is not None:
+            s.interconnect_max[runs] = self.interconnect_max
+        for p in self.ban:
+            s.override[runs, s.pidx[p]] = -1
+        for p in self.allow:
+            s.override[runs, s.pidx[p]] = 1
+
+    def restricts(self, s):
+        return _always(s) & (bool(self.ban) or self.tpp_max is not None or self.interconnect_max is not None)
+
+    def eases(self, s):
+        return _always(s) & bool(self.allow)
+
+
+class Licence(_ProductsEvent):
+    """US: the products need a licence; each month a licence is granted with ``approval`` probability."""
+    kind: Literal["licence"]
+    approval: Share
+    words: ClassVar[str] = "Named products need a US licence; each month only some licences are granted."
+
+    def apply(self, s, runs):
+        idx = np.ix_(runs, self._p(s))
+        s.licence[idx] = self.approval
+        s.licence_set[idx] = True
+
+    def _change(self, s) -> np.ndarray:
+        """New approval minus the approval in force (lowest over the event's products), per run."""
+        return self.approval - s.licence[:, self._p(s)].min(axis=1)
+
+    def restricts(self, s):
+        return self._change(s) < 0
+
+    def eases(self, s):
+        return self._change(s) > 0
+
+
+class Levy(_ProductsEvent):
+    """US: a share of China revenue (or an import duty) paid to the US government."""
+    kind: Literal["levy"]
+    rate: Share
+    words: ClassVar[str] = "A share of the revenue (or an import duty) goes to the US government, raising prices."
+
+    def apply(self, s, runs):
+        s.levy[np.ix_(runs, self._p(s))] = self.rate
+
+    def restricts(self, s):
+        return _always(s) & (self.rate > 0)
+
+
+class VolumeCap(_ProductsEvent):
+    """US: at most ``units_per_month`` cards of the products may be shipped to China."""
+    kind: Literal["volume_cap"]
+    units_per_month: float = Field(ge=0)
+    words: ClassVar[str] = "A cap on how many cards may be shipped."
+
+    def apply(self, s, runs):
+        s.volume_cap[np.ix_(runs, self._p(s))] = self.units_per_month
+
+    def restricts(self, s):
+        return _always(s)
+
+
+class SupplyRestriction(_Event):
+    """US: cut a supply route of the domestic vendors (TSMC dies, foreign HBM, SMIC tools)."""
+    kind: Literal["supply_restriction"]
+    target: Literal["tsmc_dies", "foreign_hbm", "smic_tools"]
+    level: Share = 1.0
+    words: ClassVar[str] = "Limits on the inputs Chinese chip makers can get (fab tools, TSMC dies, HBM)."
+
+    def apply(self, s, runs):
+        if self.target == "tsmc_dies":
+            s.tsmc_cut[runs] = self.level > 0
+        elif self.target == "foreign_hbm":
+            s.hbm_cut[runs] = self.level > 0
         else:
-            state.smic_tools = ev.level
-    elif k == "grey_enforcement":
-        state.grey_enforcement = ev.level
-    elif k == "import_block":
-        rows = [bidx[b] for b in ev.buyers] if ev.buyers else list(range(state.n_buyers))
-        for p in P:
-            state.block[rows, p] = ev.strength
-    elif k == "import_quota":
-        for p in P:
-            state.quota_pool[p] = ev.units
-            state.quota_buyers[p] = {bidx[b] for b in ev.buyers}
-    elif k == "purchase_guidance":
-        rows = [bidx[b] for b in ev.buyers] if ev.buyers else list(range(state.n_buyers))
-        state.guidance[rows] = ev.domestic_min
-    elif k == "procurement_mandate":
-        state.mandate.append((ev.domestic_min, ev.coverage))
-    elif k == "power_subsidy":
-        state.subsidy.append((ev.rate, ev.coverage))
-    elif k == "vendor_pressure":
-        state.pressure[ev.vendor] = ev.strength
-    else:  # pragma: no cover - the scenario schema admits only the kinds above
-        raise ValueError(f"unhandled event kind {k!r}")
+            s.smic_tools[runs] = self.level
+
+    def restricts(self, s):
+        return _always(s)
 
 
-def products_cut_by(state: PolicyState, ev, pidx, bidx, tpp, interconnect, foreign) -> np.ndarray:
-    """Products legal now that ``ev`` would make illegal or licence-bound (for hoarding ahead of it)."""
-    before = state.us_legal(tpp, interconnect, foreign)
-    trial = PolicyState(state.n_buyers, state.n_products, state.tpp_max, state.interconnect_max,
-                        set(state.banned), set(state.allowed), dict(state.licence))
-    apply_event(trial, ev, pidx, bidx)
+class GreyEnforcement(_Event):
+    """Either side: enforcement against smuggled cards (grey capacity x (1 - level))."""
+    kind: Literal["grey_enforcement"]
+    level: Share
+    words: ClassVar[str] = "Enforcement against smuggled cards shrinks the grey market."
+
+    def apply(self, s, runs):
+        s.grey_enforcement[runs] = self.level
+
+
+class ImportBlock(_ProductsEvent):
+    """China: block or deter purchases of named foreign products (strength 1 = not permitted)."""
+    kind: Literal["import_block"]
+    strength: Share
+    buyers: list[str] | None = None
+    words: ClassVar[str] = "China blocks or discourages purchases of named foreign chips."
+
+    @field_validator("buyers")
+    @classmethod
+    def _b(cls, v):
+        return _known_buyers(v)
+
+    def apply(self, s, runs):
+        s.block[np.ix_(runs, self._rows(s), self._p(s))] = self.strength
+
+
+class ImportQuota(_ProductsEvent):
+    """China: named buyers may import up to ``units`` cards in total despite a block."""
+    kind: Literal["import_quota"]
+    buyers: list[str] = Field(min_length=1)
+    units: float = Field(ge=0)
+    words: ClassVar[str] = "China lets named buyers import a limited number of otherwise blocked cards."
+
+    @field_validator("buyers")
+    @classmethod
+    def _b(cls, v):
+        return _known_buyers(v)
+
+    def apply(self, s, runs):
+        P = self._p(s)
+        s.quota_pool[np.ix_(runs, P)] = self.units
+        s.quota_set[np.ix_(runs, P)] = True
+        members = np.zeros(s.n_buyers, dtype=bool)
+        members[self._rows(s)] = True
+        for p in P:
+            s.quota_buyers[runs, :, p] = members
+
+
+class PurchaseGuidance(_Event):
+    """China: commercial buyers told to buy at least ``domestic_min`` domestic (soft floor)."""
+    kind: Literal["purchase_guidance"]
+    domestic_min: Share
+    buyers: list[str] | None = None
+    words: ClassVar[str] = "Beijing tells commercial buyers to buy a minimum share of domestic chips."
+
+    @field_validator("buyers")
+    @classmethod
+    def _b(cls, v):
+        return _known_buyers(v)
+
+    def apply(self, s, runs):
+        s.guidance[np.ix_(runs, self._rows(s))] = self.domestic_min
+
+
+class ProcurementMandate(_Event):
+    """China: state-linked demand must be at least ``domestic_min`` domestic; ``coverage`` is the
+    share of state-linked demand the rule reaches (e.g. one city's compute centres)."""
+    kind: Literal["procurement_mandate"]
+    domestic_min: Share
+    coverage: Share = 1.0
+    words: ClassVar[str] = "State-linked compute must use at least a set share of domestic chips."
+
+    def apply(self, s, runs):
+        s.mandate_floor[runs] = np.maximum(s.mandate_floor[runs], self.domestic_min * self.coverage)
+
+
+class PowerSubsidy(_Event):
+    """China: electricity subsidy (share of the bill) for data centres running domestic chips."""
+    kind: Literal["power_subsidy"]
+    rate: Share
+    coverage: Share = 1.0
+    words: ClassVar[str] = "Cheaper electricity for data centres running domestic chips."
+
+    def apply(self, s, runs):
+        s.subsidy_rate[runs] = np.maximum(s.subsidy_rate[runs], self.rate * self.coverage)
+
+
+class VendorPressure(_Event):
+    """China: regulatory pressure on a foreign vendor (antitrust, security summons): a utility penalty."""
+    kind: Literal["vendor_pressure"]
+    vendor: Literal["Nvidia", "AMD"]
+    strength: Share
+    words: ClassVar[str] = "Regulatory pressure on a foreign vendor (antitrust, security summons)."
+
+    def apply(self, s, runs):
+        s.pressure[runs, VENDORS.index(self.vendor)] = self.strength
+
+
+EVENT_TYPES = (ExportCeiling, Licence, Levy, VolumeCap, SupplyRestriction, GreyEnforcement, ImportBlock,
+               ImportQuota, PurchaseGuidance, ProcurementMandate, PowerSubsidy, VendorPressure)
+Event = Annotated[Union[EVENT_TYPES], Field(discriminator="kind")]  # noqa: UP007
+EVENT_ADAPTER = TypeAdapter(Event)
+EVENT_KINDS = {t.model_fields["kind"].annotation.__args__[0]: t for t in EVENT_TYPES}
+
+
+def kind_words(kind: str) -> str:
+    """What a rule of this kind does, in one plain sentence."""
+    t = EVENT_KINDS.get(kind)
+    return t.words if t is not None else kind
+
+
+# ---------------------------------------------------------------- announcements
+
+
+def products_cut_by(s: RuleState, ev: _Event, tpp: np.ndarray, interconnect: np.ndarray,
+                    foreign: np.ndarray) -> np.ndarray:
+    """(R, P): products legal now that ``ev`` would make illegal or licence-bound (buyers hoard them
+    between the announcement and the effective date)."""
+    before = s.us_legal(tpp, interconnect, foreign)
+    trial = s.copy()
+    ev.apply(trial, np.arange(s.n_runs))
     after = trial.us_legal(tpp, interconnect, foreign)
-    lic = np.zeros_like(before)
-    for p, a in trial.licence.items():
-        if a < 1.0 and state.licence.get(p, 1.0) >= 1.0:
-            lic[p] = True
+    lic = (trial.licence < 1.0) & (s.licence >= 1.0)  # newly licence-bound (unset = approval 1)
     return before & (~after | lic)
 
+
+@dataclass(frozen=True)
+class Scheduled:
+    """An event as it happens in some runs of a batch: applied in month ``t`` (a month index from the
+    start; events dated before the start apply in month 0), announced in month ``t_announce`` (news only
+    if ``news``), to the runs ``runs``."""
+    event: Any
+    t: int
+    t_announce: int
+    news: bool
+    runs: np.ndarray
+
+    @property
+    def order(self) -> tuple:
+        return (self.event.actor != "US", month_index(self.event.effective), self.event.id)

@@ -18,22 +18,20 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
 import tomlkit
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from sim.model.calendar import month_index, month_range
-from sim.model.ids import BUYERS
-from sim.model.params import PARAMS, load_catalogue
+from sim.model.params import PARAMS
+from sim.model.rules import EVENT_ADAPTER, EVENT_KINDS, _month
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 MAX_FILE_BYTES = 1_000_000
@@ -48,178 +46,6 @@ class ScenarioError(Exception):
 
     def lines(self) -> list[str]:
         return [f"{f}: {k}: {r}" for f, k, r in self.problems]
-
-
-def _month(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ValueError(f"must be a quoted month string \"YYYY-MM\", got {v!r} ({type(v).__name__})")
-    month_index(v)
-    y = int(v[:4])
-    if not 1990 <= y <= 2100:
-        raise ValueError(f"year {y} is outside 1990-2100")
-    return v
-
-
-Month = Annotated[str, Field(description="YYYY-MM")]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-def _known_products(v: list[str]) -> list[str]:
-    cat = load_catalogue()
-    bad = [p for p in v if p not in cat]
-    if bad:
-        raise ValueError(f"unknown product id(s) {bad}; known: {sorted(cat)}")
-    return v
-
-
-def _known_buyers(v: list[str] | None) -> list[str] | None:
-    if v is None:
-        return v
-    bad = [b for b in v if b not in BUYERS]
-    if bad:
-        raise ValueError(f"unknown buyer id(s) {bad}; known: {list(BUYERS)}")
-    return v
-
-
-class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
-    announced: str
-    effective: str
-    actor: Literal["US", "China"]
-    label: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1)
-
-    @field_validator("announced", "effective", mode="before")
-    @classmethod
-    def _m(cls, v):
-        return _month(v)
-
-    @model_validator(mode="after")
-    def _order(self):
-        if month_index(self.announced) > month_index(self.effective):
-            raise ValueError(f"announced {self.announced} is after effective {self.effective}")
-        return self
-
-
-class _ProductsEvent(_Event):
-    products: list[str] = Field(min_length=1)
-
-    @field_validator("products")
-    @classmethod
-    def _p(cls, v):
-        return _known_products(v)
-
-
-class ExportCeiling(_Event):
-    """US: products above the ceiling (TPP and/or interconnect) or named in ``ban`` need a licence
-    that is denied; products named in ``allow`` are legal whatever the ceiling."""
-    kind: Literal["export_ceiling"]
-    tpp_max: float | None = Field(default=None, gt=0)
-    interconnect_max: float | None = Field(default=None, ge=0)
-    ban: list[str] = []
-    allow: list[str] = []
-
-    @field_validator("ban", "allow")
-    @classmethod
-    def _p(cls, v):
-        return _known_products(v)
-
-
-class Licence(_ProductsEvent):
-    """US: the products need a licence; each month a licence is granted with ``approval`` probability."""
-    kind: Literal["licence"]
-    approval: Share
-
-
-class Levy(_ProductsEvent):
-    """US: a share of China revenue (or an import duty) paid to the US government."""
-    kind: Literal["levy"]
-    rate: Share
-
-
-class VolumeCap(_ProductsEvent):
-    """US: at most ``units_per_month`` cards of the products may be shipped to China."""
-    kind: Literal["volume_cap"]
-    units_per_month: float = Field(ge=0)
-
-
-class SupplyRestriction(_Event):
-    """US: cut a supply route of the domestic vendors (TSMC dies, foreign HBM, SMIC tools)."""
-    kind: Literal["supply_restriction"]
-    target: Literal["tsmc_dies", "foreign_hbm", "smic_tools"]
-    level: Share = 1.0
-
-
-class GreyEnforcement(_Event):
-    """Either side: enforcement against smuggled cards (grey capacity x (1 - level))."""
-    kind: Literal["grey_enforcement"]
-    level: Share
-
-
-class ImportBlock(_ProductsEvent):
-    """China: block or deter purchases of named foreign products (strength 1 = not permitted)."""
-    kind: Literal["import_block"]
-    strength: Share
-    buyers: list[str] | None = None
-
-    @field_validator("buyers")
-    @classmethod
-    def _b(cls, v):
-        return _known_buyers(v)
-
-
-class ImportQuota(_ProductsEvent):
-    """China: named buyers may import up to ``units`` cards in total despite a block."""
-    kind: Literal["import_quota"]
-    buyers: list[str] = Field(min_length=1)
-    units: float = Field(ge=0)
-
-    @field_validator("buyers")
-    @classmethod
-    def _b(cls, v):
-        return _known_buyers(v)
-
-
-class PurchaseGuidance(_Event):
-    """China: commercial buyers told to buy at least ``domestic_min`` domestic (soft floor)."""
-    kind: Literal["purchase_guidance"]
-    domestic_min: Share
-    buyers: list[str] | None = None
-
-    @field_validator("buyers")
-    @classmethod
-    def _b(cls, v):
-        return _known_buyers(v)
-
-
-class ProcurementMandate(_Event):
-    """China: state-linked demand must be at least ``domestic_min`` domestic; ``coverage`` is the
-    share of state-linked demand the rule reaches (e.g. one city's compute centres)."""
-    kind: Literal["procurement_mandate"]
-    domestic_min: Share
-    coverage: Share = 1.0
-
-
-class PowerSubsidy(_Event):
-    """China: electricity subsidy (share of the bill) for data centres running domestic chips."""
-    kind: Literal["power_subsidy"]
-    rate: Share
-    coverage: Share = 1.0
-
-
-class VendorPressure(_Event):
-    """China: regulatory pressure on a foreign vendor (antitrust, security summons): a utility penalty."""
-    kind: Literal["vendor_pressure"]
-    vendor: Literal["Nvidia", "AMD"]
-    strength: Share
-
-
-EVENT_TYPES = (ExportCeiling, Licence, Levy, VolumeCap, SupplyRestriction, GreyEnforcement, ImportBlock,
-               ImportQuota, PurchaseGuidance, ProcurementMandate, PowerSubsidy, VendorPressure)
-Event = Annotated[Union[EVENT_TYPES], Field(discriminator="kind")]  # noqa: UP007
-_EVENT_ADAPTER = TypeAdapter(Event)
-EVENT_KINDS = {t.model_fields["kind"].annotation.__args__[0]: t for t in EVENT_TYPES}
 
 
 class ScenarioHeader(BaseModel):
@@ -581,7 +407,7 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
             problems.append((fname, f"events.{eid}.kind", f"unknown kind {e['kind']!r}; one of {sorted(EVENT_KINDS)}"))
             continue
         try:
-            events.append(_EVENT_ADAPTER.validate_python(e))
+            events.append(EVENT_ADAPTER.validate_python(e))
         except ValidationError as err:
             for x in err.errors():
                 loc = [p for p in x["loc"] if p != e["kind"]]

@@ -47,7 +47,7 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
     if st.session_state.get("_page") != page:
         state.clear_widgets(state.WIDGET_PREFIXES)
         st.session_state["_page"] = page
-    state.warm_pool()
+    state.warm()
     state.show_url_problems()
     s = state.settings()
     try:

@@ -16,6 +16,7 @@ from dataclasses import replace
 import streamlit as st
 
 from sim.engine import ensemble as E
+from sim.model.calendar import month_index, month_str
 from sim.model.scenario import (
     SCENARIO_DIR,
     Scenario,
@@ -176,7 +177,7 @@ def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds")) -> Non
 def _ensemble(scenario: str, params: tuple, off: tuple, moved: tuple, seeds: int, version: float) -> E.Ensemble:
     s = Settings(scenario, params, off, moved, seeds)
     sc = apply(_load_base(scenario, version), s)
-    return E.run_ensemble(sc, seeds, E.get_pool())
+    return E.run_ensemble(sc, seeds)
 
 
 def ensemble(s: Settings, what: str = "") -> E.Ensemble:
@@ -190,7 +191,13 @@ def current_scenario() -> Scenario:
     return apply(base_scenario(settings().scenario), settings())
 
 
-def warm_pool() -> None:
-    """Start the worker processes early (in the background) so the first run does not pay for it."""
-    E.get_pool()
+def warm() -> None:
+    """Load the model's compiled kernels once per server process, so the first run does not pay for it."""
+    _warm_model()
 
+
+@st.cache_resource(show_spinner=False)
+def _warm_model() -> bool:
+    sc = base_scenario(DEFAULT_SCENARIO)
+    E.run_ensemble(sc.with_changes(header={"end": month_str(month_index(sc.header.start) + 1)}), 1)
+    return True

@@ -1,0 +1,128 @@
+"""Long tables from ``Records``: built only when a file or a download is written.
+
+``timeseries`` is the output contract (MODEL.md section 5): one row per (run, seed, date, entity,
+metric) with a float ``value``; ``decisions`` is the decision trace; ``deliveries`` the cards, compute
+and value each buyer received from each vendor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.model.calendar import month_dates
+from sim.model.ids import (AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, ORIGINS, TIER_METRICS, TIERS,
+                           TIMESERIES_COLUMNS, VENDOR_METRICS, VENDORS)
+from sim.model.records import DELIVERY_FIELDS, TRACE_VALUES, Records
+
+DECISION_COLUMNS = ("run", "seed", "date", "buyer", "tier", "origin", *TRACE_VALUES)
+DELIVERY_COLUMNS = ("run", "seed", "date", "buyer", "vendor", *DELIVERY_FIELDS)
+
+
+def series_blocks(rec: Records) -> list[tuple[np.ndarray, list[str], tuple[str, ...]]]:
+    """The contract's blocks in their row order: (array (R, n, entities, metrics), entities, metrics)."""
+    return [
+        (rec.vendor_block(), list(VENDORS) + list(AGGREGATES), VENDOR_METRICS),
+        (rec.buyer, list(BUYERS), BUYER_METRICS),
+        (rec.tier, list(TIERS), TIER_METRICS),
+        (rec.market[:, :, None, :], ["Total"], MARKET_METRICS),
+    ]
+
+
+def series_matrix(rec: Records) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """(R, n, K) every series of the contract, and the K (entity, metric) keys in row order."""
+    vals, keys = [], []
+    R, n = rec.n_runs, rec.n_months
+    for arr, names, metrics in series_blocks(rec):
+        vals.append(arr.reshape(R, n, -1))
+        keys += [(e, m) for e in names for m in metrics]
+    return np.concatenate(vals, axis=2), keys
+
+
+def timeseries(rec: Records, runs: np.ndarray | None = None, metrics: set[str] | None = None) -> pd.DataFrame:
+    """The long output table, run by run, month by month, in the contract's entity/metric order.
+
+    runs: the run id of each record (default ``rec.run_ids``); metrics: keep only these metrics.
+    """
+    values, keys = series_matrix(rec)
+    if metrics is not None:
+        cols = [i for i, (_, m) in enumerate(keys) if m in metrics]
+        values, keys = values[:, :, cols], [keys[i] for i in cols]
+    R, n, k = values.shape
+    run_ids = rec.run_ids if runs is None else np.asarray(runs, dtype=np.int64)
+    ents = np.array([e for e, _ in keys], dtype=object)
+    mets = np.array([m for _, m in keys], dtype=object)
+    df = pd.DataFrame({
+        "run": np.repeat(run_ids, n * k),
+        "seed": np.repeat(rec.seeds, n * k),
+        "date": np.tile(np.repeat(month_dates(rec.months), k), R),
+        "entity": pd.array(np.tile(ents, R * n), dtype="str"),
+        "metric": pd.array(np.tile(mets, R * n), dtype="str"),
+        "value": values.reshape(-1).astype(np.float64),
+    })
+    return df[list(TIMESERIES_COLUMNS)]
+
+
+def decisions(rec: Records, runs: np.ndarray | None = None) -> pd.DataFrame:
+    """Decision trace: per run, month, buyer, tier and origin nest, the probability-weighted utility
+    terms behind the choice and the resulting split (before and after policy floors)."""
+    if rec.trace is None:
+        return empty_decisions()
+    tr = rec.trace
+    R, n, B, T, O, _ = tr.shape
+    idx = np.indices((R, n, B, T, O)).reshape(5, -1)
+    flat = tr.reshape(-1, tr.shape[-1])
+    run_ids = rec.run_ids if runs is None else np.asarray(runs, dtype=np.int64)
+    data: dict[str, Any] = {
+        "run": run_ids[idx[0]],
+        "seed": rec.seeds[idx[0]],
+        "date": month_dates(rec.months)[idx[1]],
+        "buyer": pd.array(np.array(BUYERS, dtype=object)[idx[2]], dtype="str"),
+        "tier": pd.array(np.array(TIERS, dtype=object)[idx[3]], dtype="str"),
+        "origin": pd.array(np.array(ORIGINS, dtype=object)[idx[4]], dtype="str"),
+    }
+    for j, name in enumerate(TRACE_VALUES):
+        data[name] = flat[:, j].astype(np.float64)
+    return pd.DataFrame(data)[list(DECISION_COLUMNS)]
+
+
+def deliveries(rec: Records, runs: np.ndarray | None = None) -> pd.DataFrame:
+    """Cards, compute (A100-equivalents, dense BF16) and gross value (US$) delivered to each buyer by
+    each vendor, per month (legal deliveries, hoarded cards included; smuggled cards excluded)."""
+    if rec.deliveries is None:
+        return empty_deliveries()
+    d = rec.deliveries
+    R, n, B, V, _ = d.shape
+    idx = np.indices((R, n, B, V)).reshape(4, -1)
+    flat = d.reshape(-1, d.shape[-1])
+    run_ids = rec.run_ids if runs is None else np.asarray(runs, dtype=np.int64)
+    data: dict[str, Any] = {
+        "run": run_ids[idx[0]],
+        "seed": rec.seeds[idx[0]],
+        "date": month_dates(rec.months)[idx[1]],
+        "buyer": pd.array(np.array(BUYERS, dtype=object)[idx[2]], dtype="str"),
+        "vendor": pd.array(np.array(VENDORS, dtype=object)[idx[3]], dtype="str"),
+    }
+    for j, name in enumerate(DELIVERY_FIELDS):
+        data[name] = flat[:, j].astype(np.float64)
+    return pd.DataFrame(data)[list(DELIVERY_COLUMNS)]
+
+
+def _empty(columns, strings) -> pd.DataFrame:
+    cols: dict[str, Any] = {c: pd.Series([], dtype="float64") for c in columns}
+    for c in ("run", "seed"):
+        cols[c] = pd.Series([], dtype="int64")
+    cols["date"] = pd.Series([], dtype="datetime64[us]")
+    for c in strings:
+        cols[c] = pd.Series([], dtype="str")
+    return pd.DataFrame(cols)[list(columns)]
+
+
+def empty_decisions() -> pd.DataFrame:
+    return _empty(DECISION_COLUMNS, ("buyer", "tier", "origin"))
+
+
+def empty_deliveries() -> pd.DataFrame:
+    return _empty(DELIVERY_COLUMNS, ("buyer", "vendor"))
