@@ -115,11 +115,15 @@ def test_ensemble_tables_match_the_runner(history):
 
 
 def test_parallel_ensemble_equals_serial(history):
-    ctx = mp.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
-        par = E.run_ensemble(history, 4, pool)
+    from sim.engine.executors import LocalExecutor
+
+    ex = LocalExecutor(2)
+    try:
+        par = E.run_ensemble(history, 4, executor=ex)
+    finally:
+        ex.close()
     ser = E.run_ensemble(history, 4)
-    assert par.seeds == ser.seeds
+    assert list(par.seeds) == list(ser.seeds)
     np.testing.assert_array_equal(par.values, ser.values)
     np.testing.assert_array_equal(par.dec, ser.dec)
 
@@ -269,8 +273,10 @@ def test_uploads_are_size_limited_and_decoded_strictly():
     assert sc.name == "ok" and len(sc.events) == len(load_scenario("history").events)
 
 
-def test_pool_workers_do_not_rerun_the_page_script(history, monkeypatch, tmp_path):
-    # Under `streamlit run` the page script is __main__; worker processes must not execute it again.
+def test_app_ensembles_run_in_the_page_process(history, monkeypatch, tmp_path):
+    # Under `streamlit run` the page script is __main__; the app's ensembles are one batch in the page's
+    # own process, so no worker process can start (and re-run the page script).
+    import multiprocessing
     import sys
     import types
 
@@ -279,10 +285,6 @@ def test_pool_workers_do_not_rerun_the_page_script(history, monkeypatch, tmp_pat
     fake = types.ModuleType("__main__")
     fake.__file__ = str(page)
     monkeypatch.setitem(sys.modules, "__main__", fake)
-    monkeypatch.setenv("CHIPSHIFT_APP_WORKERS", "2")
-    E.shutdown_pool()
-    try:
-        ens = E.run_ensemble(history, 2, E.get_pool())
-        assert ens.n_runs == 2 and sys.modules["__main__"] is fake
-    finally:
-        E.shutdown_pool()
+    ens = E.run_ensemble(history, 2)
+    assert ens.n_runs == 2 and sys.modules["__main__"] is fake
+    assert multiprocessing.active_children() == []

@@ -67,8 +67,8 @@ def history_run(work, python_exe):
 def test_run_writes_the_run_folder(history_run, work):
     out, r = history_run
     no_traceback(r)
-    assert sorted(p.name for p in out.iterdir()) == ["decisions.parquet", "manifest.json", "scenario.toml",
-                                                      "timeseries.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["decisions.parquet", "deliveries.parquet", "manifest.json",
+                                                      "scenario.toml", "timeseries.parquet"]
     # nothing half-written is left beside it
     assert not [p.name for p in work.iterdir() if p.name.startswith(".")]
 

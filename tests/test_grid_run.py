@@ -225,19 +225,19 @@ def test_failed_runs_are_recorded_and_retried(tmp_path, monkeypatch):
     import sim.engine.worker as w
 
     g = write_grid(tmp_path / "g.toml", reps=1)
-    real = w.run_model
+    real = w.run_batch
 
-    def flaky(sc, seed, run, trace=False):
-        if run == 2:
+    def flaky(jobs, trace=False, details=()):
+        if any(j.run == 2 for j in jobs):
             raise RuntimeError("boom")
-        return real(sc, seed, run, trace)
+        return real(jobs, trace=trace, details=details)
 
-    monkeypatch.setattr(w, "run_model", flaky)
+    monkeypatch.setattr(w, "run_batch", flaky)
     rep = run_grid(g, tmp_path / "out", executor=SerialExecutor(), progress=False)
     assert not rep.complete and list(rep.failed) == [2] and "boom" in rep.failed[2]
     assert "boom" in (tmp_path / "out" / "failures.json").read_text()
     assert sorted(store.completed_runs(tmp_path / "out")) == [0, 1, 3]
-    monkeypatch.setattr(w, "run_model", real)
+    monkeypatch.setattr(w, "run_batch", real)
     rep = run_grid(g, tmp_path / "out", executor=SerialExecutor(), resume=True, progress=False)
     assert rep.complete and rep.computed == 1 and not (tmp_path / "out" / "failures.json").exists()
     check_complete(tmp_path / "out", 4)
@@ -252,7 +252,7 @@ def test_start_method_is_never_plain_fork():
 
 def test_executors_keep_a_bounded_window_of_tasks_in_flight(short_history):
     """Memory does not grow with the grid: tasks are pulled lazily, a few per worker."""
-    from sim.engine.worker import Task
+    from sim.engine.worker import Task, run_chunk
     from sim.model.seeds import derive_seed
 
     base = short_history.with_changes(header={"end": "2022-02"})
@@ -266,7 +266,7 @@ def test_executors_keep_a_bounded_window_of_tasks_in_flight(short_history):
     ex = LocalExecutor(2)
     seen_at_first = None
     runs = []
-    for res in ex.map(base, tasks()):
+    for res in ex.map(run_chunk, base, tasks()):
         if seen_at_first is None:
             seen_at_first = len(pulled)
         runs += res.runs

@@ -16,6 +16,7 @@ import pandas as pd
 
 from sim.engine import tables
 from sim.engine.batch import Job, run_batch
+from sim.engine.executors import run_jobs
 from sim.model.calendar import month_dates
 from sim.model.ids import BUYERS, ORIGINS, TIERS, VENDORS
 from sim.model.records import TRACE_TERMS, TRACE_VALUES, Records
@@ -84,14 +85,18 @@ class Ensemble:
 
 
 def run_ensemble(scenario: Scenario, n_seeds: int, on_month: Callable[[int, int], bool | None] | None = None,
-                 first_seed: int = 0) -> Ensemble:
+                 first_seed: int = 0, executor=None) -> Ensemble:
     """Run replicates ``first_seed .. first_seed + n_seeds - 1`` of the scenario (seeds derived from its
-    master seed, as the CLI does) as one batch in this process, with the decision trace.
+    master seed, as the CLI does), with the decision trace.
 
-    on_month(done, total) is called after every month (for a progress bar); returning False cancels
-    the run (``sim.engine.batch.Cancelled``)."""
+    Without an executor the runs are one batch in this process (the app's way: no worker processes), and
+    on_month(done, total) is called after every month (for a progress bar); returning False cancels the
+    run (``sim.engine.batch.Cancelled``). With an executor (``sim.engine.executors``) the runs are
+    batched across its workers; the result is identical."""
     seeds = derive_seeds(scenario.header.seed, first_seed + int(n_seeds))[first_seed:]
     jobs = [Job(scenario, int(s), first_seed + i) for i, s in enumerate(seeds)]
+    if executor is not None:
+        return Ensemble.from_records(run_jobs(jobs, executor, trace=True))
     return Ensemble.from_records(run_batch(jobs, trace=True, on_month=on_month))
 
 
