@@ -50,10 +50,11 @@ from sim.model.calendar import month_index, month_str
 from sim.model.params import PARAMS
 from sim.model.scenario import (
     SCENARIO_DIR,
+    PathRefused,
     Scenario,
     ScenarioError,
-    find_scenario,
     load_scenario,
+    locate_scenario,
 )
 from sim.model.seeds import derive_seed
 
@@ -321,19 +322,12 @@ def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, b
         if not isinstance(ref, str) or not ref:
             bad("grid.scenario", "required: a shipped scenario name or a path to a scenario file")
         else:
-            p = Path(ref)
-            if (p.suffix == ".toml" or "/" in ref) and not p.is_absolute() and base_dir is not None:
-                p = base_dir / p
-                ref_path: str | Path = p
-            else:
-                ref_path = ref
-            try:
-                base = load_scenario(ref_path)
+            try:  # a shipped name, or a .toml path beside the grid file (never absolute, never '..')
+                base = load_scenario(locate_scenario(ref, base_dir))
+            except PathRefused as e:
+                bad("grid.scenario", f"scenario {ref!r}: {e}")
             except ScenarioError as e:
-                if not find_scenario(ref_path).exists():
-                    bad("grid.scenario", f"scenario {ref!r} not found")
-                else:
-                    problems.extend(e.problems)
+                problems.extend(e.problems)
     if base is not None and header:
         try:
             base = base.with_changes(header=header)
