@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from sim.engine import store
-from sim.experiments.grid import Axis, Grid
+from sim.experiments.grid import Axis, Grid, load_grid
 from sim.experiments.summarize import OutcomeError, default_year, parse_outcome, run_outcomes
 from sim.model.calendar import month_index
-from sim.model.scenario import ScenarioError
+from sim.model.scenario import ScenarioError, load_scenario
 
 ID_COLUMNS = ("run", "point", "replicate", "seed_index", "seed", "spec_hash")
 
@@ -62,15 +62,13 @@ class GridResults:
 
 def open_results(folder: str | Path, require_complete: bool = False) -> GridResults:
     """Open a grid results folder (its frozen grid file and base scenario); AnalysisError if it is not one."""
-    from sim.experiments.gridrun import load_frozen_grid
-
     out = Path(folder)
     if not out.is_dir():
         raise AnalysisError(f"{out}: no such folder (make one with python -m sim grid GRID --out {out})")
     if not (out / store.MANIFEST).is_file() or not (out / store.EXPERIMENTS).is_file():
         raise AnalysisError(f"{out}: not a grid results folder (no {store.MANIFEST} and {store.EXPERIMENTS})")
     try:
-        grid = load_frozen_grid(out)
+        grid = load_grid(out / store.GRID_COPY, base=load_scenario(out / store.BASE_COPY), check_points=False)
     except ScenarioError as e:
         raise AnalysisError(f"{out}: its grid file no longer loads ({e.lines()[0]})") from None
     ex = store.read_experiments(out)
