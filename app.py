@@ -18,4 +18,5 @@ st.navigation([
     st.Page("sim/ui/pages/teach.py", title="Teach", icon=":material/school:", url_path="teach"),
     st.Page("sim/ui/pages/model.py", title="Model", icon=":material/description:", url_path="model"),
     st.Page(grid_results, title="Grid results", icon=":material/grid_on:", url_path="grid-results"),
+    st.Page("sim/ui/pages/analysis.py", title="Analysis", icon=":material/insights:", url_path="analysis"),
 ], position="top").run()
