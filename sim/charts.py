@@ -55,137 +55,345 @@ def _scale(mapping: dict[str, str], present=None) -> alt.Scale:
     return alt.Scale(domain=keys, range=[mapping[k] for k in keys])
 
 
-def _x(title: str = "Month", domain=None) -> alt.X:
-    return alt.X("date:T", title=title, axis=DATE_AXIS,
-                 scale=alt.Scale(domain=list(domain)) if domain is not None else alt.Undefined)
+# ---------------------------------------------------------------- legibility
+
+# Chart text is at least 14 px and dark on a white background: every text colour below has a WCAG contrast
+# ratio of at least 7:1 on BACKGROUND (AA asks for 4.5:1). The app draws charts with this configuration
+# and not Streamlit's theme, so the same colours hold on a projector, in dark mode and in exports.
+BACKGROUND = "#ffffff"
+INK = "#1a1a1a"
+INK_SOFT = "#333333"
+RULE_INK = "#4d4d4d"
+FONT_SIZES = {"normal": 14, "present": 20}
+FONT = "Source Sans Pro, Helvetica, Arial, sans-serif"
 
 
-def event_marks(events, label: bool = True) -> list[alt.Chart]:
-    """Vertical rules at rule dates (a frame with columns date, actor, n, row, full, or alt.Data), each
-    numbered at the top; the numbers are listed by ``events_legend``."""
-    base = alt.Chart(events)
-    rule = base.mark_rule(color="#555555", strokeWidth=1, opacity=0.7).encode(
-        x="date:T",
-        strokeDash=alt.StrokeDash("actor:N", title="Rules by", scale=alt.Scale(
-            domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values())), legend=alt.Legend(orient="bottom")),
-        tooltip=[alt.Tooltip("date:T", title="Effective", format="%Y-%m"), alt.Tooltip("actor:N", title="By"),
-                 alt.Tooltip("full:N", title="Rule")],
-    )
-    if not label:
-        return [rule]
-    text = base.mark_text(align="center", baseline="top", fontSize=10, fontWeight="bold",
-                          color="#333333").encode(x="date:T", y=alt.Y("row:Q", scale=None), text="n:N",
-                                                  tooltip=[alt.Tooltip("full:N", title="Rule")])
-    return [rule, text]
+def theme(size: str = "normal") -> dict:
+    """Vega-Lite ``config`` for every chart: fonts of at least 14 px, dark text on white."""
+    f = FONT_SIZES[size]
+    lab = {"labelFontSize": f, "titleFontSize": f + 1, "labelColor": INK_SOFT, "titleColor": INK, "labelFont": FONT,
+           "titleFont": FONT}
+    return {
+        "background": BACKGROUND,
+        "font": FONT,
+        "axis": {**lab, "domainColor": "#666666", "tickColor": "#666666", "gridColor": "#e0e0e0",
+                 "titleFontWeight": "normal"},
+        "legend": {**lab, "labelLimit": 0, "titleFontWeight": "bold", "symbolSize": 14 * f,
+                   "symbolStrokeWidth": 3,
+                   # legends under a chart sit side by side when it is wide, one under another when narrow
+                   "layout": {"expr": "{bottom: {direction: width < 640 ? 'vertical' : 'horizontal', "
+                                      "anchor: 'start', margin: 16}}"}},
+        "header": {**lab},
+        "title": {"fontSize": f + 4, "subtitleFontSize": f, "color": INK, "subtitleColor": INK_SOFT, "font": FONT,
+                  "subtitleFont": FONT, "anchor": "start", "offset": 6},
+        "text": {"fontSize": f, "color": INK, "font": FONT},
+        "view": {"stroke": None},
+    }
 
 
-def events_frame(events, start: str | None = None, end: str | None = None) -> pd.DataFrame:
-    """Tidy rule marks from scenario events (objects with id, effective, actor, label): one row per month
-    and actor, numbered by month (``n``) for the chart labels; events outside [start, end] are left out so
-    they do not widen the time axis. ``row`` staggers the numbers of neighbouring months."""
-    cols = {"date": "datetime64[us]", "actor": "str", "n": "str", "row": "float64", "full": "str", "month": "str"}
+def themed(chart, size: str = "normal"):
+    """An Altair chart with the app's legible configuration (see ``theme``)."""
+    return chart.configure(**theme(size))
+
+
+# ---------------------------------------------------------------- rule marks
+
+# Observed points by role (data/calibration_targets.csv): the model is fitted to "target" points; "initial"
+# points are the shares the run starts from (not fitted); forecasts are analysts' projections.
+BAND_LABEL = "middle 90% of runs (5–95%)"
+ROLE_NAMES = {"target": "observed", "initial": "observed, start of the run", "forecast": "analysts' forecast"}
+# Plot widths (px) for which rule labels are laid out; the chart picks the layout of its own width.
+LABEL_WIDTHS = (260, 340, 440, 560, 720, 900, 1150, 1500)
+LABEL_ROWS_MAX = 5
+
+
+def rule_numbers(events, start: str | None = None, end: str | None = None) -> dict[str, str]:
+    """Rule id -> its mark number: 1..N in date order (then US before China) over the rules in force from a
+    month in [start, end]."""
+    order = {a: i for i, a in enumerate(ACTOR_DASH)}
+    inside = [e for e in events if not ((start and e.effective < start) or (end and e.effective > end))]
+    inside.sort(key=lambda e: (e.effective, order.get(e.actor, 9), e.id))
+    return {e.id: str(i + 1) for i, e in enumerate(inside)}
+
+
+def events_frame(events, start: str | None = None, end: str | None = None,
+                 numbers: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per rule of the scenario, in date order; columns date, month, id, actor, n (its number:
+    ``numbers`` if given, e.g. those of the base scenario so that a moved rule keeps its number, else
+    ``rule_numbers``), label, full. Events outside [start, end] are left out so they do not widen the
+    time axis."""
+    cols = {"date": "datetime64[us]", "month": "str", "id": "str", "actor": "str", "n": "str", "label": "str",
+            "full": "str"}
     rows = []
     for e in events:
         if (start and e.effective < start) or (end and e.effective > end):
             continue
-        rows.append({"month": e.effective, "actor": e.actor, "label": e.label or e.id})
+        rows.append({"month": e.effective, "id": e.id, "actor": e.actor, "label": e.label or e.id})
     if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in cols.items()})
+    order = {a: i for i, a in enumerate(ACTOR_DASH)}
+    rows.sort(key=lambda r: (r["month"], order.get(r["actor"], 9), r["id"]))
     d = pd.DataFrame(rows)
-    months = sorted(d["month"].unique())
-    number = {m: i + 1 for i, m in enumerate(months)}
-    out = []
-    for (month, actor), g in d.groupby(["month", "actor"], sort=True):
-        k = number[month]
-        out.append({"date": pd.Timestamp(month + "-01"), "actor": actor, "n": str(k),
-                    "row": 2.0 + 13.0 * ((k - 1) % 3), "full": f"{k}. {month} {actor}: " + " | ".join(g["label"]),
-                    "month": month})
-    r = pd.DataFrame(out)
-    r["date"] = r["date"].astype("datetime64[us]")
-    return r.astype({c: t for c, t in cols.items() if c != "date"})
+    nums = numbers if numbers is not None else rule_numbers(events, start, end)
+    d["n"] = [nums.get(i, "·") for i in d["id"]]
+    d["date"] = pd.to_datetime(d["month"] + "-01").astype("datetime64[us]")
+    d["full"] = d["n"] + ". " + d["month"] + " " + d["actor"] + ": " + d["label"]
+    return d[list(cols)].astype({c: t for c, t in cols.items() if c != "date"})
 
 
 def events_legend(ev: pd.DataFrame) -> list[str]:
-    """One line per numbered rule mark, for a caption under the chart."""
-    return list(dict.fromkeys(ev.sort_values(["date", "actor"])["full"])) if len(ev) else []
+    """One line per numbered rule mark (its number, month, actor and name)."""
+    return ev["full"].tolist() if len(ev) else []
+
+
+def _label_px(text: str, font: int) -> float:
+    return 0.62 * font * len(text) + 6
+
+
+def pack_labels(x: list[float], widths: list[float], max_rows: int = LABEL_ROWS_MAX, gap: float = 3.0
+                ) -> tuple[list[int], list[float]]:
+    """Place labels (wanted centres ``x`` in px, in increasing order) in rows without overlap: each label goes
+    in the first row where it needs the smallest sideways shift (at most about two label widths), else in
+    the row where it moves least. Returns each label's row and its centre."""
+    rights: list[float] = []
+    rows, centres = [], []
+    for xi, w in zip(x, widths):
+        want = xi - w / 2
+        best = None
+        for r in range(min(len(rights) + 1, max_rows)):
+            left = want if r == len(rights) else max(want, rights[r] + gap)
+            shift = left - want
+            if best is None or shift < best[1] - 1e-9:
+                best = (r, shift, left)
+            if shift <= 2 * w:
+                best = (r, shift, left)
+                break
+        r, _, left = best
+        if r == len(rights):
+            rights.append(left + w)
+        else:
+            rights[r] = left + w
+        rows.append(r)
+        centres.append(left + w / 2)
+    return rows, centres
+
+
+def label_layout(ev: pd.DataFrame, x_domain: tuple[str, str], size: str = "normal") -> pd.DataFrame:
+    """Rule labels laid out for each plot width in LABEL_WIDTHS: ``f`` is the rule's position as a fraction
+    of the plot width, ``dx<k>`` and ``row<k>`` the label's offset (px) and row at width LABEL_WIDTHS[k]."""
+    d0, d1 = (pd.Timestamp(x) for x in x_domain)
+    span = (d1 - d0) / pd.Timedelta(days=1) or 1.0
+    out = ev.sort_values("date", kind="stable").reset_index(drop=True)
+    out["f"] = ((out["date"] - d0) / pd.Timedelta(days=1) / span).astype("float64")
+    font = FONT_SIZES[size]
+    widths = [_label_px(t, font) for t in out["n"]]
+    for k, w in enumerate(LABEL_WIDTHS):
+        xs = (out["f"] * w).tolist()
+        rows, centres = pack_labels(xs, widths)
+        out[f"row{k}"] = rows
+        out[f"dx{k}"] = [c - xi for c, xi in zip(centres, xs)]
+    return out
+
+
+def _width_bucket() -> str:
+    expr = "0"
+    for k, w in enumerate(LABEL_WIDTHS[1:], start=1):
+        expr = f"(width >= {w} ? {k} : {expr})"
+    return expr
+
+
+def event_marks(events, size: str = "normal", label: bool = True) -> list[alt.Chart]:
+    """Rules at rule dates (dashed: US, dotted: China), each with its own number above the plot, staggered
+    in rows so that no two numbers overlap at the chart's width, and a leader line down to its rule.
+    ``events``: ``label_layout`` output (or alt.Data). Hovering a rule or its number names it."""
+    tip = [alt.Tooltip("label:N", title="Rule"), alt.Tooltip("month:N", title="In force from"),
+           alt.Tooltip("actor:N", title="By"), alt.Tooltip("n:N", title="Mark")]
+    base = alt.Chart(events)
+    rule = base.mark_rule(color=RULE_INK, strokeWidth=1.2, opacity=0.8).encode(
+        x="date:T",
+        strokeDash=alt.StrokeDash("actor:N", title="Rules by", scale=alt.Scale(
+            domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values())), legend=None),
+        tooltip=tip)
+    if not label:
+        return [rule]
+    f = FONT_SIZES[size]
+    rh = f + 5
+    placed = base.transform_calculate(
+        k=_width_bucket()).transform_calculate(
+        fx="datum.f * width", lx=f"datum.f * width + datum['dx' + datum.k]",
+        ly=f"-(datum['row' + datum.k] + 1) * {rh} - 4")
+    leader = placed.mark_rule(color=RULE_INK, strokeWidth=1, opacity=0.8).encode(
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip)
+    text = placed.mark_text(align="center", baseline="middle", fontSize=f, fontWeight="bold", color=INK,
+                            dy=-f / 2 - 1).encode(
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip)
+    hit = base.mark_rule(strokeWidth=9, opacity=0.01, color=RULE_INK).encode(x="date:T", tooltip=tip)
+    return [rule, leader, text, hit]
 
 
 def observed_marks(obs, entities) -> list[alt.Chart]:
-    """Observed points (sim.observed frame plus a ``mid`` date column, or alt.Data): the value across its
-    period, and its low-high range."""
+    """Observed points (sim.observed frame plus ``mid`` and ``kind`` columns, or alt.Data): the value across
+    its period, and its low-high range."""
     color = alt.Color("entity:N", scale=entity_scale(entities), legend=None)
-    tip = [alt.Tooltip("entity:N", title="Observed"), alt.Tooltip("label:N", title="Period"),
-           alt.Tooltip("value:Q", format=".0%"), alt.Tooltip("low:Q", format=".0%"),
-           alt.Tooltip("high:Q", format=".0%"), alt.Tooltip("role:N"), alt.Tooltip("source:N")]
+    tip = [alt.Tooltip("entity:N", title="Vendor"), alt.Tooltip("kind:N", title="Point"),
+           alt.Tooltip("label:N", title="Period"), alt.Tooltip("value:Q", title="Value", format=".0%"),
+           alt.Tooltip("low:Q", title="Low", format=".0%"), alt.Tooltip("high:Q", title="High", format=".0%"),
+           alt.Tooltip("source:N", title="Source")]
     span = alt.Chart(obs).mark_rule(strokeWidth=3, opacity=0.9).encode(
         x="date:T", x2="date_end:T", y="value:Q", color=color, tooltip=tip)
     rng = alt.Chart(obs).mark_rule(strokeWidth=1.5).encode(x="mid:T", y="low:Q", y2="high:Q", color=color,
                                                            tooltip=tip)
-    pt = alt.Chart(obs).mark_point(filled=True, size=70, stroke="white", strokeWidth=1).encode(
+    pt = alt.Chart(obs).mark_point(filled=True, size=90, stroke="white", strokeWidth=1).encode(
         x="mid:T", y="value:Q", color=color,
-        shape=alt.Shape("role:N", title="Observed", scale=alt.Scale(
-            domain=["target", "initial", "forecast"], range=["circle", "square", "triangle-up"]),
-            legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape("kind:N", title="Observed data", scale=alt.Scale(
+            domain=list(ROLE_NAMES.values()), range=["circle", "square", "triangle-up"]),
+            legend=alt.Legend(orient="bottom", direction="vertical")),
         tooltip=tip)
     return [span, rng, pt]
 
 
 def _with_mid(obs: pd.DataFrame) -> pd.DataFrame:
-    return obs.assign(mid=obs["date"] + (obs["date_end"] - obs["date"]) / 2)
+    return obs.assign(mid=obs["date"] + (obs["date_end"] - obs["date"]) / 2,
+                      kind=obs["role"].map(ROLE_NAMES).fillna(obs["role"]))
+
+
+# ---------------------------------------------------------------- hover read-out
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if abs(x) >= 0.095 or x == 0 else f"{100 * x:.1f}%"
+
+
+def hover_frame(bands: pd.DataFrame, entities, events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per month for the crosshair: ``month`` and, per entity (columns e0, e1, ... in ``entities``
+    order), its mean and 5-95% range as text, e.g. "55% (48–62%)"; ``rules``: rules taking effect that month."""
+    b = bands[bands["entity"].isin(list(entities))]
+    text = [f"{_pct(m)} ({_pct(lo).rstrip('%')}–{_pct(hi)})" for m, lo, hi in zip(b["mean"], b["lo"], b["hi"])]
+    w = pd.DataFrame({"date": b["date"].to_numpy(), "entity": b["entity"].astype(str).to_numpy(), "t": text})
+    wide = w.pivot(index="date", columns="entity", values="t")
+    out = pd.DataFrame({"date": wide.index.astype("datetime64[us]")})
+    out["month"] = out["date"].dt.strftime("%Y-%m")
+    out["head"] = out["month"] + ": mean (middle 90% of runs)"
+    for i, e in enumerate(entities):
+        out[f"e{i}"] = wide[e].to_numpy() if e in wide.columns else "–"
+    rules = {}
+    if events is not None and len(events):
+        for m, g in events.groupby("month"):
+            rules[m] = "; ".join(f"{n}. {lab}" for n, lab in zip(g["n"], g["label"]))
+    out["rules"] = out["month"].map(rules).fillna("–")
+    return out
+
+
+def hover_marks(hover, bands, entities, color: alt.Color) -> list[alt.Chart]:
+    """A crosshair at the month nearest the pointer, dots on every line there, and a tooltip listing every
+    vendor's mean and 5-95% range."""
+    sel = alt.selection_point(name="hover", fields=["date"], nearest=True, on="pointermove", clear="pointerout",
+                              empty=False)
+    tip = [alt.Tooltip("head:N", title="Month")]
+    tip += [alt.Tooltip(f"e{i}:N", title=e) for i, e in enumerate(entities)]
+    tip += [alt.Tooltip("rules:N", title="Rules in force from this month")]
+    cross = alt.Chart(hover).mark_rule(color=INK, strokeWidth=1).encode(
+        x="date:T", opacity=alt.condition(sel, alt.value(0.7), alt.value(0.0)), tooltip=tip).add_params(sel)
+    dots = alt.Chart(bands).mark_point(filled=True, size=60, opacity=1).encode(
+        x="date:T", y="mean:Q", color=color, tooltip=alt.value(None)).transform_filter(sel)
+    return [cross, dots]
+
+
+# ---------------------------------------------------------------- the main share chart
+
+
+def _x(title: str = "Month", domain=None) -> alt.X:
+    return alt.X("date:T", title=title, axis=DATE_AXIS,
+                 scale=alt.Scale(domain=list(domain), nice=False) if domain is not None else alt.Undefined)
 
 
 def _share_layers(bands, entities, basis, events, observed, now, title, width, height, band_label, x_domain,
-                  legend) -> alt.LayerChart:
+                  legend, prev=None, hover=None, size="normal") -> alt.LayerChart:
+    f = FONT_SIZES[size]
+    # vendor legend columns: beside the observed-data legend when wide, alone on its rows when narrow
+    cols = alt.ExprRef(f"width >= 640 ? max(2, floor((width - {17 * f}) / {10 * f})) : max(1, floor(width / {10 * f}))"
+                       ) if legend in ("bottom", "top") else alt.Undefined
     color = alt.Color("entity:N", title="Vendor", scale=entity_scale(entities),
-                      legend=alt.Legend(orient=legend, symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3,
-                                        columns=5 if legend in ("bottom", "top") else alt.Undefined))
+                      legend=alt.Legend(orient=legend, symbolOpacity=1, symbolType="stroke", columns=cols))
     y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
               scale=alt.Scale(domain=[0, 1]))
-    band = alt.Chart(bands).mark_area(opacity=0.18).encode(
+    band = alt.Chart(bands).mark_area(opacity=0.18, tooltip=None).encode(
         x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q", color=color)
     dash = alt.StrokeDash("entity:N", legend=None, scale=alt.Scale(
         domain=list(entities), range=[[5, 3] if e in AGGREGATES else [1, 0] for e in entities]))
-    line = alt.Chart(bands).mark_line(strokeWidth=2).encode(
-        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash,
-        tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), alt.Tooltip("entity:N", title="Vendor"),
-                 alt.Tooltip("mean:Q", title="Mean", format=".1%"),
-                 alt.Tooltip("lo:Q", title="5%", format=".1%"), alt.Tooltip("hi:Q", title="95%", format=".1%")])
-    layers = [band, line]
-    if events is not None:
-        layers += event_marks(events)
-    if observed is not None:
-        layers += observed_marks(observed, entities)
+    line = alt.Chart(bands).mark_line(strokeWidth=2.5 if size == "present" else 2, tooltip=None).encode(
+        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash)
+    layers = [band]
+    if prev is not None:
+        layers.append(alt.Chart(prev).mark_line(strokeWidth=1.5, opacity=0.4, strokeDash=[2, 2], tooltip=None).encode(
+            x=_x(domain=x_domain), y="mean:Q", color=alt.Color("entity:N", scale=entity_scale(entities), legend=None),
+            detail="entity:N"))
+    layers.append(line)
     if now is not None:
         layers.append(alt.Chart(now).mark_rule(color="#000000", strokeWidth=2).encode(x="date:T"))
-    sub = f"Lines: mean of the seed ensemble; shaded: {band_label}. Dashed/dotted verticals: US/China rules."
+    if hover is not None:
+        layers += hover_marks(hover, bands, entities, alt.Color("entity:N", scale=entity_scale(entities),
+                                                                legend=None))
+    hit = []
+    if events is not None:
+        marks = event_marks(events, size)
+        layers += marks[:-1]
+        hit = marks[-1:]
+    if observed is not None:
+        layers += observed_marks(observed, entities)
+    layers += hit
+    # short lines: the subtitle does not wrap, and must fit a phone
+    sub = ["Lines: mean of the runs.", f"Band: {band_label}."]
+    if events is not None:
+        sub.append("Numbered lines: rules (US dashed, China dotted).")
+    if prev is not None:
+        sub.append("Faint dotted lines: your previous result.")
     return alt.layer(*layers).properties(
         title=alt.TitleParams(title or "Share by vendor", subtitle=sub, anchor="start"),
         width=width, height=height).resolve_scale(color="shared", strokeDash="independent")
 
 
+def _entities(bands: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in set(bands["entity"]))
+
+
 def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
                 observed: pd.DataFrame | None = None, title: str = "", width="container", height: int = 380,
-                band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None,
-                x_domain=None, legend: str = "right") -> alt.LayerChart:
-    """Share by vendor over time: mean lines, 5-95% bands across seeds, rule marks and observed points.
+                band_label: str = BAND_LABEL, now: pd.Timestamp | None = None,
+                x_domain=None, legend: str = "bottom", prev: pd.DataFrame | None = None,
+                size: str = "normal") -> alt.LayerChart:
+    """Share by vendor over time: mean lines, 5-95% bands across runs, numbered rule marks, observed points,
+    a crosshair read-out and (optionally) the previous result as faint lines.
 
-    bands: columns date, entity, mean, lo, hi (sim.ui.ensemble.share_bands).
+    bands: columns date, entity, mean, lo, hi (sim.engine.ensemble.share_bands); events: events_frame.
     """
-    ents = tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in set(bands["entity"]))
-    return _share_layers(
-        bands, ents, basis, events if events is not None and len(events) else None,
+    ents = _entities(bands)
+    dom = _domain(bands, x_domain)
+    has_ev = events is not None and len(events) > 0
+    ch = _share_layers(
+        bands, ents, basis, label_layout(events, dom, size) if has_ev else None,
         _with_mid(observed) if observed is not None and len(observed) else None,
         pd.DataFrame({"date": [now]}) if now is not None else None,
-        title, width, height, band_label, x_domain, legend)
+        title, width, height, band_label, dom, legend, prev=prev if prev is not None and len(prev) else None,
+        hover=hover_frame(bands, ents, events if has_ev else None), size=size)
+    return themed(ch, size)
+
+
+def _domain(bands: pd.DataFrame, x_domain) -> tuple[str, str]:
+    if x_domain is not None:
+        return tuple(pd.Timestamp(x).isoformat() for x in x_domain)
+    return (pd.Timestamp(bands["date"].min()).isoformat(), pd.Timestamp(bands["date"].max()).isoformat())
 
 
 @lru_cache(maxsize=64)
-def _share_template(entities: tuple, basis: str, has_events: bool, has_obs: bool, has_now: bool, title: str,
-                    width, height: int, band_label: str, x_domain: tuple | None, legend: str) -> str:
+def _share_template(entities: tuple, basis: str, has_events: bool, has_obs: bool, has_now: bool, has_prev: bool,
+                    title: str, width, height: int, band_label: str, x_domain: tuple, legend: str,
+                    size: str) -> str:
     ch = _share_layers(alt.Data(name="bands"), entities, basis, alt.Data(name="events") if has_events else None,
                        alt.Data(name="observed") if has_obs else None, alt.Data(name="now") if has_now else None,
-                       title, width, height, band_label, list(x_domain) if x_domain else None, legend)
-    return json.dumps(ch.to_dict())
+                       title, width, height, band_label, list(x_domain), legend,
+                       prev=alt.Data(name="prev") if has_prev else None, hover=alt.Data(name="hover"), size=size)
+    return json.dumps(themed(ch, size).to_dict())
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -198,23 +406,31 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 def share_spec(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
                observed: pd.DataFrame | None = None, title: str = "", width="container", height: int = 380,
-               band_label: str = "5-95% of seeds", now: pd.Timestamp | None = None,
-               x_domain=None, legend: str = "right") -> dict:
+               band_label: str = BAND_LABEL, now: pd.Timestamp | None = None,
+               x_domain=None, legend: str = "bottom", prev: pd.DataFrame | None = None,
+               size: str = "normal") -> dict:
     """The same chart as ``share_chart`` as a Vega-Lite dict, fast: the chart structure is built and
-    validated once per layout and only the data change between redraws."""
-    ents = tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in set(bands["entity"]))
+    validated once per layout and only the data change between redraws. Drawn as SVG (crisp on a
+    projector, and its text can be checked)."""
+    ents = _entities(bands)
+    dom = _domain(bands, x_domain)
     has_ev = events is not None and len(events) > 0
     has_obs = observed is not None and len(observed) > 0
-    spec = json.loads(_share_template(ents, basis, has_ev, has_obs, now is not None, title, width, height,
-                                      band_label, tuple(x_domain) if x_domain else None, legend))
-    data = {"bands": _records(bands)}
+    has_prev = prev is not None and len(prev) > 0
+    spec = json.loads(_share_template(ents, basis, has_ev, has_obs, now is not None, has_prev, title, width,
+                                      height, band_label, dom, legend, size))
+    data = {"bands": _records(bands), "hover": _records(hover_frame(bands, ents, events if has_ev else None))}
     if has_ev:
-        data["events"] = _records(events[["date", "actor", "n", "row", "full"]])
+        data["events"] = _records(label_layout(events, dom, size))
     if has_obs:
         data["observed"] = _records(_with_mid(observed))
+    if has_prev:
+        data["prev"] = _records(prev[["date", "entity", "mean"]])
     if now is not None:
         data["now"] = [{"date": pd.Timestamp(now).strftime("%Y-%m-%d")}]
     spec["datasets"] = {**spec.get("datasets", {}), **data}
+    spec["usermeta"] = {"embedOptions": {"renderer": "svg"}}
+    spec["autosize"] = {"type": "fit-x", "contains": "padding"}  # the height is the plot's, legends come on top
     return spec
 
 

@@ -129,10 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--products", action="store_true", help="include per-product fields")
     d.add_argument("--format", choices=["table", "csv", "markdown"], default="table")
     d.set_defaults(func=cmd_describe)
+    from sim.analysis import cli as analysis_cli
     from sim.calibration import cli as calibration_cli
     from sim.experiments import cli as experiments_cli
 
-    for layer in (experiments_cli, calibration_cli):  # each module declares its sub-commands
+    for layer in (experiments_cli, calibration_cli, analysis_cli):  # each module declares its sub-commands
         layer.add(sub)
     return p
 
@@ -143,16 +144,43 @@ def _seeds_positive(a) -> str | None:
     return None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that every command cleans up as on Ctrl-C (worker
+    pools stopped, nothing half-written, a grid session marked interrupted)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.code = 128 + signum
+
+
+def _raise_terminated(signum, frame):
+    import signal
+
+    for s in (signal.SIGTERM, signal.SIGHUP):  # once: the clean-up itself must not be interrupted again
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     a = parser.parse_args(argv)
     msg = _seeds_positive(a)
     if msg:
         return _err(msg)
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            saved[s] = signal.signal(s, _raise_terminated)
     try:
         return a.func(a)
     except ScenarioError as e:
         return _err(e.lines())
+    except Terminated as e:
+        return _err(f"terminated by signal {e.signum}", e.code)
     except KeyboardInterrupt:
         return _err("interrupted", 130)
     except BrokenPipeError:  # output piped into e.g. `head`
@@ -160,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
 
 
 if __name__ == "__main__":  # pragma: no cover

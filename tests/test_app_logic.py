@@ -185,8 +185,10 @@ def test_share_chart_layers_colours_and_export(ens5, history):
     text = str(spec)
     assert charts.VENDOR_COLORS["Nvidia"] in text and charts.VENDOR_COLORS["Huawei"] in text
     assert "Share of cards delivered (units)" in text
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line", "rule", "text", "rule", "rule",
-                                                                  "point"]
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["area", "line", "rule", "point", "rule", "rule", "text", "rule", "rule", "point", "rule"]
+    assert spec["layer"][0]["mark"]["tooltip"] is None        # the band never catches the mouse
+    assert spec["config"]["axis"]["labelFontSize"] >= 14
     png = charts.to_image(ch, "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert charts.to_image(ch, "svg").lstrip().startswith(b"<svg")

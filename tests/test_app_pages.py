@@ -63,8 +63,7 @@ def test_explore_default_is_history():
 
 def test_explore_parameter_slider_changes_the_chart():
     at = ok(app().run())
-    at.segmented_control(key="w:group").set_value("vendors").run()
-    at.selectbox(key="w:block").select("domestic").run()
+    at.selectbox(key="w:group").select("Other Chinese chip makers").run()
     ok(at)
     before = chart_rows(at)
     at.slider(key="p:domestic.capacity_scale").set_value(4.0).run()
@@ -76,7 +75,6 @@ def test_explore_parameter_slider_changes_the_chart():
 def test_explore_switching_a_rule_off_changes_the_headline():
     at = ok(app().run())
     before = metrics(at)
-    at.toggle(key="w:timeline").set_value(True).run()
     at.checkbox(key=f"on:{TPP_RULE}").uncheck().run()
     ok(at)
     assert TPP_RULE in at.session_state["settings"].off
@@ -86,7 +84,7 @@ def test_explore_switching_a_rule_off_changes_the_headline():
 def test_explore_moving_a_rule_changes_the_chart():
     at = ok(app().run())
     before = chart_rows(at)
-    at.toggle(key="w:timeline").set_value(True).run()
+    at.selectbox(key="w:move_rule").select(TPP_RULE).run()
     at.selectbox(key=f"mo:{TPP_RULE}").select("2025-06").run()
     ok(at)
     assert dict(at.session_state["settings"].moved) == {TPP_RULE: "2025-06"}

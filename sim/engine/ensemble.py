@@ -197,3 +197,28 @@ def origin_mix(ens: Ensemble, buyer: str) -> pd.DataFrame:
         "tier": pd.array(np.tile(np.array(TIERS, dtype=object), n), dtype="str"),
         "domestic_share": s.reshape(-1),
     })
+
+
+def annual_by_run(ens: Ensemble, metric: str = "unit_share", entity: str = "Nvidia") -> pd.DataFrame:
+    """Annual share of one entity per run (ratio of annual sums, as ``annual``): index year, one column per
+    run; NaN where the market is empty that year."""
+    base = SHARE_BASIS[metric]
+    years = pd.DatetimeIndex(ens.months).year
+    num = pd.DataFrame(ens.series(entity, base).T).groupby(years).sum()
+    den = pd.DataFrame(ens.series("Total", base).T).groupby(years).sum()
+    return num / den.where(den > 0)
+
+
+def choice_terms(ens: Ensemble) -> pd.DataFrame:
+    """Per month, each utility term as domestic minus foreign and the domestic share of the choice (before
+    and after policy floors), averaged over runs, buyers and workload tiers (unweighted): the market-wide
+    counterpart of ``term_differences``."""
+    d = ens.dec  # (R, n, B, T, O, V)
+    dom, fr = d[:, :, :, :, ORIGINS.index("domestic")], d[:, :, :, :, ORIGINS.index("foreign")]
+    diff = (dom - fr).mean(axis=(0, 2, 3))  # (n, V)
+    rows = {"date": ens.months}
+    for j, name in enumerate(TRACE_TERMS):
+        rows[name] = diff[:, j]
+    rows["domestic_share"] = dom[..., DEC_VALUES.index("share")].mean(axis=(0, 2, 3))
+    rows["domestic_share_unconstrained"] = dom[..., DEC_VALUES.index("share_unconstrained")].mean(axis=(0, 2, 3))
+    return pd.DataFrame(rows)

@@ -225,9 +225,11 @@ def _run_batch_item(options: tuple[bool, tuple[str, ...]], item: tuple[int, list
 
 
 def run_jobs(jobs: Sequence[Job], executor=None, trace: bool = False,
-             details: Sequence[str] = ("deliveries",), limit: int | None = None) -> Records:
+             details: Sequence[str] = ("deliveries",), limit: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Records:
     """Run ``jobs`` in batches through ``executor`` (default: in this process); records in job order.
-    All jobs must share one horizon."""
+    All jobs must share one horizon. ``progress(done_runs, total_runs)`` is called as batches finish.
+    The records do not depend on the executor or on how the jobs were batched."""
     jobs = list(jobs)
     if not jobs:
         raise ValueError("no runs to do")
@@ -235,5 +237,11 @@ def run_jobs(jobs: Sequence[Job], executor=None, trace: bool = False,
     parts = list(enumerate(batches(jobs, getattr(ex, "workers", 1) or 1, limit)))
     if len({(j.scenario.header.start, j.scenario.header.end) for j in jobs}) > 1:
         raise ValueError("runs of different horizons cannot be joined in one set of records")
-    out: dict[int, Records] = dict(ex.map(_run_batch_item, (bool(trace), tuple(details)), parts))
+    out: dict[int, Records] = {}
+    done = 0
+    for k, rec in ex.map(_run_batch_item, (bool(trace), tuple(details)), parts):
+        out[k] = rec
+        done += rec.n_runs
+        if progress is not None:
+            progress(done, len(jobs))
     return Records.concat([out[k] for k in range(len(parts))])

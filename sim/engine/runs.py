@@ -236,13 +236,21 @@ def write_run(result: RunResult, out: Path, overwrite: bool = False, source_file
     return out
 
 
+def folder_slug(name: str, limit: int = 60) -> str:
+    """A name as a safe folder-name part: letters, digits, '.', '_' and '-' only, never hidden or '..'."""
+    import re
+
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip(".-_")[:limit].strip(".-_")
+    return s or "scenario"
+
+
 def default_out_dir(scenario_name: str, root: Path | None = None) -> Path:
     if root is None:
         from sim.model.scenario import SCENARIO_DIR
 
         root = SCENARIO_DIR.parent / "outputs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = root / f"{scenario_name}-{stamp}"
+    base = root / f"{folder_slug(scenario_name)}-{stamp}"
     out, i = base, 1
     while out.exists():
         out = base.with_name(f"{base.name}-{i}")

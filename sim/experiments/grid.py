@@ -6,8 +6,10 @@ A grid file (``scenarios/grids/*.toml``)::
     name = "ceiling-timing-x-huawei"
     description = "..."
     scenario = "history"        # a shipped scenario name, or a path relative to the grid file
-    design = "factorial"        # factorial | lhs | sobol
-    samples = 16                # lhs: number of points; sobol: base N, a power of 2 (N*(D+2) points)
+    design = "factorial"        # factorial | lhs | sobol | morris
+    samples = 16                # lhs: number of points; sobol: base N, a power of 2 (N*(D+2) points);
+                                # morris: number of trajectories (N*(D+1) points)
+    num_levels = 4              # morris only: grid levels per axis (even; default 4)
     replicates = 5              # runs per design point
     seed = 20240101             # master seed: every run's seed is derive_seed(seed, seed_index)
     seeds = "common"            # common: replicate r gets seed index r at every point (as `sim run`)
@@ -24,6 +26,8 @@ A grid file (``scenarios/grids/*.toml``)::
     field = "timing"            # any field of the event's kind; "timing" moves effective and keeps the
     range = ["2023-05", "2024-11"]   # announcement lead; month ranges take step (months, default 1)
     step = 6
+    role = "lever"              # optional: lever (a decision: a buyer's strategy, a regulator's rule) or
+                                # uncertainty (default: a parameter or timing nobody controls)
 
 Every problem is reported as (file, key, reason), the way scenario files are (ScenarioError).
 Nothing here runs the model.
@@ -46,21 +50,26 @@ from sim.model.calendar import month_index, month_str
 from sim.model.params import PARAMS
 from sim.model.scenario import (
     SCENARIO_DIR,
+    PathRefused,
     Scenario,
     ScenarioError,
-    find_scenario,
     load_scenario,
+    locate_scenario,
 )
 from sim.model.seeds import derive_seed
 
 GRID_DIR = SCENARIO_DIR / "grids"
-DESIGNS = ("factorial", "lhs", "sobol")
+DESIGNS = ("factorial", "lhs", "sobol", "morris")
+SAMPLED = ("lhs", "sobol", "morris")
+ROLES = ("uncertainty", "lever")
 SEED_MODES = ("common", "independent")
 MAX_RUNS = 2_000_000
 MAX_PROBLEMS = 25
-GRID_KEYS = {"name", "description", "scenario", "design", "samples", "replicates", "seed", "seeds", "start",
-             "end"}
-AXIS_KEYS = {"name", "parameter", "event", "field", "values", "range", "steps", "step"}
+GRID_KEYS = {"name", "description", "scenario", "design", "samples", "num_levels", "replicates", "seed", "seeds",
+             "start", "end"}
+AXIS_KEYS = {"name", "parameter", "event", "field", "values", "range", "steps", "step", "role"}
+# parameters that are someone's decision (may be levers): a buyer's own settings, the regulators' behaviour
+LEVER_PARAMETER_PREFIXES = ("buyers.", "us.", "china.")
 MONTH_FIELDS = {"announced", "effective", "timing"}
 # header fields that do not change what a run computes (the run's own seed is part of the spec)
 _INERT_HEADER = ("name", "description", "seed", "replicates")
@@ -79,6 +88,7 @@ class Axis:
     steps: int | None = None             # numeric factorial range: number of values (linspace)
     step: int = 1                        # month factorial range: step in months
     kind: str = "float"                  # float | int | bool | month | any
+    role: str = "uncertainty"            # uncertainty | lever (EMA's X and L)
 
     @property
     def target(self) -> str:
@@ -129,6 +139,7 @@ class Grid:
     replicates: int
     seed: int
     seeds: str
+    num_levels: int = 4                   # morris: grid levels per axis
     text: str = ""                        # the grid file's text (copied into results folders)
     points: tuple[dict, ...] = field(default=(), repr=False)
 
@@ -149,6 +160,14 @@ class Grid:
 
     def scenario_at(self, point: dict) -> Scenario:
         return self.base.with_changes(**self.changes(point))
+
+    @property
+    def levers(self) -> tuple[Axis, ...]:
+        return tuple(a for a in self.axes if a.role == "lever")
+
+    @property
+    def uncertainties(self) -> tuple[Axis, ...]:
+        return tuple(a for a in self.axes if a.role != "lever")
 
 
 # ---------------------------------------------------------------- model fingerprint
@@ -183,10 +202,12 @@ def list_grids() -> list[str]:
     return sorted(p.stem for p in GRID_DIR.glob("*.toml"))
 
 
-def load_grid(name_or_path: str | Path, base: Scenario | None = None) -> Grid:
+def load_grid(name_or_path: str | Path, base: Scenario | None = None, check_points: bool = True) -> Grid:
     """Read and validate a grid file; raises ScenarioError listing every problem (file, key, reason).
 
     ``base``: use this resolved scenario instead of the one the file names (results folders keep theirs).
+    ``check_points=False`` skips building every design point's scenario (for reading results of a grid
+    that already ran; a large Sobol design takes seconds to check).
     """
     path = find_grid(name_or_path)
     f = str(path)
@@ -196,10 +217,11 @@ def load_grid(name_or_path: str | Path, base: Scenario | None = None) -> Grid:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise ScenarioError([(f, "-", f"not UTF-8 text ({e.reason})")]) from None
-    return parse_grid(text, f, base_dir=path.parent, base=base)
+    return parse_grid(text, f, base_dir=path.parent, base=base, check_points=check_points)
 
 
-def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, base: Scenario | None = None) -> Grid:
+def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, base: Scenario | None = None,
+               check_points: bool = True) -> Grid:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -229,12 +251,19 @@ def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, b
         bad("grid.design", f"unknown design {design!r}; one of {', '.join(DESIGNS)}")
     samples = g.get("samples")
     if design == "factorial" and samples is not None:
-        bad("grid.samples", "only for the lhs and sobol designs (a factorial design takes every combination)")
-    if design in ("lhs", "sobol"):
+        bad("grid.samples", "only for the lhs, sobol and morris designs (a factorial design takes every combination)")
+    if design in SAMPLED:
         if not _is_int(samples) or samples < 1:
             bad("grid.samples", f"required for design {design!r}: a whole number >= 1")
         elif design == "sobol" and samples & (samples - 1):
             bad("grid.samples", f"{samples} is not a power of 2 (Sobol sequences need N = 2^k)")
+        elif design == "morris" and samples < 2:
+            bad("grid.samples", "design 'morris' needs at least 2 trajectories")
+    num_levels = g.get("num_levels", 4)
+    if "num_levels" in g and design != "morris":
+        bad("grid.num_levels", "only for the morris design")
+    elif not _is_int(num_levels) or not 2 <= num_levels <= 100 or num_levels % 2:
+        bad("grid.num_levels", f"must be an even whole number from 2 to 100, got {num_levels!r}")
     replicates = g.get("replicates", 1)
     if not _is_int(replicates) or not 1 <= replicates <= 10000:
         bad("grid.replicates", f"must be a whole number from 1 to 10000, got {replicates!r}")
@@ -261,19 +290,12 @@ def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, b
         if not isinstance(ref, str) or not ref:
             bad("grid.scenario", "required: a shipped scenario name or a path to a scenario file")
         else:
-            p = Path(ref)
-            if (p.suffix == ".toml" or "/" in ref) and not p.is_absolute() and base_dir is not None:
-                p = base_dir / p
-                ref_path: str | Path = p
-            else:
-                ref_path = ref
-            try:
-                base = load_scenario(ref_path)
+            try:  # a shipped name, or a .toml path beside the grid file (never absolute, never '..')
+                base = load_scenario(locate_scenario(ref, base_dir))
+            except PathRefused as e:
+                bad("grid.scenario", f"scenario {ref!r}: {e}")
             except ScenarioError as e:
-                if not find_scenario(ref_path).exists():
-                    bad("grid.scenario", f"scenario {ref!r} not found")
-                else:
-                    problems.extend(e.problems)
+                problems.extend(e.problems)
     if base is not None and header:
         try:
             base = base.with_changes(header=header)
@@ -301,7 +323,8 @@ def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, b
         raise ScenarioError(problems)
 
     grid = Grid(name=name, description=desc, source=fname, scenario_ref=str(ref), base=base, axes=tuple(axes),
-                design=design, samples=samples, replicates=replicates, seed=seed, seeds=seeds, text=text)
+                design=design, samples=samples, replicates=replicates, seed=seed, seeds=seeds,
+                num_levels=num_levels if _is_int(num_levels) else 4, text=text)
     try:
         points = make_design(grid)
     except ValueError as e:
@@ -309,7 +332,7 @@ def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, b
     if len(points) * replicates > MAX_RUNS:
         raise ScenarioError([(fname, "grid", f"{len(points) * replicates} runs is more than {MAX_RUNS}")])
     # every design point must make a valid scenario (event fields, month order, ...)
-    for j, pt in enumerate(points):
+    for j, pt in enumerate(points if check_points else ()):
         try:
             grid.base.with_changes(**point_changes(grid.base, grid.axes, pt))
         except (ScenarioError, ValueError) as e:
@@ -378,6 +401,15 @@ def _parse_axis(a: dict, i: int, design: str, base: Scenario | None, bad) -> Axi
                     f"{', '.join(sorted(allowed | {'timing'}))}")
                 return None
         kind = "month" if fld in MONTH_FIELDS else "any"
+    role = a.get("role", "uncertainty")
+    if role not in ROLES:
+        err("role", f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    elif "role" in a and role == "lever" and par is not None and not par.startswith(LEVER_PARAMETER_PREFIXES):
+        err("role", f"{par} is not anyone's decision; a lever is a buyer's strategy (buyers.* parameters), a "
+                    "regulator's behaviour (us.*, china.*) or a rule (an event field or timing)")
+    elif "role" in a and role == "uncertainty" and ev is not None and fld not in MONTH_FIELDS:
+        err("role", f"{ev}.{fld} is a rule's setting, a regulator's decision: make it role = \"lever\" (an "
+                    "uncertainty is a parameter or an event's timing)")
     name = a.get("name", par if par is not None else f"{ev}.{fld}")
     if not isinstance(name, str) or not name or name in ("run", "point", "replicate", "seed", "seed_index",
                                                           "spec_hash"):
@@ -444,40 +476,73 @@ def _parse_axis(a: dict, i: int, design: str, base: Scenario | None, bad) -> Axi
                 err("range", f"low {lo} is not below high {hi}")
             if "step" in a:
                 err("step", "numeric ranges take steps (number of values)")
-            if design == "factorial" and (not _is_int(steps) or steps < 2):
-                err("steps", f"a factorial numeric range needs steps = a whole number >= 2, got {steps!r}")
-            elif design != "factorial" and steps is not None:
+            crossed = design == "factorial" or (design == "lhs" and role == "lever")
+            if crossed and (not _is_int(steps) or steps < 2):
+                err("steps", f"a factorial numeric range{' (a lever of an lhs design)' if design == 'lhs' else ''} "
+                             f"needs steps = a whole number >= 2, got {steps!r}")
+            elif not crossed and steps is not None:
                 err("steps", f"not used by design {design!r} (ranges are sampled)")
     if errors:
         return None
     return Axis(name=name, parameter=par, event=ev, field=fld, values=tuple(values) if values is not None else None,
-                lo=lo, hi=hi, steps=steps, step=step, kind=kind)
+                lo=lo, hi=hi, steps=steps, step=step, kind=kind, role=role)
 
 
 # ---------------------------------------------------------------- designs
 
 
-def make_design(grid: Grid) -> list[dict]:
-    """Design points (dicts axis name -> value), in a fixed order."""
-    axes = grid.axes
+def _factorial(axes) -> list[dict]:
+    pts: list[dict] = [{}]
+    for ax in axes:
+        pts = [{**p, ax.name: v} for p in pts for v in ax.discrete()]
+    return pts
+
+
+def sampled_axes(grid: Grid) -> tuple[Axis, ...]:
+    """The axes a sampled design draws (lhs: the uncertainties when levers are crossed with them; sobol and
+    morris: every axis)."""
+    if grid.design == "lhs" and grid.levers:
+        return grid.uncertainties
+    return grid.axes
+
+
+def unit_sample(grid: Grid) -> np.ndarray | None:
+    """The design's sample in the unit cube, one row per sampled point and one column per ``sampled_axes``
+    (None for a factorial design). Sobol and Morris analyses need it in this form; it is regenerated from
+    the grid file and its master seed, never stored."""
     if grid.design == "factorial":
-        pts: list[dict] = [{}]
-        for ax in axes:
-            pts = [{**p, ax.name: v} for p in pts for v in ax.discrete()]
-        return pts
+        return None
+    axes = sampled_axes(grid)
     d = len(axes)
     # the design's own random stream is spawned from the master seed past any run's seed index
     dseed = derive_seed(grid.seed, 2**31 - 1)
+    problem = {"num_vars": d, "names": [a.name for a in axes], "bounds": [[0.0, 1.0]] * d}
     if grid.design == "lhs":
         from scipy.stats import qmc
 
-        u = qmc.LatinHypercube(d=d, rng=np.random.default_rng(dseed)).random(grid.samples)
-    else:
-        from SALib.sample import sobol
+        return qmc.LatinHypercube(d=d, rng=np.random.default_rng(dseed)).random(grid.samples)
+    if grid.design == "morris":
+        from SALib.sample import morris
 
-        problem = {"num_vars": d, "names": [a.name for a in axes], "bounds": [[0.0, 1.0]] * d}
-        u = sobol.sample(problem, grid.samples, calc_second_order=False, seed=dseed % 2**32)
-    return [{ax.name: ax.from_unit(row[j]) for j, ax in enumerate(axes)} for row in u]
+        return morris.sample(problem, grid.samples, num_levels=grid.num_levels, seed=dseed % 2**32)
+    from SALib.sample import sobol
+
+    return sobol.sample(problem, grid.samples, calc_second_order=False, seed=dseed % 2**32)
+
+
+def make_design(grid: Grid) -> list[dict]:
+    """Design points (dicts axis name -> value), in a fixed order. An lhs design with lever axes crosses
+    every lever combination (outer) with the same Latin hypercube of the uncertainties (inner), so each
+    policy meets the same futures."""
+    if grid.design == "factorial":
+        return _factorial(grid.axes)
+    axes = sampled_axes(grid)
+    u = unit_sample(grid)
+    futures = [{ax.name: ax.from_unit(row[j]) for j, ax in enumerate(axes)} for row in u]
+    if grid.design == "lhs" and grid.levers:
+        order = [a.name for a in grid.axes]
+        return [{k: {**pol, **fut}[k] for k in order} for pol in _factorial(grid.levers) for fut in futures]
+    return futures
 
 
 def point_changes(base: Scenario, axes: tuple[Axis, ...], point: dict) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.engine import store
@@ -107,9 +108,13 @@ def annual_table(out: Path, pairs: set[tuple[str, str]]) -> pd.DataFrame:
     ents = sorted({e for e, _ in pairs})
     mets = sorted({m for _, m in pairs})
     parts = []
-    for f in store.shard_files(out):
-        t = pq.read_table(f, columns=["run", "date", "entity", "metric", "value"],
-                          filters=[("metric", "in", mets), ("entity", "in", ents)])
+    for f in store.verified_shards(out):  # checksums checked, no run counted twice
+        try:
+            t = pq.read_table(f, columns=["run", "date", "entity", "metric", "value"],
+                              filters=[("metric", "in", mets), ("entity", "in", ents)])
+        except (pa.ArrowException, OSError):
+            raise store.StoreError(f"{out}: shard {store.SHARDS}/{f.name} could not be read; resume the folder "
+                                   "to check and repair its shards") from None
         if t.num_rows == 0:
             continue
         d = t.to_pandas()
@@ -123,6 +128,17 @@ def annual_table(out: Path, pairs: set[tuple[str, str]]) -> pd.DataFrame:
     return a[keep].reset_index(drop=True)
 
 
+def annual_frame(ts: pd.DataFrame, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+    """``annual_table`` of an in-memory time series (the output contract of ``run_scenario``)."""
+    ents = {e for e, _ in pairs}
+    mets = {m for _, m in pairs}
+    d = ts[ts["metric"].isin(mets) & ts["entity"].isin(ents)]
+    d = d.assign(year=d["date"].dt.year.astype("int64"))
+    a = d.groupby(["run", "year", "entity", "metric"], observed=True)["value"].agg(["sum", "count"]).reset_index()
+    keep = pd.Series([(e, m) in pairs for e, m in zip(a["entity"], a["metric"])], index=a.index)
+    return a[keep].reset_index(drop=True)
+
+
 def run_outcomes(out: Path, outcomes: list[str] | tuple[str, ...] | None = None,
                  year: int | None = None) -> pd.DataFrame:
     """One row per finished run: run plus one column per outcome."""
@@ -130,7 +146,11 @@ def run_outcomes(out: Path, outcomes: list[str] | tuple[str, ...] | None = None,
     dy = year if year is not None else default_year(out)
     outs = [parse_outcome(o, dy) for o in (outcomes or DEFAULT_OUTCOMES)]
     pairs = set().union(*(o.pairs() for o in outs))
-    a = annual_table(out, pairs)
+    return outcome_columns(annual_table(out, pairs), outs)
+
+
+def outcome_columns(a: pd.DataFrame, outs: list[Outcome]) -> pd.DataFrame:
+    """Outcomes per run from an annual table (``annual_table`` / ``annual_frame``): run plus one column each."""
     s = a.pivot_table(index=["run", "year"], columns=["entity", "metric"], values="sum", aggfunc="sum")
     c = a.pivot_table(index=["run", "year"], columns=["entity", "metric"], values="count", aggfunc="sum")
     runs = np.sort(a["run"].unique())
@@ -220,5 +240,5 @@ def progress(out: Path) -> tuple[int, int]:
     return len(store.completed_runs(out)), len(ex)
 
 
-__all__ = ["DEFAULT_OUTCOMES", "Outcome", "OutcomeError", "annual_share_paths", "annual_table", "parse_outcome",
-           "point_stats", "progress", "run_outcomes", "summarize"]
+__all__ = ["DEFAULT_OUTCOMES", "Outcome", "OutcomeError", "annual_frame", "annual_share_paths", "annual_table",
+           "outcome_columns", "parse_outcome", "point_stats", "progress", "run_outcomes", "summarize"]

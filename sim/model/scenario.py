@@ -14,10 +14,13 @@ removes one by listing its id in ``scenario.remove_events``. Every problem is re
 from __future__ import annotations
 
 import hashlib
+import math
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import tomlkit
@@ -34,7 +37,11 @@ from sim.model.params import PARAMS
 from sim.model.rules import EVENT_ADAPTER, EVENT_KINDS, _month
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+PROJECT_DIR = SCENARIO_DIR.parent
 MAX_FILE_BYTES = 1_000_000
+# a scenario name is also the start of its default output folder name: no path separators, no control
+# characters, not "." or ".." (sim.engine.runs.default_out_dir also turns it into a slug)
+_NAME_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 class ScenarioError(Exception):
@@ -64,6 +71,13 @@ class ScenarioHeader(BaseModel):
     def _m(cls, v):
         return _month(v)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        if _NAME_FORBIDDEN.search(v) or not v.strip(". "):
+            raise ValueError("must not contain '/', '\\' or control characters, and must not be only dots")
+        return v
+
     @field_validator("end")
     @classmethod
     def _order(cls, v, info):
@@ -86,6 +100,8 @@ class Scenario:
     events: tuple[Any, ...]
     origin: str = "<memory>"
     lineage: tuple[str, ...] = field(default=())
+    # from an upload (load_scenario_text): files it names resolve inside scenarios/ only
+    uploaded: bool = False
 
     @property
     def name(self) -> str:
@@ -134,7 +150,7 @@ class Scenario:
         """The declared parameter-sets file (``scenario.parameter_sets``), resolved; None if none."""
         if self.header.parameter_sets is None:
             return None
-        return resolve_parameter_sets(self.header.parameter_sets, self.origin)
+        return resolve_parameter_sets(self.header.parameter_sets, self.origin, self.uploaded)
 
     def load_parameter_sets(self) -> list[dict[str, float]]:
         """The accepted parameter sets (one dict per row; validated when the scenario was loaded)."""
@@ -174,7 +190,7 @@ class Scenario:
                 problems.append((self.origin, f"events.{eid}", "unknown event id"))
         if problems:
             raise ScenarioError(problems)
-        return _validate(raw, self.origin, self.lineage)
+        return _validate(raw, self.origin, self.lineage, self.uploaded)
 
 
 # ---------------------------------------------------------------- loading
@@ -191,12 +207,92 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def find_scenario(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
+    """A command-line argument: a path to a scenario file, or the name of a shipped scenario.
+
+    (Names and paths written *inside* files go through ``locate_file`` / ``locate_scenario``.)"""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
         if not p.is_absolute() and base_dir is not None and not p.exists():
             p = base_dir / p
         return p
     return SCENARIO_DIR / f"{name_or_path}.toml"
+
+
+class PathRefused(ValueError):
+    """A path written in a scenario or grid file that may not be followed (the reason is the message)."""
+
+
+def display_path(p: Path | str) -> str:
+    """How a file is named in messages: relative to the project for project files, else as given."""
+    try:
+        return Path(p).resolve().relative_to(PROJECT_DIR).as_posix()
+    except (ValueError, OSError):
+        return str(p)
+
+
+def _within(p: Path, root: Path) -> bool:
+    try:
+        Path(os.path.realpath(p)).relative_to(os.path.realpath(root))
+        return True
+    except ValueError:
+        return False
+
+
+def locate_file(value: str, base_dir: str | Path | None, uploaded: bool = False) -> Path:
+    """Where a relative path written in a scenario or grid file points; raises PathRefused.
+
+    The path must be relative (no drive, no leading ``/`` or ``~``) and must not climb (``..``). It is
+    looked up beside the file that names it (local files only: ``base_dir``, that file's folder, and below) and then
+    in the project's ``scenarios/`` folder. Symlinks are followed and the real target must stay inside
+    the folder the path was looked up in. A file named by an upload (``uploaded``) is looked up in
+    ``scenarios/`` only: an upload has no folder of its own on the server.
+    """
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise PathRefused("must be a relative path")
+    if "\\" in value:
+        raise PathRefused("must use '/' as the folder separator")
+    pp = PurePosixPath(value)
+    if pp.is_absolute() or value.startswith("~") or re.match(r"^[A-Za-z]:", value):
+        raise PathRefused("must be a path relative to the file, not an absolute path")
+    if ".." in pp.parts:
+        raise PathRefused("must not leave the file's folder ('..')")
+    roots: list[Path] = []
+    if base_dir is not None and not uploaded:
+        roots.append(Path(base_dir))
+    roots.append(SCENARIO_DIR)
+    escaped = False
+    for root in roots:
+        cand = root / pp
+        if not cand.exists():
+            continue
+        if not _within(cand, root):
+            escaped = True  # a symlink out of the folder
+            continue
+        return cand
+    where = "scenarios/" if uploaded or base_dir is None else "beside the file or in scenarios/"
+    if escaped:
+        raise PathRefused(f"is a link to a file outside the allowed folders ({where})")
+    raise PathRefused(f"file not found ({where})")
+
+
+def locate_scenario(ref: str, base_dir: str | Path | None, uploaded: bool = False) -> Path:
+    """The scenario file that ``extends`` or a grid's ``scenario`` names: a shipped scenario's name, or
+    (local files only) a ``.toml`` path relative to the naming file. Raises PathRefused."""
+    if not isinstance(ref, str) or not ref:
+        raise PathRefused("must be a scenario name or a relative path")
+    if "/" in ref or "\\" in ref or ref.endswith(".toml"):
+        if uploaded:
+            raise PathRefused("an uploaded file may only name a shipped scenario "
+                              f"({', '.join(list_scenarios())})")
+        if not ref.endswith(".toml"):
+            raise PathRefused("a scenario path must end in .toml")
+        return locate_file(ref, base_dir, uploaded)
+    p = SCENARIO_DIR / f"{ref}.toml"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", ref) or not p.is_file():
+        raise PathRefused(f"not found (shipped scenarios: {', '.join(list_scenarios())})")
+    if not _within(p, SCENARIO_DIR):
+        raise PathRefused("is a link to a file outside scenarios/")
+    return p
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -224,8 +320,9 @@ def parse_text(text: str, fname: str = "<text>") -> dict[str, Any]:
         raise ScenarioError([(fname, "-", f"not valid TOML: {e}")]) from None
 
 
-def _raw_chain(path: Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Merge a file with its ancestors; returns the merged raw dict and the lineage of file names."""
+def _raw_chain(path: Path, seen: tuple[str, ...], uploaded: bool = False) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Merge a file with its ancestors; returns the merged raw dict and the lineage of file names.
+    ``uploaded``: the file is an upload, so ``extends`` may only name a shipped scenario."""
     raw = _read(path)
     f = str(path)
     if not isinstance(raw.get("scenario"), dict):
@@ -266,12 +363,13 @@ def _raw_chain(path: Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple
         return {"scenario": sc, "parameters": params, "events": events}, (path.name,)
     if not isinstance(parent_name, str):
         raise ScenarioError([(f, "scenario.extends", f"must be a scenario name or path, got {parent_name!r}")])
-    ppath = find_scenario(parent_name, path.parent)
+    try:
+        ppath = locate_scenario(parent_name, path.parent, uploaded)
+    except PathRefused as e:
+        raise ScenarioError([(f, "scenario.extends", f"parent scenario {parent_name!r}: {e}")]) from None
     key = str(ppath.resolve())
     if key in seen:
         raise ScenarioError([(f, "scenario.extends", f"circular inheritance through {ppath.name}")])
-    if not ppath.exists():
-        raise ScenarioError([(f, "scenario.extends", f"parent scenario {parent_name!r} not found")])
     parent, lineage = _raw_chain(ppath, seen + (key,))
     merged_sc = {**parent["scenario"], **sc}
     merged_params = {**parent["parameters"], **params}
@@ -297,73 +395,111 @@ def _fmt_loc(loc: tuple) -> str:
     return "".join(parts)
 
 
-def resolve_parameter_sets(value: str, origin: str) -> Path | None:
-    """A parameter-sets path: absolute, or relative to the scenario file (falling back to the
-    shipped scenarios folder, e.g. for a resolved copy of a scenario in a run folder)."""
-    p = Path(value)
-    if p.is_absolute():
-        return p if p.is_file() else None
-    for base in (Path(origin).parent, SCENARIO_DIR):
-        if (base / p).is_file():
-            return base / p
-    return None
+def resolve_parameter_sets(value: str, origin: str, uploaded: bool = False) -> Path | None:
+    """A parameter-sets path: relative to the scenario file (falling back to the shipped scenarios
+    folder, e.g. for a resolved copy of a scenario in a run folder); None if not found or not allowed
+    (see ``locate_file``: never absolute, never ``..``, inside scenarios/ for uploads)."""
+    try:
+        return locate_file(value, Path(origin).parent, uploaded)
+    except PathRefused:
+        return None
 
 
 def _read_parameter_sets(path: Path) -> tuple[list[dict[str, float]], list[tuple[str, str, str]]]:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError as e:
+        return [], [(display_path(path), "-", f"cannot read the file ({e.strerror})")]
     return _read_parameter_sets_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _is_number(x: str) -> float | None:
+    try:
+        v = float(x)
+    except ValueError:
+        return None
+    return v
 
 
 @lru_cache(maxsize=16)
 def _read_parameter_sets_cached(path: str, _mtime: int, _size: int):
     """Rows of a parameter-sets CSV and the problems found: only known numeric parameters as
-    columns, every value a number within the parameter's bounds."""
-    import csv
+    columns, every value a number within the parameter's bounds.
 
+    Problems name the file, the row and the column and say why, but never quote the file's text: a
+    mistaken path must not show what another file holds."""
+    import csv
+    import io
+
+    f = display_path(path)
     problems: list[tuple[str, str, str]] = []
     rows: list[dict[str, float]] = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+    p = Path(path)
+    if not p.is_file():
+        return [], [(f, "-", "not a regular file")]
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        return [], [(f, "-", f"cannot read the file ({e.strerror})")]
+    if len(data) > MAX_FILE_BYTES:
+        return [], [(f, "-", f"file is larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [(f, "-", "not UTF-8 text")]
+    if "\0" in text:
+        return [], [(f, "-", "not a CSV text file (holds NUL characters)")]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
         header = next(reader, None)
         if not header:
-            return [], [(path, "-", "empty file (need a header row of parameter names)")]
+            return [], [(f, "-", "empty file (need a header row of parameter names)")]
         cols = [c.strip() for c in header]
-        for c in cols:
+
+        def col(j: int) -> str:  # a column by number, and by name only if the name is a known parameter
+            return f"column {j + 1}" + (f" ({cols[j]})" if cols[j] in PARAMS else "")
+
+        for j, c in enumerate(cols):
             prm = PARAMS.get(c)
             if prm is None:
-                problems.append((path, c, "unknown parameter"))
+                problems.append((f, f"header, column {j + 1}", "unknown parameter name"))
             elif prm.kind == "bool":
-                problems.append((path, c, "only numeric parameters can vary between parameter sets"))
+                problems.append((f, f"header, {col(j)}", "only numeric parameters can vary between parameter sets"))
         if len(set(cols)) != len(cols):
-            problems.append((path, "-", "duplicate column names"))
+            problems.append((f, "header", "duplicate column names"))
         for i, r in enumerate(reader, start=1):
             if not any(x.strip() for x in r):
                 continue
             if len(r) != len(cols):
-                problems.append((path, f"row {i}", f"has {len(r)} values for {len(cols)} columns"))
+                problems.append((f, f"row {i}", f"has {len(r)} values for {len(cols)} columns"))
                 continue
             row = {}
-            for c, x in zip(cols, r):
-                try:
-                    v = float(x)
-                except ValueError:
-                    problems.append((path, f"row {i}.{c}", f"not a number: {x!r}"))
+            for j, (c, x) in enumerate(zip(cols, r)):
+                v = _is_number(x)
+                if v is None:
+                    problems.append((f, f"row {i}, {col(j)}", "not a number"))
                     continue
                 prm = PARAMS.get(c)
                 if prm is not None and prm.kind != "bool":
-                    if prm.kind == "int" and v == int(v):
+                    if prm.kind == "int" and math.isfinite(v) and v == int(v):
                         v = int(v)
                     reason = prm.check(v)
                     if reason:
-                        problems.append((path, f"row {i}.{c}", reason))
+                        problems.append((f, f"row {i}, {col(j)}", reason))
                 row[c] = v
             rows.append(row)
-        if not rows and not problems:
-            problems.append((path, "-", "no parameter sets (only a header row)"))
+            if len(problems) >= 50:
+                problems.append((f, "-", "... (more problems not shown)"))
+                break
+    except csv.Error:
+        return [], [(f, f"row {reader.line_num}", "not a valid CSV row")]
+    if not rows and not problems:
+        problems.append((f, "-", "no parameter sets (only a header row)"))
     return rows, problems
 
 
-def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) -> Scenario:
+def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = (), uploaded: bool = False) -> Scenario:
     problems: list[tuple[str, str, str]] = []
     header = None
     try:
@@ -376,10 +512,10 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
     except TypeError as e:
         problems.append((fname, "scenario", str(e)))
     if header is not None and header.parameter_sets is not None:
-        ps = resolve_parameter_sets(header.parameter_sets, fname)
-        if ps is None:
-            problems.append((fname, "scenario.parameter_sets", f"file not found: {header.parameter_sets!r} "
-                             "(relative to the scenario file)"))
+        try:
+            ps = locate_file(header.parameter_sets, Path(fname).parent, uploaded)
+        except PathRefused as e:
+            problems.append((fname, "scenario.parameter_sets", str(e)))
         else:
             problems.extend(_read_parameter_sets(ps)[1])
     params = raw.get("parameters", {})
@@ -418,7 +554,7 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = ()) ->
     if problems:
         raise ScenarioError(problems)
     events.sort(key=lambda ev: (month_index(ev.effective), ev.id))
-    return Scenario(header, dict(sorted(params.items())), tuple(events), fname, lineage)
+    return Scenario(header, dict(sorted(params.items())), tuple(events), fname, lineage, uploaded)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -442,13 +578,11 @@ def load_scenario_text(text: str, fname: str = "<upload>") -> Scenario:
         if isinstance(ext, str) and ("/" in ext or "\\" in ext or ext.endswith(".toml")):
             raise ScenarioError([(fname, "scenario.extends", "an uploaded scenario may only extend a shipped "
                                   f"scenario by name ({', '.join(list_scenarios())})")])
-        if isinstance(ext, str) and not (SCENARIO_DIR / f"{ext}.toml").exists():
-            raise ScenarioError([(fname, "scenario.extends", f"unknown scenario {ext!r}")])
         try:
-            merged, lineage = _raw_chain(p, (str(p.resolve()),))
+            merged, lineage = _raw_chain(p, (str(p.resolve()),), uploaded=True)
         except ScenarioError as e:
             raise ScenarioError([(fname if f == str(p) else f, k, r) for f, k, r in e.problems]) from None
-    return _validate(merged, fname, lineage)
+    return _validate(merged, fname, lineage, uploaded=True)
 
 
 def list_scenarios() -> list[str]:

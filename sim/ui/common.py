@@ -13,7 +13,7 @@ from sim.calibration import observed
 from sim.engine import ensemble as E
 from sim.model.ids import VENDORS
 from sim.model.scenario import Scenario, ScenarioError
-from sim.ui import state
+from sim.ui import history, state, whatchanged
 from sim.ui.settings import (
     BASES,
     BASIS_LABELS,
@@ -76,46 +76,75 @@ def headline_metrics(ens: E.Ensemble, basis: str, key: str = "hl") -> dict:
     h = E.headline(ens, basis)
     cols = st.columns(6)
     unit = BASIS_LABELS[basis].split(" ")[0]
-    cols[0].metric(f"Nvidia 2025 ({unit})", pct(h["Nvidia_2025"]), help="Annual share: ratio of annual sums, "
-                   "mean over seeds.")
-    cols[1].metric(f"Huawei 2025 ({unit})", pct(h["Huawei_2025"]))
-    cols[2].metric(f"Nvidia 2027 ({unit})", pct(h["Nvidia_2027"]))
-    cols[3].metric(f"Huawei 2027 ({unit})", pct(h["Huawei_2027"]))
+    how = "Annual share (sum over the year, mean of the runs)."
+    cols[0].metric(f"Nvidia 2025 ({unit})", pct(h["Nvidia_2025"]), help=how)
+    cols[1].metric(f"Huawei 2025 ({unit})", pct(h["Huawei_2025"]), help=how)
+    cols[2].metric(f"Nvidia 2027 ({unit})", pct(h["Nvidia_2027"]), help=how)
+    cols[3].metric(f"Huawei 2027 ({unit})", pct(h["Huawei_2027"]), help=how)
     cols[4].metric("Huawei passes Nvidia", h["passing"].strftime("%Y-%m") if h["passing"] is not None
-                   else "not by 2030", help="First month Huawei's share (summed over seeds) is above Nvidia's and "
+                   else "not by 2030", help="First month Huawei's share (summed over the runs) is above Nvidia's and "
                                             "stays above for three months.")
     cols[5].metric("Compute gap 2027", pct(h["gap_2027"]), help="Share of the compute buyers want that is not "
-                   "installed (1 − installed / wanted), mean over 2027 and seeds.")
+                   "installed (1 − installed / wanted), mean over 2027 and the runs.")
     return h
 
 
+def numbers(base: Scenario) -> dict[str, str]:
+    """Rule mark numbers from the base scenario: a rule keeps its number when it is moved or switched off."""
+    m = base.months
+    return charts.rule_numbers(base.events, m[0], m[-1])
+
+
 def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, title: str = "",
-               height: int = 460, now=None, upto=None, legend: str = "right") -> dict:
+               height: int = 460, now=None, upto=None, legend: str = "bottom", prev: pd.DataFrame | None = None,
+               nums: dict[str, str] | None = None, size: str | None = None) -> dict:
     """The main share chart as a Vega-Lite dict (sim.charts.share_spec: fast to redraw)."""
     bands = E.share_bands(ens, basis, MAIN_ENTITIES)
     if upto is not None:
         bands = bands[bands["date"] <= upto]
+        if prev is not None:
+            prev = prev[prev["date"] <= upto]
     months = sc.months
-    ev = charts.events_frame(sc.events, months[0], months[-1])
+    ev = charts.events_frame(sc.events, months[0], months[-1], numbers=nums)
     obs = observed.points(basis, MAIN_ENTITIES) if show_observed else None
     if obs is not None and upto is not None:
         obs = obs[obs["date_end"] <= upto]  # nothing from the future while stepping through
-    dom = [pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat()]
-    return charts.share_spec(bands, basis, ev, obs, title=title, height=height, now=now,
-                             x_domain=dom if upto is not None else None, legend=legend)
+    dom = (pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat())
+    size = size or ("present" if state.view().present else "normal")
+    return charts.share_spec(bands, basis, ev, obs, title=title, height=height, now=now, x_domain=dom, legend=legend,
+                             prev=prev, size=size)
 
 
 def show_chart(spec: dict, key: str) -> None:
-    st.vega_lite_chart(spec=spec, width="stretch", key=key)
+    # the chart carries its own legible configuration (sim.charts.theme), not Streamlit's theme
+    st.vega_lite_chart(spec=spec, width="stretch", key=key, theme=None)
 
 
-def rules_caption(sc: Scenario) -> None:
+def show_altair(chart, key: str, **kw) -> None:
+    size = "present" if state.view().present else "normal"
+    st.altair_chart(charts.themed(chart, size), width=kw.pop("width", "stretch"), key=key, theme=None, **kw)
+
+
+def band_caption(ens: E.Ensemble, show_observed: bool) -> None:
+    """What the lines, the band and the observed points mean, in words on the page."""
+    txt = (f"**Lines** are the mean of {ens.n_runs} runs of the model (each with different random draws). "
+           "**The shaded band** around a line is the range of the middle 90% of those runs (5th to 95th "
+           "percentile): the spread of the model's outcomes, not a forecast error.")
+    if show_observed:
+        txt += (" **Observed data:** circles are observed shares the model is fitted to; squares are observed "
+                "shares at the start, which the runs begin from (\"initial\" in the data file); triangles are "
+                "analysts' forecasts. A horizontal bar spans the period a figure covers, a vertical bar its "
+                "low–high range.")
+    st.caption(txt)
+
+
+def rules_caption(sc: Scenario, nums: dict[str, str] | None = None) -> None:
+    """The numbered rules as a plain list (for pages without the rule panel)."""
     months = sc.months
-    ev = charts.events_frame(sc.events, months[0], months[-1])
+    ev = charts.events_frame(sc.events, months[0], months[-1], numbers=nums)
     lines = charts.events_legend(ev)
     if lines:
-        with st.expander(f"Numbered rule marks on the chart ({len(lines)})"):
-            st.markdown("\n".join(f"- {x}" for x in lines))
+        st.markdown("**Rules on the chart**\n\n" + "\n".join(f"- {x}" for x in lines))
 
 
 def basis_picker(key: str = "v:basis") -> str:
@@ -179,7 +208,7 @@ def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: dict | alt.To
 
 
 def settings_summary(base: Scenario, s: Settings) -> str:
-    parts = [f"**{state.scenario_label(s.scenario)}**", f"{s.seeds} seeds"]
+    parts = [f"**{state.scenario_label(s.scenario)}**", f"{s.seeds} runs"]
     if s.params:
         parts.append(f"{len(s.params)} parameter(s) changed")
     if s.off:
@@ -187,3 +216,97 @@ def settings_summary(base: Scenario, s: Settings) -> str:
     if s.moved:
         parts.append(f"{len(s.moved)} rule(s) moved")
     return " · ".join(parts)
+
+
+# ---------------------------------------------------------------- presentation mode
+
+PRESENT_CSS = """
+<style>
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
+  { display: none !important; }
+[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-left: 2rem; padding-right: 2rem; }
+[data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.35rem !important; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.15rem !important; }
+</style>
+"""
+
+
+def page_title(title: str) -> bool:
+    """The page title with the presentation-mode switch beside it; returns whether presentation mode is on.
+    Presentation mode (``present=1`` in the link): no sidebar, a full-width chart, large type, legend below."""
+    v = state.view()
+    if "v:present" not in st.session_state:
+        st.session_state["v:present"] = v.present
+    left, right = st.columns([4, 1.2], vertical_alignment="bottom")
+    with left:
+        st.title(title)
+    with right:
+        on = st.toggle("Presentation mode", key="v:present", help="For a projector: hides the sidebar and draws "
+                       "the chart full width with large type. Kept in the link (present=1).")
+    if on != v.present:
+        state.set_view(present=on)
+    if on:
+        st.html(PRESENT_CSS)
+    return on
+
+
+# ---------------------------------------------------------------- what changed, run history
+
+
+def history_label(base: Scenario, s: Settings) -> str:
+    return whatchanged.short_label(base, s, state.scenario_label(s.scenario))
+
+
+def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev: dict | None = None) -> None:
+    """Under the headline numbers: what the current changes moved against the scenario as shipped, and why."""
+    name = state.scenario_label(s.scenario)
+    if not s.n_changes:
+        st.caption(f"Showing **{name}** as shipped. Change a parameter in the sidebar or switch off a rule beside "
+                   "the chart: this space then says what moved and why.")
+        return
+    base_s = Settings(scenario=s.scenario, seeds=s.seeds)
+    try:
+        e0 = state.ensemble(base_s, f"{name} as shipped")
+    except ScenarioError as e:
+        st.error("\n".join(e.lines()))
+        return
+    story = whatchanged.explain(base, s, e0, ens, basis)
+    with st.container(border=True, key="what_changed"):
+        st.markdown(f"**What changed** against *{name}* as shipped ({s.seeds} runs each, "
+                    f"{'the same random draws' if story.paired else 'different random draws'}; shares of "
+                    f"{whatchanged.BASIS_WORDS[basis]})")
+        left, right = st.columns([1, 1.4], gap="medium")
+        with left:
+            st.markdown("**You changed**\n" + "\n".join(f"- {c}" for c in story.changes))
+            pa, pb = story.passing
+            moved = [m.text() for m in story.moves]
+            if pa != pb:
+                moved.append(f"Huawei passes Nvidia: {pa} → {pb}")
+            st.markdown("**What moved**\n" + "\n".join(f"- {m}" for m in moved))
+        with right:
+            st.markdown("**When and why**\n\n" + story.when + "\n" + "\n".join(f"- {w}" for w in story.why))
+        if len(story.changes) > 1:
+            if st.button("Measure each change alone", key="w:split", icon=":material/call_split:",
+                         help="Runs the scenario with each change on its own (one ensemble per change)."):
+                st.session_state["_split_for"] = s
+            if st.session_state.get("_split_for") == s:
+                parts = []
+                for key, s1 in whatchanged.single_changes(s):
+                    parts.append((key, s1, state.ensemble(s1, "one change")))
+                st.dataframe(whatchanged.split_table(base, e0, parts, ens, basis), hide_index=True, key="split_table")
+                st.caption("Points against the scenario as shipped, each change alone. When the sum of the parts "
+                           "differs from all changes together, the changes interact.")
+    if prev is not None:
+        st.caption(f"Faint dotted lines on the chart: your previous result ({prev['label']}).")
+
+
+def run_history_box(s: Settings) -> None:
+    runs = history.entries()
+    with st.expander(f"Run history ({len(runs)})"):
+        st.caption(f"The last {history.MAX_RUNS} results of this session, newest first. Compare can set any of them "
+                   "as A or B.")
+        for x in runs:
+            cur = " (shown)" if x["settings"] == s else ""
+            st.markdown(f"- **Run {x['id']}**{cur}: {x['label']}")

@@ -10,17 +10,22 @@ import math
 
 import streamlit as st
 
+from sim import labels
 from sim.model.params import PARAMS, Param
 from sim.model.scenario import Scenario, ScenarioError, list_scenarios
 from sim.ui import state
+from sim.ui.explain import KIND_WORDS
 from sim.ui.settings import SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
 
+# Actor groups of the parameter table (the Model page filters by them).
 GROUPS = {"US": "US", "China": "China", "vendors": "Vendors", "buyers": "Buyers", "market": "Market"}
 
 
 def short_help(p: Param) -> str:
+    """The help text of a control: meaning, units, model name, bounds and source."""
     lo, hi = p.prior
     parts = [p.help or p.name, f"Units: {p.units}." if p.units not in ("-", "") else "",
+             f"Name in scenario files and links: `{p.name}`.",
              f"Bounds {p.lo:g} to {p.hi:g}; plausible range {lo:g} to {hi:g}.",
              "Fitted by calibration." if p.calibrate else "", f"Source: {p.source}"]
     return "\n\n".join(x for x in parts if x)
@@ -47,7 +52,7 @@ def use_slider(p: Param) -> bool:
 
 
 def param_widget(p: Param, key: str) -> None:
-    label = p.name + (f" ({p.units})" if p.units not in ("-", "") else "")
+    label = labels.label(p.name)
     h = short_help(p)
     if p.kind == "bool":
         st.toggle(label, key=key, help=h)
@@ -69,23 +74,6 @@ def _coerce(p: Param, v):
     if p.kind == "int":
         return int(v)
     return float(v)
-
-
-def _params_of_group(group: str, product: str | None) -> list[Param]:
-    out = []
-    for name, p in PARAMS.items():
-        if p.group != group:
-            continue
-        if name.startswith("products."):
-            if product is None or name.split(".")[1] != product:
-                continue
-        out.append(p)
-    return out
-
-
-def _prefix(name: str) -> str:
-    parts = name.split(".")
-    return ".".join(parts[:2]) if parts[0] in ("buyers", "capacity", "products") and len(parts) > 2 else parts[0]
 
 
 def _on_scenario_change() -> None:
@@ -143,61 +131,64 @@ def seeds_slider() -> None:
     s = state.settings()
     if "w:seeds" not in st.session_state:
         st.session_state["w:seeds"] = s.seeds
-    st.slider("Seeds in the ensemble", SEEDS_MIN, SEEDS_MAX, key="w:seeds",
-              help="Replicates with different random draws; bands show the 5-95% range across them. "
-                   "More seeds: smoother bands, slower redraw.")
+    st.slider("Runs in the ensemble", SEEDS_MIN, SEEDS_MAX, key="w:seeds",
+              help="The model is run this many times with different random draws (seeds); lines show the mean "
+                   "of the runs and bands the middle 90% of them (5–95%). More runs: smoother bands, slower "
+                   "redraw. In links: `seeds=N`.")
     v = st.session_state["w:seeds"]
     if v != s.seeds:
         state.set_settings(Settings(s.scenario, s.params, s.off, s.moved, v))
 
 
+def _fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return f"{v:,.0f}" if float(v).is_integer() and abs(v) >= 100 else f"{v:g}"
+
+
 def parameter_controls(base: Scenario) -> None:
-    """Sliders and inputs for one actor's parameters at a time."""
+    """Controls for one group of parameters at a time (plain labels; the dotted name is in the help)."""
     s = state.settings()
     ss = st.session_state
+    cur = s.param_dict
     if s.params:
         with st.container(border=True):
             st.markdown(f"**{len(s.params)} parameter(s) changed**")
             for k, v in s.params:
-                st.caption(f"`{k}` = {v:g} (scenario: {base_value(base, k):g})" if not isinstance(v, bool)
-                           else f"`{k}` = {v} (scenario: {base_value(base, k)})")
+                st.caption(f"{labels.label(k)}: {_fmt_value(v)} (scenario: {_fmt_value(base_value(base, k))})",
+                           help=f"`{k}`")
     if s.n_changes:
         st.button("Reset all changes", on_click=_reset_changes, key="w:reset", icon=":material/restart_alt:")
-    if "w:group" not in ss:
-        ss["w:group"] = ss.get("_group", "US")
-    group = st.segmented_control("Parameters by actor", list(GROUPS), key="w:group",
-                                 format_func=GROUPS.get) or "US"
+    groups = labels.by_group()
+    names = list(groups)
+    if ss.get("w:group") not in names:
+        ss["w:group"] = ss.get("_group") if ss.get("_group") in names else names[0]
+    group = st.selectbox("Parameters", names, key="w:group",
+                         format_func=lambda g: f"{g} ({len(groups[g])})"
+                         + (" · changed" if any(n in cur for n in groups[g]) else ""),
+                         help="Parameters grouped by what they describe. Each control's ? gives its meaning, "
+                              "units, name in scenario files and source.")
     ss["_group"] = group
-    product = None
-    if group == "vendors":
-        prods = sorted({n.split(".")[1] for n in PARAMS if n.startswith("products.")})
-        product = st.selectbox("Product specifications", prods, key="w:product",
-                               help="Performance, price and power of one product (sim/model/data/products.toml).")
-    params = _params_of_group(group, product)
-    cur = s.param_dict
-    by_prefix: dict[str, list[Param]] = {}
-    for p in params:
-        by_prefix.setdefault(_prefix(p.name), []).append(p)
-    blocks = list(by_prefix)
-    if len(blocks) > 1:
-        # One block of sliders at a time keeps the page light (fast redraws); changed blocks are marked.
-        bkey = "w:block"  # one element for every group: no stale copy while the page reruns
-        if bkey not in ss or ss[bkey] not in blocks:
-            ss[bkey] = ss.get(f"_block:{group}") if ss.get(f"_block:{group}") in blocks else blocks[0]
-        block = st.selectbox("Parameter block", blocks, key=bkey,
-                             format_func=lambda b: f"{b} ({len(by_prefix[b])})"
-                             + (" · changed" if any(p.name in cur for p in by_prefix[b]) else ""))
-        ss[f"_block:{group}"] = block
-    else:
-        block = blocks[0]
-    params = by_prefix[block]
-    for p in params:
+    params = groups[group]
+    subs = list(dict.fromkeys(k for k in (labels.sub_key(n) for n in params) if k))
+    if subs:
+        # buyers and chips: one item at a time keeps the sidebar short (and redraws fast)
+        bkey = "w:block"
+        if ss.get(bkey) not in subs:
+            ss[bkey] = ss.get(f"_block:{group}") if ss.get(f"_block:{group}") in subs else subs[0]
+        item = st.selectbox("Buyer" if group == "Individual buyers" else "Chip", subs, key=bkey,
+                            format_func=lambda k: labels.sub_label(k)
+                            + (" · changed" if any(labels.sub_key(n) == k and n in cur for n in params) else ""))
+        ss[f"_block:{group}"] = item
+        params = [n for n in params if labels.sub_key(n) == item]
+    plist = [PARAMS[n] for n in params]
+    for p in plist:
         key = f"p:{p.name}"
         if key not in ss:
             ss[key] = _coerce(p, cur.get(p.name, base_value(base, p.name)))
         param_widget(p, key)
     new = state.settings()
-    for p in params:
+    for p in plist:
         key = f"p:{p.name}"
         if key in ss:
             new = new.with_param(p.name, _coerce(p, ss[key]), _coerce(p, base_value(base, p.name)))
@@ -217,29 +208,47 @@ def sidebar(base: Scenario, params: bool = True) -> None:
             parameter_controls(base)
 
 
-def event_controls(base: Scenario) -> None:
-    """The rule timeline: switch each dated rule off or move it to another month."""
+def _rule_line(e, n: str | None, moved_to: str | None) -> str:
+    when = f"{moved_to} (moved from {e.effective})" if moved_to else e.effective
+    num = f"**{n}**" if n else "·"
+    return f"{num} · {when} · {e.actor} · {e.label or e.id}"
+
+
+def event_controls(base: Scenario, nums: dict[str, str], height: int | None = None) -> None:
+    """The numbered rules of the scenario beside the chart: untick one to switch it off; move one in time
+    below the list. Numbers are those of the chart's rule marks."""
     s = state.settings()
     ss = st.session_state
     months = base.months
     off, moved = set(s.off), s.moved_dict
     new = s
-    for e in base.events:
-        on_key, mo_key = f"on:{e.id}", f"mo:{e.id}"
-        if on_key not in ss:
-            ss[on_key] = e.id not in off
-        if mo_key not in ss:
-            ss[mo_key] = moved.get(e.id, e.effective)
-        opts = months if e.effective in months else [e.effective] + months
-        c1, c2 = st.columns([4, 1.3], vertical_alignment="center")
-        with c1:
-            st.checkbox(f"**{e.effective}** · {e.actor} · {e.label or e.id}", key=on_key,
-                        help=f"`{e.id}` ({e.kind}); announced {e.announced}, effective {e.effective}.\n\n"
-                             f"Source: {e.source or 'not given'}")
-        with c2:
-            st.selectbox("Effective month", opts, key=mo_key, label_visibility="collapsed",
-                         disabled=not ss[on_key], help="Move the rule (its announcement moves with it).")
-        new = new.with_event(e.id, bool(ss[on_key]), ss[mo_key], e.effective)
+    box = st.container(height=height, border=True) if height else st.container(border=True)
+    with box:
+        for e in sorted(base.events, key=lambda e: (nums.get(e.id) is None, int(nums.get(e.id, 0)), e.effective)):
+            on_key = f"on:{e.id}"
+            if on_key not in ss:
+                ss[on_key] = e.id not in off
+            n = nums.get(e.id)
+            st.checkbox(_rule_line(e, n, moved.get(e.id)), key=on_key,
+                        help=f"{KIND_WORDS.get(e.kind, e.kind)} Announced {e.announced}, in force from {e.effective}"
+                             f"{'' if n else ' (before the chart starts)'}.\n\nSource: {e.source or 'not given'}"
+                             f"\n\nId in scenario files and links: `{e.id}`")
+            new = new.with_event(e.id, bool(ss[on_key]), moved.get(e.id, e.effective), e.effective)
+    with st.expander("Move a rule in time"):
+        ids = [e.id for e in sorted(base.events, key=lambda e: e.effective)]
+        if ss.get("w:move_rule") not in ids:
+            ss["w:move_rule"] = next(iter(moved), ids[0]) if ids else None
+        lab = {e.id: f"{nums.get(e.id, '·')} · {e.label or e.id}" for e in base.events}
+        eid = st.selectbox("Rule", ids, key="w:move_rule", format_func=lab.get)
+        if eid:
+            e = base.event(eid)
+            mo_key = f"mo:{eid}"
+            if mo_key not in ss:
+                ss[mo_key] = moved.get(eid, e.effective)
+            opts = months if e.effective in months else [e.effective] + months
+            st.selectbox("In force from", opts, key=mo_key, disabled=eid in new.off,
+                         help="Its announcement moves by the same number of months.")
+            new = new.with_event(eid, eid not in new.off, ss[mo_key], e.effective)
     state.set_settings(new)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sim.ui import common, controls, state
+from sim.ui import common, controls, history, state
+
+CHART_HEIGHT = 360
 
 
 def _save_snapshot() -> None:
@@ -15,24 +17,28 @@ def _save_snapshot() -> None:
 
 def _render() -> None:
     base, _ = common.page_start("explore")
+    present = state.view().present
     controls.sidebar(base)
-    st.title("Explore")
+    common.page_title("Explore")
     top = st.container()
+    what = st.container()
     c1, c2, c3 = st.columns([3, 1.2, 2], vertical_alignment="bottom")
     with c1:
         basis = common.basis_picker()
     with c2:
         show_obs = common.observed_toggle()
-    results = st.container()  # chart, rule list and downloads: filled once the rules below are read
-    s0 = state.settings()
-    if "w:timeline" not in st.session_state:
-        st.session_state["w:timeline"] = bool(st.session_state.get("_timeline") or s0.off or s0.moved)
-    if st.toggle("Rule timeline: switch rules off or move them", key="w:timeline"):
-        with st.container(border=True):
-            st.caption("Each dated rule of the scenario. Untick to switch it off; pick a month to move it "
-                       "(its announcement moves by the same number of months).")
-            controls.event_controls(base)
-    st.session_state["_timeline"] = st.session_state["w:timeline"]
+    nums = common.numbers(base)
+    # The chart and the rule list side by side: ticking a rule never scrolls the chart away. In
+    # presentation mode (and on a phone, where columns stack) the list comes under the chart.
+    if present:
+        chart_box, rules_box = st.container(), st.expander("Rules on the chart: switch off or move")
+    else:
+        chart_box, rules_box = st.columns([2.6, 1], gap="medium")
+    with rules_box:
+        if not present:
+            st.markdown("**Rules on the chart**", help="Numbers match the marks on the chart. Untick a rule to "
+                        "switch it off; move one in time under the list.")
+        controls.event_controls(base, nums, height=None if present else CHART_HEIGHT + 170)
     s = state.settings()
     with c3:
         st.caption(common.settings_summary(base, s))
@@ -40,14 +46,21 @@ def _render() -> None:
     if ens is None:
         return
     sc = state.current_scenario()
+    label = common.history_label(base, s)
+    history.record(s, label, ens, common.MAIN_ENTITIES)
+    prev = history.previous(s)
     with top:
         common.headline_metrics(ens, basis)
-    with results:
-        chart = common.main_chart(ens, sc, basis, show_obs,
-                                  title=f"Share by vendor: {state.scenario_label(s.scenario)}")
+    with what:
+        common.what_changed(base, s, ens, basis, prev)
+    with chart_box:
+        chart = common.main_chart(ens, sc, basis, show_obs, title=f"Share by vendor: {state.scenario_label(s.scenario)}",
+                                  height=560 if present else CHART_HEIGHT,
+                                  prev=prev["lines"][basis] if prev is not None else None, nums=nums)
         common.show_chart(chart, key="explore_chart")
-        common.rules_caption(sc)
-        common.downloads(ens, base, s, chart)
+        common.band_caption(ens, show_obs)
+    common.downloads(ens, base, s, chart)
+    common.run_history_box(s)
     with st.expander("Save these settings for Compare"):
         st.text_input("Name", key="w:save_name", placeholder="e.g. cheaper Ascend")
         st.button("Save", on_click=_save_snapshot, key="w:save")

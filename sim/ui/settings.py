@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from sim.model.calendar import month_index, month_str
+from sim.model.ids import BUYERS, TIERS
 from sim.model.params import PARAMS, Param
 from sim.model.scenario import Scenario, ScenarioError
 
@@ -22,8 +23,10 @@ UPLOAD_PREFIX = "upload-"
 BASES = ("unit_share", "value_share", "compute_share")
 BASIS_LABELS = {"unit_share": "units (cards)", "value_share": "value (US$)", "compute_share": "compute (AEC)"}
 # Query-parameter names that are not parameter names (parameter names always contain a dot).
-VIEW_KEYS = ("scenario", "seeds", "off", "move", "basis", "observed", "buyer", "tier", "compare", "lesson",
-             "month")
+VIEW_KEYS = ("scenario", "seeds", "off", "move", "basis", "observed", "buyer", "tier", "compare", "compare_a",
+             "lesson", "month", "present", "grid")
+# Text view options: (field, default). Lists of valid values are checked by ``from_query``.
+TEXT_VIEW = ("buyer", "tier", "compare", "compare_a", "lesson", "month", "grid")
 
 
 def fmt_value(v: Any) -> str:
@@ -112,8 +115,11 @@ class View:
     buyer: str = "Tencent"
     tier: str = "inference"
     compare: str = "no-controls"
+    compare_a: str = "current"
     lesson: str = ""
     month: str = ""
+    present: bool = False
+    grid: str = ""
 
 
 # ---------------------------------------------------------------- building the scenario
@@ -156,11 +162,13 @@ def to_query(s: Settings, v: View | None = None) -> dict[str, str | list[str]]:
         q["move"] = [f"{e}:{m}" for e, m in s.moved]
     if v is not None:
         d = View()
-        for f in ("basis", "buyer", "tier", "compare", "lesson", "month"):
+        for f in ("basis",) + TEXT_VIEW:
             if getattr(v, f) != getattr(d, f):
                 q[f] = getattr(v, f)
         if v.observed != d.observed:
             q["observed"] = "1" if v.observed else "0"
+        if v.present != d.present:
+            q["present"] = "1" if v.present else "0"
     return q
 
 
@@ -172,9 +180,12 @@ class Parsed:
 
 
 def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
-               base: Scenario | None = None) -> Parsed:
+               base: Scenario | None = None, lessons: Collection[str] = ()) -> Parsed:
     """Settings and view from query parameters (each key maps to all its values). Bad entries are
-    dropped and reported in ``problems`` ("KEY: REASON"); nothing in a URL is executed."""
+    dropped and reported in ``problems`` ("KEY: REASON"); nothing in a URL is executed. View options are
+    checked against what exists (buyers, workload tiers, months of the base scenario, shipped scenarios,
+    ``lessons``); a Compare choice naming settings saved in a session (``saved:NAME``, ``run:N``) cannot
+    come from a link and is reported too."""
     problems: list[str] = []
 
     def last(k: str) -> str | None:
@@ -235,12 +246,50 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
             view = replace(view, basis=basis)
         else:
             problems.append(f"basis: must be one of {', '.join(BASES)}")
-    if last("observed") is not None:
-        view = replace(view, observed=last("observed") not in ("0", "false", "no", "off"))
-    for f in ("buyer", "tier", "compare", "lesson", "month"):
+    for f in ("observed", "present"):
         if last(f) is not None:
-            view = replace(view, **{f: last(f)})
+            val = last(f).lower()
+            if val in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                view = replace(view, **{f: val in ("1", "true", "yes", "on")})
+            else:
+                problems.append(f"{f}: must be 1 or 0, got {last(f)!r} (ignored)")
+    months = set(base.months) if base is not None else None
+    compare_ok = set(known_scenarios)
+    checks = {
+        "buyer": (lambda x: x in BUYERS, f"unknown buyer; one of {', '.join(BUYERS)}"),
+        "tier": (lambda x: x in TIERS, f"unknown workload tier; one of {', '.join(TIERS)}"),
+        "month": (lambda x: _is_month(x) and (months is None or x in months),
+                  "not a month YYYY-MM of the scenario" if base is None else
+                  f"not a month YYYY-MM between {base.months[0]} and {base.months[-1]}"),
+        "compare": (lambda x: x in compare_ok, "not a shipped scenario (settings saved in another session "
+                                               "cannot travel in a link)"),
+        "compare_a": (lambda x: x == "current" or x in compare_ok,
+                      "not 'current' or a shipped scenario (settings saved in another session cannot travel "
+                      "in a link)"),
+        "lesson": (lambda x: x in lessons, f"unknown lesson; one of {', '.join(lessons)}"),
+        "grid": (lambda x: True, ""),
+    }
+    for f in TEXT_VIEW:
+        val = last(f)
+        if val is None:
+            continue
+        ok, why = checks[f]
+        if f == "lesson" and not lessons:
+            ok = (lambda x: True)
+        if ok(val):
+            view = replace(view, **{f: val})
+        else:
+            problems.append(f"{f}: {val!r} is {why} (ignored)" if why.startswith("not") else
+                            f"{f}: {val!r}: {why} (ignored)")
     return Parsed(s, view, problems)
+
+
+def _is_month(x: str) -> bool:
+    try:
+        month_index(x)
+    except ValueError:
+        return False
+    return True
 
 
 def scenario_file_name(s: Settings, base: Scenario) -> str:

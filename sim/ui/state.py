@@ -34,6 +34,7 @@ from sim.ui.settings import (
     from_query,
     to_query,
 )
+from sim.ui.teach_content import LESSON_IDS
 
 MAX_UPLOAD_BYTES = 1_000_000  # same limit as scenario files read by the command line
 _UPLOAD_SLOTS = 64
@@ -113,14 +114,15 @@ def init() -> None:
     q = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     known = list_scenarios()
     first = from_query(q, known)
-    name, problems = first.settings.scenario, list(first.problems)
+    # the first pass only finds the base scenario; everything else is checked against it below
+    name, problems = first.settings.scenario, [p for p in first.problems if p.startswith("scenario:")]
     try:
         base = base_scenario(name)
     except ScenarioError as e:
         problems += e.lines()
         name = DEFAULT_SCENARIO
         base = base_scenario(name)
-    parsed = from_query({**q, "scenario": [name]}, known, base)
+    parsed = from_query({**q, "scenario": [name]}, known, base, lessons=LESSON_IDS)
     ss["settings"] = parsed.settings
     ss["view"] = parsed.view
     ss["url_problems"] = list(dict.fromkeys(problems + parsed.problems))

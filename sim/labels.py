@@ -1,0 +1,232 @@
+"""Plain words for the parameter table: a label and a group a strategist recognises for every parameter.
+
+The one definition of parameter labels: the app's controls, the Model page and docs/APP.md (generated
+by ``python -m sim.labels``) all read them from here; the dotted name stays the key in scenario files,
+links and the command line. No streamlit import here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.model.ids import BUYERS
+from sim.model.params import PARAMS, load_catalogue
+
+# Groups in the order the app lists them.
+GROUPS: tuple[str, ...] = (
+    "US controls and smuggling",
+    "Chinese policy",
+    "Huawei supply",
+    "Other Chinese chip makers",
+    "Foreign vendors",
+    "Software ecosystem (CUDA lock-in)",
+    "How buyers choose",
+    "Stockpiling ahead of rules",
+    "Demand",
+    "Energy and money",
+    "Individual buyers",
+    "Chip specifications",
+)
+
+_BUYER_FIELDS = {
+    "demand_share": "share of all demand",
+    "state_linked": "state-linked share of its demand",
+    "cuda_dependence": "dependence on CUDA software",
+}
+_PRODUCT_FIELDS = {
+    "train": "training performance (x A100)",
+    "infer": "inference performance (x A100)",
+    "bf16": "peak compute (x A100)",
+    "price_usd": "list price (US$)",
+    "power_w": "board power (W)",
+}
+_TIERS = {"frontier_training": "frontier training", "training": "other training", "inference": "inference",
+          "low_priority": "low-priority work"}
+_VENDOR_NAMES = {"OtherDomestic": "other domestic vendors"}  # capitalised at the start of a label
+
+_LABELS: dict[str, str] = {
+    # demand
+    "demand.base_2022": "Compute wanted per month in early 2022",
+    "demand.growth_annual": "Demand growth per year (to 2025)",
+    "demand.growth_after_2025": "Demand growth per year (after mid-2025)",
+    "demand.price_elasticity": "How much demand falls when compute gets dearer",
+    "demand.backlog_decay": "Unmet demand given up each month",
+    "demand.budget_headroom": "Buyers' budget room above normal spending",
+    # choice
+    "choice.price_weight": "Weight buyers give to price",
+    "choice.switching_scale": "Cost of switching away from CUDA",
+    "choice.experience_weight": "How much experience with domestic chips eases switching",
+    "choice.risk_weight": "Weight buyers give to the risk of losing foreign supply",
+    "choice.policy_weight": "Pull of Beijing's buy-domestic guidance",
+    "choice.block_weight": "Deterrent of a partial Chinese block on a chip",
+    "choice.nest_vendor": "How alike buyers see vendors of one country (1 = not alike)",
+    "choice.nest_product": "How alike buyers see one vendor's chips (1 = not alike)",
+    "choice.taste_sd": "Month-to-month swings in buyers' preferences",
+    # expectations and stockpiles
+    "anticipation.jump": "Fear of a supply cut when a rule is announced",
+    "anticipation.decay": "How long that fear lasts (monthly persistence)",
+    "anticipation.easing": "Fear left after a rule is eased",
+    "hoarding.strength": "Buying ahead of a rule (months of demand)",
+    "hoarding.general": "Buying ahead of all foreign chips when supply looks at risk",
+    "stockpile.open_rate": "Stockpiled cards put into service each month",
+    "efficiency.max": "Most a short buyer can gain from software efficiency",
+    "efficiency.rate": "How fast short buyers gain efficiency",
+    "ageing.lifetime_months": "Service life of a card (months)",
+    # Huawei
+    "huawei.wafers_2024": "Ascend wafers per month, mid-2024",
+    "huawei.wafers_2025": "Ascend wafers per month, mid-2025",
+    "huawei.wafers_2026": "Ascend wafers per month, mid-2026",
+    "huawei.wafer_growth": "Growth of Ascend wafers per year after 2026",
+    "huawei.yield_max": "Best Ascend yield with experience",
+    "huawei.yield_learning_wafers": "Wafers it takes to learn most of the yield",
+    "huawei.yield_noise": "Month-to-month swings in Ascend yield",
+    "huawei.die_bank": "TSMC-made Ascend dies banked before the cut-off",
+    "huawei.die_bank_draw": "Banked dies used per month",
+    "huawei.hbm_stock": "Stockpiled foreign HBM memory stacks",
+    "huawei.domestic_hbm_2026": "Chinese-made HBM stacks per month from 2026",
+    # vendors
+    "vendors.markup_max": "Most a vendor raises prices when sold out",
+    "vendors.compliant_sku_lag": "Months to launch a chip that meets a new US limit",
+    "vendors.halt_on_block": "Chinese block strength that makes a foreign vendor stop making a chip",
+    "levy.passthrough": "Share of US levies and duties passed on to buyers",
+    "domestic.price_markup": "Domestic chips' price over their catalogue price",
+    "domestic.capacity_scale": "Output of the other Chinese chip makers (x plan)",
+    "captive.transfer_price": "Price of in-house chips to their owner (x list price)",
+    "captive.owner_preference": "Preference of Alibaba and Baidu for their own chips",
+    # ecosystem
+    "maturity.learning_rate": "How fast a vendor's software matures with use",
+    # energy and money
+    "energy.price_rmb_kwh": "Data-centre electricity price (RMB/kWh)",
+    "energy.domestic_penalty": "Extra electricity domestic chips need",
+    "energy.utilisation": "Average load of an installed card",
+    "fx.rmb_per_usd": "Exchange rate (RMB per US$)",
+    # US controls and smuggling
+    "grey.per_year": "Smuggled cards per year",
+    "grey.premium": "Smuggling price premium (x list price)",
+    "grey.enforcement": "Enforcement against smuggling (0 = none)",
+    "us.reactive.enabled": "US tightens again when Chinese chips improve",
+    "us.reactive.trigger_perf": "Chinese chip performance that triggers a US tightening (x A100)",
+    "us.reactive.ceiling_factor": "How far the US lowers its export limit when it reacts",
+    # Chinese policy
+    "china.reactive.enabled": "China raises its buy-domestic rules as supply grows",
+    "china.reactive.coverage_trigger": "Domestic coverage of demand that triggers a stricter rule",
+    "china.reactive.mandate_step": "Step up of the domestic minimum each time",
+}
+for _t, _w in _TIERS.items():
+    _LABELS[f"demand.tier_share.{_t}"] = f"Share of demand for {_w}"
+    _LABELS[f"choice.tier_switching.{_t}"] = f"Switching cost for {_w} (x frontier)"
+
+# Group of each parameter, by name prefix (first match wins).
+_GROUP_RULES: tuple[tuple[str, str], ...] = (
+    ("products.", "Chip specifications"),
+    ("buyers.", "Individual buyers"),
+    ("grey.", "US controls and smuggling"),
+    ("us.", "US controls and smuggling"),
+    ("china.", "Chinese policy"),
+    ("choice.policy_weight", "Chinese policy"),
+    ("choice.block_weight", "Chinese policy"),
+    ("huawei.", "Huawei supply"),
+    ("domestic.", "Other Chinese chip makers"),
+    ("capacity.", "Other Chinese chip makers"),
+    ("captive.transfer_price", "Other Chinese chip makers"),
+    ("vendors.", "Foreign vendors"),
+    ("levy.", "Foreign vendors"),
+    ("maturity.", "Software ecosystem (CUDA lock-in)"),
+    ("choice.switching_scale", "Software ecosystem (CUDA lock-in)"),
+    ("choice.tier_switching.", "Software ecosystem (CUDA lock-in)"),
+    ("choice.experience_weight", "Software ecosystem (CUDA lock-in)"),
+    ("choice.", "How buyers choose"),
+    ("captive.", "How buyers choose"),
+    ("anticipation.", "Stockpiling ahead of rules"),
+    ("hoarding.", "Stockpiling ahead of rules"),
+    ("stockpile.", "Stockpiling ahead of rules"),
+    ("demand.", "Demand"),
+    ("efficiency.", "Demand"),
+    ("ageing.", "Demand"),
+    ("energy.", "Energy and money"),
+    ("fx.", "Energy and money"),
+)
+
+
+def _vendor(v: str) -> str:
+    return _VENDOR_NAMES.get(v, v)
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def label(name: str) -> str:
+    """The plain label of a parameter (e.g. ``grey.per_year`` -> "Smuggled cards per year")."""
+    if name in _LABELS:
+        return _LABELS[name]
+    parts = name.split(".")
+    if parts[0] == "products" and len(parts) == 3:
+        spec = load_catalogue().get(parts[1], {})
+        return f"{spec.get('name', parts[1])}: {_PRODUCT_FIELDS.get(parts[2], parts[2])}"
+    if parts[0] == "buyers" and len(parts) == 3:
+        return f"{parts[1]}: {_BUYER_FIELDS.get(parts[2], parts[2])}"
+    if parts[0] == "capacity" and len(parts) == 3:
+        what = "cards made for China in 2025" if parts[2] == "cards_2025" else "output growth per year"
+        return f"{_cap(_vendor(parts[1]))}: {what}"
+    if parts[0] == "maturity" and len(parts) == 2:
+        who = f"{_cap(_vendor(parts[1]))}'" if parts[1] in _VENDOR_NAMES else f"{parts[1]}'s"
+        return f"{who} software maturity in 2022 (CUDA = 1)"
+    return name
+
+
+def group(name: str) -> str:
+    for prefix, g in _GROUP_RULES:
+        if name == prefix or name.startswith(prefix):
+            return g
+    return "Demand" if name.startswith("demand") else GROUPS[-1]
+
+
+def sub_key(name: str) -> str | None:
+    """For the two big groups, the item the parameter belongs to (a buyer or a chip), else None."""
+    parts = name.split(".")
+    if parts[0] in ("buyers", "products") and len(parts) == 3:
+        return parts[1]
+    return None
+
+
+def sub_label(key: str) -> str:
+    if key in BUYERS:
+        return key
+    return load_catalogue().get(key, {}).get("name", key)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    name: str
+    label: str
+    group: str
+
+
+def all_labels() -> list[Labelled]:
+    return [Labelled(n, label(n), group(n)) for n in PARAMS]
+
+
+def by_group() -> dict[str, list[str]]:
+    """Parameter names per group, groups in GROUPS order, parameters in table order."""
+    out: dict[str, list[str]] = {g: [] for g in GROUPS}
+    for n in PARAMS:
+        out[group(n)].append(n)
+    return {g: v for g, v in out.items() if v}
+
+
+def markdown(products: bool = False) -> str:
+    """The label table for docs/APP.md (``python -m sim.labels``)."""
+    lines = ["| group | label | name |", "|---|---|---|"]
+    for g, names in by_group().items():
+        if g == "Chip specifications" and not products:
+            lines.append(f"| {g} | *chip*: training performance, inference performance, peak compute, list price, "
+                         "board power | `products.<chip>.<field>` |")
+            continue
+        for n in names:
+            lines.append(f"| {g} | {label(n)} | `{n}` |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation helper
+    print(markdown())

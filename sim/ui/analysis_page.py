@@ -1,0 +1,299 @@
+"""Analysis page: what drives an outcome (sensitivity), where it happens (scenario discovery), which rule
+moved it (attribution) and which decision holds up (robustness), on a grid results folder under outputs/.
+
+Only folders found under the outputs folder can be opened (the folder is picked from a list, and a link
+naming anything else is ignored); messages never show server paths. The page never writes into the
+folder. Every choice is bound to the URL (``a_*`` query parameters), so a copied link reopens the same
+view. The numbers come from ``sim.analysis``; this module lays out widgets and charts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from sim import charts as shared_charts
+from sim.analysis import charts
+from sim.analysis.results import AnalysisError
+from sim.engine import store
+from sim.experiments.summarize import OutcomeError
+from sim.model.scenario import SCENARIO_DIR, ScenarioError, list_scenarios
+
+VIEWS = ("Sensitivity", "Discovery", "Attribution", "Robustness")
+GROUPINGS = {"history": "Named groups (scenarios/groups/history.toml)", "": "One group per event"}
+MAX_ATTRIBUTION_SEEDS = 20
+
+
+def outputs_root() -> Path:
+    """The only folder the page opens results from (``CHIPSHIFT_OUTPUTS``, default: the project's outputs/)."""
+    return Path(os.environ.get("CHIPSHIFT_OUTPUTS") or SCENARIO_DIR.parent / "outputs").resolve()
+
+
+def result_folders(root: Path) -> dict[str, Path]:
+    """Grid results folders under ``root``, by their path relative to it (newest first)."""
+    out = {}
+    for p in store.find_results(root):
+        rp = p.resolve()
+        if rp.is_relative_to(root):
+            out[rp.relative_to(root).as_posix()] = rp
+    return out
+
+
+def clean(msg: str, folder: Path | None, name: str) -> str:
+    """A message without server paths (the folder shows as its name under outputs/)."""
+    if folder is not None:
+        msg = msg.replace(str(folder), f"outputs/{name}")
+    return msg.replace(str(outputs_root()), "outputs").replace(str(SCENARIO_DIR.parent), ".")
+
+
+def outcome_choices(year: int) -> list[str]:
+    return [f"share:Huawei:{year}", f"share:Nvidia:{year}", f"share:Domestic:{year}", "crossover:Huawei:Nvidia",
+            f"value_share:Huawei:{year}", f"compute_share:Domestic:{year}", f"mean:Tencent:service_level:{year}",
+            f"mean:Total:compute_gap:{year}"]
+
+
+# ---------------------------------------------------------------- cached computations (never write files)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing sensitivity indices...")
+def _sensitivity(folder: str, sig: tuple, outcome: str):
+    from sim.analysis.sensitivity import sensitivity
+
+    return sensitivity(folder, [outcome], write=False)
+
+
+@st.cache_data(max_entries=16, show_spinner="Running PRIM and CART...")
+def _discovery(folder: str, sig: tuple, outcome: str, above: float | None, below: float | None, density: float):
+    from sim.analysis.discovery import discover
+
+    return discover(folder, outcome, above=above, below=below, density=density, write=False)
+
+
+@st.cache_data(max_entries=16, show_spinner="Ranking the policies...")
+def _robustness(folder: str, sig: tuple, outcome: str, levers: tuple[str, ...], maximize: bool,
+                threshold: float | None, percentile: float):
+    from sim.analysis.robustness import robustness
+
+    return robustness(folder, outcome, levers=list(levers) or None, maximize=maximize, threshold=threshold,
+                      percentile=percentile, write=False)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _outcome_range(folder: str, sig: tuple, outcome: str) -> tuple[float, float, float]:
+    from sim.analysis.results import open_results, outcome_per_run
+
+    v = outcome_per_run(open_results(folder), outcome)[0]["value"]
+    return float(v.min()), float(v.median()), float(v.max())
+
+
+@st.cache_resource(max_entries=32)
+def _attribution_store() -> dict:
+    """Finished attributions by their inputs (server-wide: equal inputs give equal results)."""
+    return {}
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def downloads(table: pd.DataFrame, chart, stem: str, key: str) -> None:
+    """The table as CSV and the chart as PNG and SVG (made only when a button is pressed)."""
+    c = st.columns(3)
+    c[0].download_button("Table CSV", lambda: table.to_csv(index=False).encode("utf-8"), f"{stem}.csv", "text/csv",
+                         key=f"{key}:csv", on_click="ignore", icon=":material/download:")
+    c[1].download_button("Chart PNG", lambda: shared_charts.to_image(chart, "png"), f"{stem}.png", "image/png",
+                         key=f"{key}:png", on_click="ignore", icon=":material/image:")
+    c[2].download_button("Chart SVG", lambda: shared_charts.to_image(chart, "svg"), f"{stem}.svg", "image/svg+xml",
+                         key=f"{key}:svg", on_click="ignore", icon=":material/image:")
+
+
+def pick_outcome(year: int, key: str) -> str:
+    return st.selectbox("Outcome", outcome_choices(year), key=key, bind="query-params", accept_new_options=True,
+                        help="As in `python -m sim summarize`: share:ENTITY[:YEAR], value_share:..., "
+                             "compute_share:..., crossover:A:B, mean:ENTITY:METRIC[:YEAR], sum:...") or \
+        outcome_choices(year)[0]
+
+
+def show_sensitivity(folder: Path, sig: tuple, design: str, year: int) -> None:
+    if design not in ("sobol", "morris"):
+        st.info(f"Sensitivity indices need a grid with design = \"sobol\" or \"morris\"; this folder's design is "
+                f"{design!r}. Scenario discovery and robustness work on any design.")
+        return
+    outcome = pick_outcome(year, "a_s_outcome")
+    r = _sensitivity(str(folder), sig, outcome)
+    chart = charts.tornado(r.table, r.table["outcome"].iloc[0])
+    st.altair_chart(chart, width="stretch")
+    for n in r.notes:
+        st.caption(n)
+    st.dataframe(r.table, hide_index=True)
+    downloads(r.table, chart, f"sensitivity-{folder.name}", "a_dl_s")
+
+
+def show_discovery(folder: Path, sig: tuple, year: int) -> None:
+    from sim.analysis.discovery import describe
+
+    c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+    with c1:
+        outcome = pick_outcome(year, "a_d_outcome")
+    lo, med, hi = _outcome_range(str(folder), sig, outcome)
+    direction = c2.segmented_control("Of interest", ["above", "below"], key="a_d_dir", bind="query-params",
+                                     default="above") or "above"
+    thr = c3.number_input("Threshold", value=round(med, 4), key="a_d_thr", bind="query-params", format="%.4g",
+                          help=f"The outcome ranges from {lo:.4g} to {hi:.4g} (median {med:.4g}).")
+    density = c4.number_input("Box density", min_value=0.5, max_value=1.0, value=0.8, step=0.05, key="a_d_density",
+                              bind="query-params", help="The box reported is the one with the highest coverage "
+                                                        "whose density reaches this.")
+    d = _discovery(str(folder), sig, outcome, thr if direction == "above" else None,
+                   thr if direction == "below" else None, float(density))
+    for n in d.notes:
+        st.caption(n)
+    st.markdown("\n".join(f"- **{line.split(':', 1)[0]}**:{line.split(':', 1)[1]}" for line in describe(d)))
+    chart = charts.tradeoff(d.tradeoff)
+    st.altair_chart(chart, width="stretch")
+    st.dataframe(d.boxes, hide_index=True)
+    with st.expander("CART check (leaves where most runs are of interest)"):
+        st.dataframe(d.cart, hide_index=True)
+    downloads(d.boxes, chart, f"discovery-{folder.name}", "a_dl_d")
+
+
+def show_robustness(folder: Path, sig: tuple, axes: list[str], levers: list[str], year: int) -> None:
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        outcome = pick_outcome(year, "a_r_outcome")
+    chosen = c2.multiselect("Levers", axes, default=levers, key="a_r_levers", bind="query-params",
+                            help="Policy axes (default: the axes marked role = \"lever\"); the other axes are "
+                                 "the futures.")
+    c3, c4, c5 = st.columns(3)
+    goal = c3.segmented_control("Goal", ["maximize", "minimize"], key="a_r_goal", bind="query-params",
+                                default="maximize") or "maximize"
+    lo, med, hi = _outcome_range(str(folder), sig, outcome)
+    thr = c4.number_input("Satisficing threshold", value=round(med, 4), key="a_r_thr", bind="query-params",
+                          format="%.4g", help=f"Outcome range {lo:.4g} to {hi:.4g}.")
+    pct = c5.number_input("Percentile regret", min_value=50, max_value=100, value=90, step=5, key="a_r_pct",
+                          bind="query-params")
+    if not chosen:
+        st.info("Pick at least one lever axis (or mark one role = \"lever\" in the grid file).")
+        return
+    r = _robustness(str(folder), sig, outcome, tuple(chosen), goal == "maximize", float(thr), float(pct))
+    for n in r.notes:
+        st.caption(n)
+    pc = [c for c in r.table.columns if c.endswith("_regret") and c != "max_regret"][0]
+    chart = charts.regret_bars(r.table, pc)
+    st.altair_chart(chart, width="stretch")
+    st.dataframe(r.table, hide_index=True)
+    st.altair_chart(charts.regret_heatmap(r.regret), width="stretch")
+    downloads(r.table, chart, f"robustness-{folder.name}", "a_dl_r")
+
+
+def show_attribution(grid_base: str, year: int) -> None:
+    from sim.analysis import attribution as A
+    from sim.analysis.evaluate import outcome_name
+    from sim.model.scenario import load_scenario
+    from sim.model.seeds import derive_seeds
+
+    names = list_scenarios()
+    c1, c2, c3 = st.columns(3)
+    target_name = c1.selectbox("Scenario", names, index=names.index(grid_base) if grid_base in names else 0,
+                               key="a_t_scenario", bind="query-params")
+    base_name = c2.selectbox("Base", names, index=names.index("no-controls") if "no-controls" in names else 0,
+                             key="a_t_base", bind="query-params")
+    with c3:
+        outcome = pick_outcome(year, "a_t_outcome")
+    c4, c5 = st.columns(2)
+    seeds_n = int(c4.number_input("Seeds", min_value=2, max_value=MAX_ATTRIBUTION_SEEDS, value=10, key="a_t_seeds",
+                                  bind="query-params"))
+    grouping = c5.selectbox("Event groups", list(GROUPINGS), format_func=GROUPINGS.get, key="a_t_groups",
+                            bind="query-params")
+    target, base = load_scenario(target_name), load_scenario(base_name)
+    name = outcome_name(outcome, target)
+    changes = A.differences(target, base)
+    if not changes:
+        st.info(f"{target_name} and {base_name} do not differ: nothing to attribute.")
+        return
+    named = A.read_groups(grouping) if grouping else None
+    known = {e.id for e in target.events} | {e.id for e in base.events}
+    groups = A.make_groups(changes, named, known)
+    n = len(groups)
+    runs = (2 ** n if n <= A.EXACT_MAX else None)
+    st.caption(f"{len(changes)} differing event(s) in {n} group(s): "
+               + (f"exact Shapley values, {runs} coalitions x {seeds_n} seeds = {runs * seeds_n} runs." if runs else
+                  f"64 sampled orders x {seeds_n} seeds (standard error shown)."))
+    key = (target_name, base_name, name, seeds_n, grouping)
+    done = _attribution_store()
+    if key not in done:
+        if not st.button("Run attribution", key="a_t_run", icon=":material/play_arrow:"):
+            return
+        bar = st.progress(0.0, text="Running coalitions...")
+
+        def progress(i: int, total: int) -> None:
+            bar.progress(i / total, text=f"Coalitions: {i} of {total}")
+
+        seeds = derive_seeds(target.header.seed, seeds_n)
+        workers = int(os.environ.get("CHIPSHIFT_APP_WORKERS", "2") or 2)
+        done[key] = A.attribute(target, base, name, seeds, groups, workers=workers, progress=progress)
+        bar.empty()
+    r = done[key]
+    st.write(A.sentence(r, target_name, base_name))
+    chart = charts.waterfall(r.table, r.outcome, base_name, target_name, r.base_value)
+    st.altair_chart(chart, width="stretch")
+    st.dataframe(r.table, hide_index=True)
+    for note in r.notes:
+        st.caption(note)
+    downloads(r.table, chart, f"attribution-{target_name}-vs-{base_name}", "a_dl_t")
+
+
+# ---------------------------------------------------------------- the page
+
+
+def render() -> None:
+    st.header("Analysis")
+    st.caption("What drives an outcome, where it happens, which rule moved it, and which decision holds up. "
+               "Opens a grid results folder under outputs/ (`python -m sim grid GRID --out outputs/NAME`); "
+               "the same analyses run from the command line (`python -m sim sensitivity|discover|attribute|"
+               "robustness`, docs/ANALYSIS.md).")
+    root = outputs_root()
+    found = result_folders(root)
+    view = st.segmented_control("Analysis", VIEWS, key="a_view", bind="query-params", default=VIEWS[0]) or VIEWS[0]
+    if not found and view != "Attribution":
+        st.info("No grid results folder under outputs/ yet. Make one with "
+                "`python -m sim grid sobol-uncertain-parameters --out outputs/sobol`.")
+        return
+    name = st.selectbox("Results folder (under outputs/)", list(found), key="a_dir", bind="query-params") \
+        if found else None
+    folder = found.get(name) if name else None
+    try:
+        if folder is None:
+            show_attribution("history", 2027)
+            return
+        from sim.analysis.results import open_results
+
+        sig = store.signature(folder)
+        res = open_results(folder)
+        year = _year(res)
+        m = res.manifest
+        st.caption(f"**{m.get('grid', folder.name)}**: {res.grid.design} design, {res.grid.n_points} points x "
+                   f"{res.grid.replicates} seeds; {res.done} of {len(res.experiments)} runs finished. Levers: "
+                   f"{', '.join(a.name for a in res.grid.levers) or 'none'}.")
+        if view == "Sensitivity":
+            show_sensitivity(folder, sig, res.grid.design, year)
+        elif view == "Discovery":
+            show_discovery(folder, sig, year)
+        elif view == "Robustness":
+            show_robustness(folder, sig, [a.name for a in res.grid.axes], [a.name for a in res.grid.levers], year)
+        else:
+            show_attribution(Path(res.grid.scenario_ref).stem, year)
+    except (AnalysisError, OutcomeError) as e:
+        st.error(clean(str(e), folder, name or ""))
+    except ScenarioError as e:
+        st.error(clean("; ".join(e.lines()), folder, name or ""))
+
+
+def _year(res) -> int:
+    from sim.analysis.evaluate import last_full_year
+
+    return last_full_year(res.grid.base)
+
+
+__all__ = ["render"]

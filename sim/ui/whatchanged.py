@@ -1,0 +1,280 @@
+"""What a change of settings did, in words: the changes, the headline numbers against the scenario's base
+(paired over the same runs), when the difference opens and what moved with it (no streamlit import).
+
+The "why" reads only what the runs recorded: the size of the market, the mix of cards, the other share
+bases and the buyers' choice terms (the Buyers page's decomposition, averaged over buyers and kinds of
+work). It says which change did it only when there is one change; with several, ``split_by_change``
+measures each change alone against the base, which is honest but not additive (Shapley attribution over
+rule groups, ``sim.analysis.attribution``, is used by ``attribution_hook`` when it is available).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sim import labels
+from sim.engine import ensemble as E
+from sim.model.params import PARAMS
+from sim.model.scenario import Scenario
+from sim.ui.explain import KIND_WORDS, TERM_WORDS
+from sim.ui.settings import Settings, base_value
+
+HEADLINES = (("Nvidia", 2025), ("Huawei", 2025), ("Nvidia", 2027), ("Huawei", 2027), ("Domestic", 2027))
+BASIS_WORDS = {"unit_share": "cards", "value_share": "sales value", "compute_share": "compute"}
+KEY_ENTITIES = ("Nvidia", "Huawei", "Domestic")
+
+
+def _num(v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, int) or float(v).is_integer() and abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def change_lines(base: Scenario, s: Settings) -> list[str]:
+    """Each change of ``s`` against its base scenario, in words (parameters by their plain label)."""
+    out = []
+    for k, v in s.params:
+        if k in PARAMS:
+            out.append(f"{labels.label(k)}: {_num(base_value(base, k))} → {_num(v)}")
+    ids = {e.id: e for e in base.events}
+    for eid in s.off:
+        if eid in ids:
+            e = ids[eid]
+            out.append(f"Rule switched off: {e.label or e.id} ({e.actor}, {e.effective})")
+    for eid, m in s.moved:
+        if eid in ids and eid not in s.off:
+            e = ids[eid]
+            out.append(f"Rule moved: {e.label or e.id} ({e.actor}) from {e.effective} to {m}")
+    return out
+
+
+def short_label(base: Scenario, s: Settings, scenario_label: str) -> str:
+    """A one-line name for a run in the history (e.g. "history · Rule switched off: …")."""
+    lines = change_lines(base, s)
+    if not lines:
+        return f"{scenario_label} as shipped · {s.seeds} runs"
+    first = lines[0] if len(lines[0]) <= 60 else lines[0][:59] + "…"
+    more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+    return f"{scenario_label} · {first}{more} · {s.seeds} runs"
+
+
+@dataclass
+class Move:
+    label: str
+    base: float | None
+    now: float | None
+    delta: float | None = None     # mean over runs of the paired difference
+    lo: float | None = None        # 5% and 95% of the paired differences
+    hi: float | None = None
+
+    def text(self) -> str:
+        if self.base is None or self.now is None or self.delta is None:
+            return f"{self.label}: –"
+        rng = ""
+        if self.lo is not None and self.hi is not None and self.hi - self.lo > 0.0005:
+            rng = f"; 90% of runs {_pts(self.lo)} to {_pts(self.hi)}"
+        return f"{self.label}: {self.base:.0%} → {self.now:.0%} ({_pts(self.delta, sign=True)} points{rng})"
+
+
+def _pts(x: float, sign: bool = True) -> str:
+    v = 100 * x
+    if abs(v) < 0.05:
+        return "0.0"
+    s = f"{v:+.1f}" if sign else f"{v:.1f}"
+    return s.replace("-", "−")
+
+
+@dataclass
+class Story:
+    changes: list[str]
+    moves: list[Move]
+    passing: tuple[str, str]
+    when: str = ""
+    why: list[str] = field(default_factory=list)
+    paired: bool = True
+
+    @property
+    def moved(self) -> bool:
+        return any(m.delta is not None and abs(m.delta) >= 0.005 for m in self.moves) or \
+            self.passing[0] != self.passing[1]
+
+
+def _month(t) -> str:
+    return pd.Timestamp(t).strftime("%b %Y")
+
+
+def _passing(ens: E.Ensemble, basis: str) -> str:
+    m = E.passing_month(ens, basis)
+    return m.strftime("%Y-%m") if m is not None else "not by 2030"
+
+
+def moves(e0: E.Ensemble, e1: E.Ensemble, basis: str) -> tuple[list[Move], bool]:
+    """Headline shares before and after, with the paired difference over runs when both used the same seeds."""
+    paired = e0.seeds == e1.seeds and np.array_equal(e0.months, e1.months)
+    out = []
+    for ent, year in HEADLINES:
+        a, b = E.annual_by_run(e0, basis, ent), E.annual_by_run(e1, basis, ent)
+        if year not in a.index or year not in b.index:
+            out.append(Move(f"{ent} {year}", None, None))
+            continue
+        xa, xb = a.loc[year].to_numpy(), b.loc[year].to_numpy()
+        ma, mb = float(np.nanmean(xa)), float(np.nanmean(xb))
+        if paired:
+            d = xb - xa
+            d = d[~np.isnan(d)]
+            lo, hi = (np.quantile(d, [0.05, 0.95]) if len(d) else (np.nan, np.nan))
+            out.append(Move(f"{ent} {year}", ma, mb, float(np.mean(d)) if len(d) else None, float(lo), float(hi)))
+        else:
+            out.append(Move(f"{ent} {year}", ma, mb, mb - ma))
+    return out, paired
+
+
+def _window(diff: np.ndarray, floor: float = 0.01) -> tuple[int, int] | None:
+    """The run of months around the largest |difference| where it stays above half of it (and ``floor``)."""
+    a = np.abs(diff)
+    if not len(a) or a.max() < floor:
+        return None
+    i = int(a.argmax())
+    th = max(floor, 0.5 * a[i])
+    j0 = i
+    while j0 > 0 and a[j0 - 1] >= th and np.sign(diff[j0 - 1]) == np.sign(diff[i]):
+        j0 -= 1
+    j1 = i
+    while j1 + 1 < len(a) and a[j1 + 1] >= th and np.sign(diff[j1 + 1]) == np.sign(diff[i]):
+        j1 += 1
+    return j0, j1
+
+
+def _mean(ens: E.Ensemble, entity: str, metric: str) -> np.ndarray:
+    return ens.series(entity, metric).mean(axis=0)
+
+
+def explain(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, basis: str = "unit_share") -> Story:
+    """What moved between the base (e0: the scenario with no changes) and the current settings (e1)."""
+    mv, paired = moves(e0, e1, basis)
+    story = Story(change_lines(base, s), mv, (_passing(e0, basis), _passing(e1, basis)), paired=paired)
+    # the entity whose monthly share moved most
+    best = None
+    for ent in KEY_ENTITIES:
+        d = _mean(e1, ent, basis) - _mean(e0, ent, basis)
+        if best is None or np.abs(d).max() > np.abs(best[1]).max():
+            best = (ent, d)
+    ent, d = best
+    win = _window(d)
+    if win is None:
+        story.when = "No month's share moves by more than one point."
+        return story
+    i0, i1 = win
+    months = e0.months
+    sl = slice(i0, i1 + 1)
+    span = _month(months[i0]) if i0 == i1 else f"{_month(months[i0])} – {_month(months[i1])}"
+    word = BASIS_WORDS[basis]
+    story.when = (f"The difference is largest in {span}: {ent}'s share of {word} is {_pts(abs(d[sl].mean()), False)} "
+                  f"points {'higher' if d[sl].mean() > 0 else 'lower'} than in the base (month by month, mean of the "
+                  "runs).")
+    why = []
+    # other bases over the same months
+    others = []
+    for b2 in BASIS_WORDS:
+        if b2 == basis:
+            continue
+        d2 = (_mean(e1, ent, b2) - _mean(e0, ent, b2))[sl].mean()
+        others.append(f"of {BASIS_WORDS[b2]} by {_pts(d2)} points")
+    why.append(f"Over the same months {ent}'s share moves {' and '.join(others)}.")
+    # size of the market and the card mix
+    t0, t1 = _mean(e0, "Total", "units")[sl].mean(), _mean(e1, "Total", "units")[sl].mean()
+    if ent in ("Nvidia", "Huawei"):
+        v0, v1 = _mean(e0, ent, "units")[sl].mean(), _mean(e1, ent, "units")[sl].mean()
+        c0, c1 = _mean(e0, ent, "compute")[sl].mean(), _mean(e1, ent, "compute")[sl].mean()
+        sent = (f"Buyers took {_k(t1)} cards a month in all (base {_k(t0)}), {_k(v1)} of them from {ent} "
+                f"(base {_k(v0)}).")
+        if v0 > 0 and v1 > 0:
+            p0, p1 = c0 / v0, c1 / v1
+            if abs(p1 / p0 - 1) > 0.1:
+                sent += (f" Each {ent} card carried {p1:.2f} A100-equivalents of compute (base {p0:.2f}): the mix "
+                         f"moved to {'stronger' if p1 > p0 else 'weaker'} cards, so shares of cards and of compute "
+                         "move differently.")
+        why.append(sent)
+    elif t0 > 0:
+        why.append(f"Buyers took {_k(t1)} cards a month in all (base {_k(t0)}).")
+    # the buyers' choice (the Buyers page's decomposition, market-wide)
+    c_0, c_1 = E.choice_terms(e0).iloc[sl], E.choice_terms(e1).iloc[sl]
+    moved = {t: float(c_1[t].mean() - c_0[t].mean()) for t in TERM_WORDS}
+    ranked = [(t, v) for t, v in sorted(moved.items(), key=lambda kv: -abs(kv[1])) if abs(v) >= 0.02][:2]
+    ds0, ds1 = c_0["domestic_share"].mean(), c_1["domestic_share"].mean()
+    if ranked:
+        words = "; ".join(f"{TERM_WORDS[t]} ({'+' if v > 0 else '−'}{abs(v):.2f}, now favouring "
+                          f"{'domestic' if v > 0 else 'foreign'} chips more)" for t, v in ranked)
+        why.append(f"In the buyers' choice (domestic minus foreign utility, averaged over buyers and kinds of work) "
+                   f"what moved most: {words}. The domestic share of what buyers choose went from {ds0:.0%} to "
+                   f"{ds1:.0%}.")
+    elif abs(ds1 - ds0) >= 0.01:
+        why.append(f"The buyers' utility terms hardly moved, but the domestic share of what they choose went from "
+                   f"{ds0:.0%} to {ds1:.0%} (floors, blocks or what was on offer).")
+    else:
+        why.append("The buyers' choice between domestic and foreign chips hardly moved: the difference comes from "
+                   "what was on offer (supply, licences, smuggling), not from preferences.")
+    # the rules that were changed, and what such a rule does
+    ids = {e.id: e for e in base.events}
+    for eid in list(s.off) + [i for i, _ in s.moved if i not in s.off]:
+        e = ids.get(eid)
+        if e is None:
+            continue
+        how = "Without it" if eid in s.off else "Moved"
+        why.append(f"{how}: **{e.label or e.id}** ({e.actor}, announced {e.announced}, in force from {e.effective}). "
+                   f"{KIND_WORDS.get(e.kind, '')}")
+    if len(story.changes) == 1:
+        why.append("There is one change, so all of the difference is due to it.")
+    elif len(story.changes) > 1:
+        why.append(f"There are {len(story.changes)} changes; their parts can be measured one at a time below.")
+    story.why = why
+    return story
+
+
+def _k(x: float) -> str:
+    return f"{x / 1e3:,.0f}k" if abs(x) >= 1e3 else f"{x:,.0f}"
+
+
+def single_changes(s: Settings) -> list[tuple[str, Settings]]:
+    """Each change of ``s`` alone, as settings on the same base and seeds (for measuring its part)."""
+    out = []
+    for k, v in s.params:
+        out.append((k, Settings(s.scenario, ((k, v),), (), (), s.seeds)))
+    for eid in s.off:
+        out.append((eid, Settings(s.scenario, (), (eid,), (), s.seeds)))
+    for eid, m in s.moved:
+        if eid not in s.off:
+            out.append((eid, Settings(s.scenario, (), (), ((eid, m),), s.seeds)))
+    return out
+
+
+def split_table(base: Scenario, e0: E.Ensemble, parts: list[tuple[str, Settings, E.Ensemble]], e_all: E.Ensemble,
+                basis: str) -> pd.DataFrame:
+    """Headline moves of each change alone against the base (points), the sum of those, and all changes
+    together: when the sum and the total differ, the changes interact."""
+    cols = [f"{ent} {year}" for ent, year in HEADLINES]
+    rows = []
+    for _key, s1, e1 in parts:
+        mv, _ = moves(e0, e1, basis)
+        rows.append([change_lines(base, s1)[0]] + [m.delta for m in mv])
+    tab = pd.DataFrame(rows, columns=["change alone"] + cols)
+    total, _ = moves(e0, e_all, basis)
+    tab.loc[len(tab)] = ["sum of the parts"] + [tab[c].sum(min_count=1) for c in cols]
+    tab.loc[len(tab)] = ["all changes together"] + [m.delta for m in total]
+    for c in cols:
+        tab[c] = [("–" if v is None or pd.isna(v) else f"{100 * v:+.1f}".replace("-", "−")) for v in tab[c]]
+    return tab
+
+
+def attribution_hook():
+    """``sim.analysis.attribution`` when it is installed with this copy of the project, else None."""
+    try:
+        return importlib.import_module("sim.analysis.attribution")
+    except ImportError:
+        return None

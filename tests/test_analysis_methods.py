@@ -1,0 +1,251 @@
+"""The analysis methods against known answers, on synthetic results folders and small tables (fast)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_synthetic import grid_head, synthetic_results
+
+from sim.analysis import attribution as A
+from sim.analysis.discovery import discover, prim_boxes
+from sim.analysis.results import AnalysisError
+from sim.analysis.robustness import rank_policies, regret_matrix, robustness
+from sim.analysis.sensitivity import NOISE, sensitivity
+
+PI = math.pi
+
+
+def ishigami(u: np.ndarray, a: float = 7.0, b: float = 0.1) -> float:
+    x = -PI + 2 * PI * np.asarray(u)
+    return math.sin(x[0]) + a * math.sin(x[1]) ** 2 + b * x[2] ** 4 * math.sin(x[0])
+
+
+ISHIGAMI_AXES = """
+[[axes]]
+parameter = "choice.switching_scale"
+range = [1.0, 5.0]
+[[axes]]
+parameter = "hoarding.strength"
+range = [0.0, 4.0]
+[[axes]]
+parameter = "maturity.learning_rate"
+range = [0.05, 1.0]
+"""
+NAMES = ["choice.switching_scale", "hoarding.strength", "maturity.learning_rate"]
+
+
+@pytest.fixture(scope="module")
+def ishigami_sobol(tmp_path_factory):
+    """Sobol grid (N = 1024) whose outcome is the Ishigami function of the unit sample, plus seed noise."""
+    def value(point, rep, u):
+        return ishigami(u) + (0.01 if rep else -0.01)
+
+    return synthetic_results(tmp_path_factory.mktemp("ish") / "out", grid_head("sobol", 1024) + ISHIGAMI_AXES, value)
+
+
+def test_sobol_indices_of_ishigami_within_their_intervals(ishigami_sobol):
+    r = sensitivity(ishigami_sobol, ["share:Huawei:2024"])
+    assert r.method == "sobol"
+    assert list(r.table.columns) == ["outcome", "parameter", "index", "value", "conf"]
+    t = r.table.set_index(["parameter", "index"])
+    analytic = {"S1": (0.3139, 0.4424, 0.0), "ST": (0.5576, 0.4424, 0.2437)}
+    for idx, vals in analytic.items():
+        for name, want in zip(NAMES, vals):
+            got, conf = t.loc[(name, idx), "value"], t.loc[(name, idx), "conf"]
+            assert abs(got - want) <= conf, f"{idx} {name}: {got:.3f} ± {conf:.3f}, analytic {want}"
+            assert conf < 0.15
+    # seeds were averaged: the +-0.01 noise is reported and is tiny next to the spread between points
+    assert t.loc[(NOISE, "se_mean"), "value"] == pytest.approx(0.01)
+    assert t.loc[(NOISE, "variance_share"), "value"] < 1e-4
+    assert (ishigami_sobol / "sensitivity.csv").exists()
+
+
+def test_sensitivity_files_are_reproducible(ishigami_sobol):
+    sensitivity(ishigami_sobol, ["share:Huawei:2024"])
+    first = [(ishigami_sobol / f).read_bytes() for f in ("sensitivity.csv", "sensitivity.json")]
+    sensitivity(ishigami_sobol, ["share:Huawei:2024"])
+    assert first == [(ishigami_sobol / f).read_bytes() for f in ("sensitivity.csv", "sensitivity.json")]
+
+
+def test_morris_ranks_an_influential_input_above_an_inert_one(tmp_path):
+    axes = ISHIGAMI_AXES.replace('[[axes]]\nparameter = "maturity.learning_rate"\nrange = [0.05, 1.0]\n', "")
+    out = synthetic_results(tmp_path / "m", grid_head("morris", 20, extra="num_levels = 6\n") + axes,
+                            lambda p, r, u: 3.0 * u[0] + 0.0 * u[1])
+    r = sensitivity(out, ["share:Huawei:2024"])
+    t = r.table.set_index(["parameter", "index"])["value"]
+    assert r.method == "morris"
+    assert t[("choice.switching_scale", "mu_star")] == pytest.approx(3.0, rel=1e-6)   # linear: EE = slope
+    assert t[("choice.switching_scale", "sigma")] == pytest.approx(0.0, abs=1e-9)
+    assert t[("hoarding.strength", "mu_star")] == pytest.approx(0.0, abs=1e-12)
+    assert t[(NOISE, "ee_noise")] == 0.0
+
+
+def test_sensitivity_refuses_a_factorial_grid(tmp_path):
+    out = synthetic_results(tmp_path / "f", grid_head("factorial") + '[[axes]]\nparameter = "hoarding.strength"\n'
+                            'values = [0.0, 1.0]\n', lambda p, r, u: 0.2)
+    with pytest.raises(AnalysisError, match="design = \"sobol\" or \"morris\""):
+        sensitivity(out, ["share:Huawei:2024"])
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def test_prim_recovers_a_planted_box():
+    rng = np.random.default_rng(3)
+    n = 1000
+    x = pd.DataFrame({"a": rng.random(n), "b": rng.random(n), "c": rng.random(n),
+                      "k": pd.Categorical(rng.choice(["p", "q", "r"], n))})
+    y = ((x.a > 0.6) & (x.b < 0.4) & (x.k != "r")).astype(int).to_numpy()
+    boxes, trade = prim_boxes(x, y, density=0.95)
+    b = boxes.set_index("parameter")
+    assert set(b.index) == {"a", "b", "k"}                   # c is not restricted
+    assert abs(float(b.loc["a", "low"]) - 0.6) < 0.03
+    assert abs(float(b.loc["b", "high"]) - 0.4) < 0.03
+    assert b.loc["k", "low"] == "{p; q}"
+    assert b["density"].iloc[0] >= 0.95 and b["coverage"].iloc[0] >= 0.9
+    # the trade-off: coverage falls and density rises along the peeling; one box is marked
+    assert trade["selected"].sum() == 1
+    assert trade["coverage"].iloc[0] == 1.0 and trade["density"].iloc[-1] > trade["density"].iloc[0]
+
+
+def test_discovery_on_month_and_category_axes(tmp_path):
+    axes = """
+[[axes]]
+event = "us-2023-10-tpp-rule"
+field = "timing"
+range = ["2023-01", "2024-12"]
+[[axes]]
+parameter = "hoarding.strength"
+range = [0.0, 4.0]
+[[axes]]
+event = "cn-2024-12-samr-nvidia"
+field = "vendor"
+values = ["Nvidia", "AMD"]
+role = "lever"
+"""
+    def value(p, r, u):
+        late = p["us-2023-10-tpp-rule.timing"] >= "2024-01"
+        return 0.4 if late and p["cn-2024-12-samr-nvidia.vendor"] == "Nvidia" else 0.1
+
+    out = synthetic_results(tmp_path / "d", grid_head("lhs", 300, replicates=1) + axes, value)
+    d = discover(out, "share:Huawei:2024", above=0.3, density=0.95)
+    b = d.boxes.set_index("parameter")
+    assert set(b.index) == {"us-2023-10-tpp-rule.timing", "cn-2024-12-samr-nvidia.vendor"}
+    assert b.loc["us-2023-10-tpp-rule.timing", "low"] == "2024-01"        # months come back as months
+    assert b.loc["cn-2024-12-samr-nvidia.vendor", "low"] == "{Nvidia}"
+    assert (out / "discovery.csv").read_text().splitlines()[0] == "box,coverage,density,parameter,low,high"
+    assert (out / "discovery_tradeoff.csv").exists() and (out / "discovery_cart.csv").exists()
+    assert set(d.cart["parameter"]) >= {"us-2023-10-tpp-rule.timing"}
+    with pytest.raises(AnalysisError, match="nothing to discover"):
+        discover(out, "share:Huawei:2024", above=0.9)
+
+
+# ---------------------------------------------------------------- attribution (Shapley arithmetic)
+
+
+def test_exact_shapley_of_a_known_game():
+    # v(S) = 1*[0 in S] + 2*[1 in S] + 4*[0 and 1 in S] + 0*[2 in S]: the interaction is split equally
+    def v(S):
+        return np.array([1.0 * (0 in S) + 2.0 * (1 in S) + 4.0 * ({0, 1} <= S)])
+
+    coalitions = {frozenset(s): v(set(s)) for k in range(4) for s in __import__("itertools").combinations(range(3), k)}
+    phi = A.exact_shapley(coalitions, 3)[:, 0]
+    assert phi == pytest.approx([3.0, 4.0, 0.0])
+    assert phi.sum() == pytest.approx(v({0, 1, 2})[0] - v(set())[0])                  # efficiency
+
+
+def test_sampled_orders_are_efficient_and_close_to_exact():
+    w = np.arange(1.0, 12.0)
+
+    def v(S):
+        return np.array([sum(w[i] for i in S) + (5.0 if {0, 1} <= S else 0.0)])
+
+    orders = A.sampled_orders(11, 40, seed=3)
+    coalitions = {}
+    for o in orders:
+        for k in range(12):
+            coalitions[frozenset(o[:k])] = v(set(o[:k]))
+    per = A.order_contributions(coalitions, orders, 11)[:, :, 0]
+    assert np.allclose(per.sum(axis=1), v(set(range(11)))[0])                         # every order is efficient
+    est = per.mean(axis=0)
+    assert est[2:] == pytest.approx(w[2:])
+    assert est[0] + est[1] == pytest.approx(w[0] + w[1] + 5.0)
+
+
+def test_groups_names_and_errors():
+    ch = [A.Change("e1", "added", "Rule one"), A.Change("e2", "added", "Rule one"), A.Change("e3", "removed", "x")]
+    g = A.make_groups(ch, {"Both": ["e1", "e3"], "Unused": ["e9"]}, known_ids={"e1", "e2", "e3", "e9"})
+    assert [x.name for x in g] == ["Both", "Rule one"]
+    assert g[0].keys == ("e1", "e3")
+    with pytest.raises(AnalysisError, match="unknown event id"):
+        A.make_groups(ch, {"G": ["nope"]}, known_ids={"e1"})
+    with pytest.raises(AnalysisError, match="in two groups"):
+        A.make_groups(ch, {"G": ["e1"], "H": ["e1"]})
+    assert A.parse_group_option("October rules=a, b") == ("October rules", ["a", "b"])
+    with pytest.raises(AnalysisError):
+        A.parse_group_option("no-equals-sign")
+
+
+def test_shipped_history_groups_name_real_events():
+    from sim import load_scenario
+
+    ids = {e.id for e in load_scenario("history").events}
+    groups = A.read_groups("history")
+    members = [k for v in groups.values() for k in v]
+    assert set(members) == ids and len(members) == len(ids)       # every event, once
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def test_minimax_regret_on_a_hand_computed_table():
+    # outcome (maximize) of 3 policies in 3 futures
+    y = np.array([[10.0, 6.0, 2.0],
+                  [7.0, 7.0, 6.0],
+                  [4.0, 9.0, 5.0]])
+    r = regret_matrix(y, maximize=True)
+    # best per future: 10, 9, 6
+    assert r.tolist() == [[0, 3, 4], [3, 2, 0], [6, 0, 1]]
+    t = rank_policies(y, maximize=True, percentile=100, threshold=6.0)
+    assert t["max_regret"].tolist() == [4, 3, 6]
+    assert t["rank"].tolist() == [2, 1, 3]                          # policy 1 is the minimax-regret choice
+    assert t["satisficing"].tolist() == pytest.approx([2 / 3, 1.0, 1 / 3])
+    # minimizing the same table: regret against the smallest value per future
+    tm = rank_policies(y, maximize=False, percentile=100)
+    assert tm["max_regret"].tolist() == [6, 4, 3] and tm["rank"].tolist() == [3, 2, 1]
+
+
+ROBUST_AXES = """
+[[axes]]
+parameter = "buyers.Tencent.cuda_dependence"
+values = [0.2, 0.5, 0.9]
+role = "lever"
+[[axes]]
+parameter = "hoarding.strength"
+values = [0.0, 1.0, 2.0]
+"""
+
+
+def test_robustness_from_a_results_folder(tmp_path):
+    # share = lever-dependent payoff in each future: cuda 0.5 is never far from the best
+    pay = {0.2: [0.9, 0.5, 0.1], 0.5: [0.7, 0.6, 0.5], 0.9: [0.2, 0.4, 0.8]}
+    out = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES,
+                            lambda p, r, u: pay[p["buyers.Tencent.cuda_dependence"]][int(p["hoarding.strength"])]
+                            + 0.001 * (r - 1))
+    res = robustness(out, "share:Huawei:2024", threshold=0.5)
+    t = res.table
+    assert t["policy"].iloc[0] == "buyers.Tencent.cuda_dependence=0.5"
+    assert t["max_regret"].iloc[0] == pytest.approx(0.3)
+    assert t["p_minimax"].iloc[0] == pytest.approx(1.0)
+    assert t.set_index("policy").loc["buyers.Tencent.cuda_dependence=0.5", "satisficing"] == pytest.approx(1.0)
+    assert len(res.regret) == 9 and (out / "robustness.csv").exists()
+
+
+def test_robustness_needs_a_lever(tmp_path):
+    out = synthetic_results(tmp_path / "n", grid_head("factorial") + ROBUST_AXES.replace('role = "lever"\n', ""),
+                            lambda p, r, u: 0.3)
+    with pytest.raises(AnalysisError, match="no lever axis"):
+        robustness(out, "share:Huawei:2024")
