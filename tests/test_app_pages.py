@@ -221,3 +221,32 @@ def test_teach_link_with_a_lesson_opens_its_preset():
     assert s.off and TPP_RULE not in s.off  # the Oct-2023 rule stays on, 2024 rules go
     assert "cn-2024-03-shanghai-mandate" in s.off
     assert at.segmented_control(key="v:lesson").value == "tightening-2023"
+
+
+# ---------------------------------------------------------------- preview, then the full ensemble
+
+
+def test_new_input_draws_a_preview_then_the_full_ensemble():
+    """A new input draws the first seeds at once; the page then finishes the rest and redraws. What is
+    finally shown equals the full ensemble run in one go."""
+    import numpy as np
+
+    from sim.engine import ensemble as E
+    from sim.model.scenario import load_scenario
+    from sim.ui import state
+    from sim.ui.settings import Settings
+
+    at = app(seeds="12", **{"hoarding.strength": "2.5"})
+    at.run()
+    ok(at)
+    assert at.get("vega_lite_chart"), "main chart missing"
+    assert not [c for c in at.caption if "Preview from" in c.value], "the final page still shows the preview"
+    s = Settings("history", (("hoarding.strength", 2.5),), (), (), 12)
+    cache = state._runs()
+    full, pre = cache.get(state._key(s, 12)), cache.get(state._key(s, state.PREVIEW_SEEDS))
+    assert full is not None and full.n_runs == 12 and pre is not None and pre.n_runs == state.PREVIEW_SEEDS
+    sc = load_scenario("history").with_changes(parameters={"hoarding.strength": 2.5})
+    direct = E.run_ensemble(sc, 12)
+    assert full.seeds == direct.seeds
+    np.testing.assert_array_equal(full.values, direct.values)
+    np.testing.assert_array_equal(pre.values, direct.values[: state.PREVIEW_SEEDS])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import altair as alt
 import pandas as pd
@@ -31,6 +32,7 @@ def syncing_url(draw):
             draw()
         finally:
             state.sync_url()
+        state.finish_pending()
 
     render.__doc__ = draw.__doc__
     return render
@@ -44,6 +46,7 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
     Widgets are re-seeded from the settings whenever the page changes: Streamlit gives a widget on a new
     page its default value even when a widget with the same key existed on the previous page."""
     state.init()
+    st.session_state.pop("_pending", None)   # previews left by a run that was stopped are not finished
     if st.session_state.get("_page") != page:
         state.clear_widgets(state.WIDGET_PREFIXES)
         st.session_state["_page"] = page
@@ -62,10 +65,14 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
 def run_current(what: str = "") -> E.Ensemble | None:
     s = state.settings()
     try:
-        return state.ensemble(s, what)
+        ens = state.ensemble(s, what)
     except ScenarioError as e:
         st.error("These settings do not make a valid scenario:\n\n" + "\n".join(f"- `{x}`" for x in e.lines()))
         return None
+    if state.is_preview(ens, s):
+        st.caption(f":material/hourglass_top: Preview from the first {ens.n_runs} of {s.seeds} runs; the full "
+                   "ensemble replaces it in a moment.")
+    return ens
 
 
 def pct(x: float | None) -> str:
@@ -266,15 +273,16 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
         st.caption(f"Showing **{name}** as shipped. Change a parameter in the sidebar or switch off a rule beside "
                    "the chart: this space then says what moved and why.")
         return
-    base_s = Settings(scenario=s.scenario, seeds=s.seeds)
+    # the scenario as shipped on the same seeds as the result shown (a preview is set against a preview)
+    base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
     try:
-        e0 = state.ensemble(base_s, f"{name} as shipped")
+        e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
     except ScenarioError as e:
         st.error("\n".join(e.lines()))
         return
     story = whatchanged.explain(base, s, e0, ens, basis)
     with st.container(border=True, key="what_changed"):
-        st.markdown(f"**What changed** against *{name}* as shipped ({s.seeds} runs each, "
+        st.markdown(f"**What changed** against *{name}* as shipped ({ens.n_runs} runs each, "
                     f"{'the same random draws' if story.paired else 'different random draws'}; shares of "
                     f"{whatchanged.BASIS_WORDS[basis]})")
         left, right = st.columns([1, 1.4], gap="medium")
@@ -294,7 +302,8 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
             if st.session_state.get("_split_for") == s:
                 parts = []
                 for key, s1 in whatchanged.single_changes(s):
-                    parts.append((key, s1, state.ensemble(s1, "one change")))
+                    parts.append((key, s1, state.ensemble(replace(s1, seeds=ens.n_runs), "one change",
+                                                          preview=False)))
                 st.dataframe(whatchanged.split_table(base, e0, parts, ens, basis), hide_index=True, key="split_table")
                 st.caption("Points against the scenario as shipped, each change alone. When the sum of the parts "
                            "differs from all changes together, the changes interact.")

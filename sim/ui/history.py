@@ -22,12 +22,15 @@ def record(s: Settings, label: str, ens: E.Ensemble, entities) -> None:
     """Add the result of ``s`` (unless it is already the newest entry)."""
     h = _store()
     if h and h[-1]["settings"] == s:
+        if h[-1].get("runs", ens.n_runs) < ens.n_runs:   # a preview, now complete: keep its place
+            h[-1]["lines"] = {b: E.share_bands(ens, b, entities)[["date", "entity", "mean"]] for b in BASES}
+            h[-1]["runs"] = ens.n_runs
         return
     n = st.session_state.get("run_counter", 0) + 1
     st.session_state["run_counter"] = n
     lines = {b: E.share_bands(ens, b, entities)[["date", "entity", "mean"]] for b in BASES}
     h[:] = [x for x in h if x["settings"] != s][-(MAX_RUNS - 1):] + [
-        {"id": n, "settings": s, "label": label, "lines": lines}]
+        {"id": n, "settings": s, "label": label, "lines": lines, "runs": ens.n_runs}]
 
 
 def entries() -> list[dict]:

@@ -175,18 +175,122 @@ def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds")) -> Non
 # ---------------------------------------------------------------- runs
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _ensemble(scenario: str, params: tuple, off: tuple, moved: tuple, seeds: int, version: float) -> E.Ensemble:
-    s = Settings(scenario, params, off, moved, seeds)
-    sc = apply(_load_base(scenario, version), s)
-    return E.run_ensemble(sc, seeds)
+# Runs are cached server-wide by their inputs in a small LRU store. A new input draws a quick preview
+# from the first PREVIEW_SEEDS seeds, then the page finishes the remaining seeds (``finish_pending``) and
+# redraws with the full ensemble; the full ensemble is exactly the preview's runs plus the rest (seeds
+# are derived by index, and a batch equals its runs alone). Progress updates are the points where
+# Streamlit stops a run whose input has been superseded, so only the latest input keeps computing.
+PREVIEW_SEEDS = 5
+CACHE_ENTRIES = 48
+PROGRESS_AFTER_S = 0.2   # a progress bar appears only for runs that take longer than this
 
 
-def ensemble(s: Settings, what: str = "") -> E.Ensemble:
-    """The seed ensemble for these settings (cached by input; computed once per distinct input)."""
-    msg = f"Running {s.seeds} seeds{' for ' + what if what else ''}…"
-    with st.spinner(msg, show_time=True):
-        return _ensemble(s.scenario, s.params, s.off, s.moved, s.seeds, _scenario_version())
+class _RunCache:
+    """Ensembles by input key (LRU, thread-safe) and a cap on concurrent model runs for the server:
+    one slot per CPU, so one user's burst of inputs cannot starve the others."""
+
+    def __init__(self, entries: int, slots: int):
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.entries = entries
+        self.slots = threading.BoundedSemaphore(max(1, slots))
+
+    def get(self, key):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.entries:
+                self._d.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _runs() -> _RunCache:
+    import os
+
+    return _RunCache(CACHE_ENTRIES, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _key(s: Settings, seeds: int) -> tuple:
+    return (s.scenario, s.params, s.off, s.moved, int(seeds), _scenario_version())
+
+
+def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
+    """Run seeds first_seed .. first_seed + n - 1 in this session's script thread. Waiting for a free
+    slot and every progress update are points where a superseded run is stopped."""
+    import time
+
+    runs = _runs()
+    box = st.empty()
+    t0 = time.perf_counter()
+    while not runs.slots.acquire(timeout=0.25):
+        box.caption(f"Waiting for a free slot on the server ({time.perf_counter() - t0:.0f} s)…")
+    try:
+        bar = None
+
+        def on_month(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None and time.perf_counter() - t0 > PROGRESS_AFTER_S:
+                bar = box.progress(0.0, text=label)
+            if bar is not None and (done % 6 == 0 or done == total):
+                bar.progress(done / total, text=label)
+
+        return E.run_ensemble(sc, n, on_month=on_month, first_seed=first_seed)
+    finally:
+        runs.slots.release()
+        box.empty()
+
+
+def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
+    """The seed ensemble for these settings (cached by input; computed once per distinct input).
+
+    With ``preview`` a new input returns the first PREVIEW_SEEDS seeds at once and leaves the rest to
+    ``finish_pending`` (called by the page after drawing), which redraws the page with all seeds."""
+    runs = _runs()
+    key = _key(s, s.seeds)
+    full = runs.get(key)
+    if full is not None:
+        return full
+    sc = apply(_load_base(s.scenario, _scenario_version()), s)
+    first = min(s.seeds, PREVIEW_SEEDS) if preview else s.seeds
+    pkey = _key(s, first)
+    pre = runs.get(pkey)
+    if pre is None:
+        label = f"Running {first} seeds{' for ' + what if what else ''}…"
+        pre = _compute(sc, first, 0, label)
+        runs.put(pkey, pre)
+    if first == s.seeds:
+        return pre
+    st.session_state.setdefault("_pending", {})[key] = (sc, first, what)
+    return pre
+
+
+def is_preview(ens: E.Ensemble, s: Settings) -> bool:
+    return ens.n_runs < s.seeds
+
+
+def finish_pending() -> None:
+    """Complete the ensembles the page drew as previews, then redraw the page with them."""
+    pending = st.session_state.pop("_pending", None)
+    if not pending:
+        return
+    runs = _runs()
+    for key, (sc, first, what) in pending.items():
+        if runs.get(key) is not None:
+            continue
+        pre = runs.get(key[:4] + (first, key[5]))
+        n = key[4]
+        label = f"Running seeds {first + 1}-{n}{' for ' + what if what else ''}…"
+        rest = _compute(sc, n - first, first, label)
+        base = pre.records if pre is not None else _compute(sc, first, 0, label).records
+        runs.put(key, E.Ensemble.from_records(base.concat([base, rest.records])))
+    st.rerun()
 
 
 def current_scenario() -> Scenario:

@@ -36,6 +36,7 @@ def render() -> None:
     finally:
         # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
         state.sync_url()
+    state.finish_pending()
 
 
 def _lesson_from_link() -> None:
