@@ -290,3 +290,56 @@ def test_app_ensembles_run_in_the_page_process(history, monkeypatch, tmp_path):
     ens = E.run_ensemble(history, 2)
     assert ens.n_runs == 2 and sys.modules["__main__"] is fake
     assert multiprocessing.active_children() == []
+
+
+# ---------------------------------------------------------------- sharing the server
+
+
+def test_compute_slots_serve_waiting_requests_in_arrival_order():
+    import threading
+    import time
+
+    from sim.ui.state import _RunCache
+
+    c = _RunCache(1e9, slots=1)
+    first, second, third = object(), object(), object()
+    assert c.acquire(first, timeout=1)
+    order = []
+
+    def wait_for(ticket, name, delay):
+        time.sleep(delay)
+        assert c.acquire(ticket, timeout=10)
+        order.append(name)
+        c.release()
+
+    ts = [threading.Thread(target=wait_for, args=(second, "second", 0.0)),
+          threading.Thread(target=wait_for, args=(third, "third", 0.2))]
+    for t in ts:
+        t.start()
+    time.sleep(0.4)
+    assert not c.acquire(object(), timeout=0.05)   # the one slot is taken
+    c.release()
+    for t in ts:
+        t.join(10)
+    assert order == ["second", "third"]
+
+
+def test_run_cache_is_bounded_in_bytes(history):
+    from sim.ui.state import _RunCache
+
+    ens = E.run_ensemble(history.with_changes(header={"end": "2022-06"}), 2)
+    size = ens.records.nbytes()
+    c = _RunCache(max_bytes=2.5 * size, slots=1)
+    for k in range(4):
+        c.put(k, ens)
+    assert c.get(0) is None and c.get(1) is None and c.get(3) is ens
+    assert c.nbytes <= 2.5 * size
+
+
+def test_request_over_the_budget_is_refused_with_a_message(history, monkeypatch):
+    from sim.ui import state
+
+    monkeypatch.setattr(state, "MAX_RUN_MONTHS", 100)
+    with pytest.raises(state.OverBudget, match=r"5 runs of 108 months \(540 run-months\)"):
+        state.check_budget(history, 5)
+    state.check_budget(history.with_changes(header={"end": "2022-12"}), 5)

@@ -69,6 +69,9 @@ def run_current(what: str = "") -> E.Ensemble | None:
     except ScenarioError as e:
         st.error("These settings do not make a valid scenario:\n\n" + "\n".join(f"- `{x}`" for x in e.lines()))
         return None
+    except state.OverBudget as e:
+        st.warning(str(e), icon=":material/speed:")
+        return None
     if state.is_preview(ens, s):
         st.caption(f":material/hourglass_top: Preview from the first {ens.n_runs} of {s.seeds} runs; the full "
                    "ensemble replaces it in a moment.")
@@ -277,7 +280,7 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
     base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
     try:
         e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
-    except ScenarioError as e:
+    except (ScenarioError, state.OverBudget) as e:
         st.error("\n".join(e.lines()))
         return
     story = whatchanged.explain(base, s, e0, ens, basis)

@@ -56,7 +56,7 @@ def _render() -> None:
         eb = state.ensemble(sb, "B")
         sa_sc = state.current_scenario()
         sb_sc = apply(state.base_scenario(sb.scenario), sb)
-    except ScenarioError as e:
+    except (ScenarioError, state.OverBudget) as e:
         bar.empty()
         st.error("\n".join(e.lines()))
         return

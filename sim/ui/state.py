@@ -9,6 +9,7 @@ equal results.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import replace
@@ -181,19 +182,35 @@ def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds")) -> Non
 # are derived by index, and a batch equals its runs alone). Progress updates are the points where
 # Streamlit stops a run whose input has been superseded, so only the latest input keeps computing.
 PREVIEW_SEEDS = 5
-CACHE_ENTRIES = 48
 PROGRESS_AFTER_S = 0.2   # a progress bar appears only for runs that take longer than this
+# Limits of a shared server (environment variables override them; docs/SECURITY.md):
+CACHE_MB = float(os.environ.get("CHIPSHIFT_APP_CACHE_MB", "512"))          # all cached ensembles together
+MAX_RUN_MONTHS = int(os.environ.get("CHIPSHIFT_APP_MAX_RUN_MONTHS", "7200"))  # seeds x months per request
+SLICE_SEEDS = PREVIEW_SEEDS   # a request holds a compute slot for at most this many seeds at a time
+
+
+class OverBudget(Exception):
+    """A request larger than one session may ask of the shared server."""
+
+    def lines(self) -> list[str]:
+        return [str(self)]
 
 
 class _RunCache:
-    """Ensembles by input key (LRU, thread-safe) and a cap on concurrent model runs for the server:
-    one slot per CPU, so one user's burst of inputs cannot starve the others."""
+    """Ensembles by input key (LRU, bounded in bytes, thread-safe) and the server's compute slots, one
+    per CPU. A request takes a slot per slice of SLICE_SEEDS seeds and gives it back between slices, and
+    waiting requests are served first come, first served: a long request cannot starve a short one of
+    another session."""
 
-    def __init__(self, entries: int, slots: int):
+    def __init__(self, max_bytes: float, slots: int):
         self._d: OrderedDict = OrderedDict()
+        self._size: dict = {}
         self._lock = threading.Lock()
-        self.entries = entries
-        self.slots = threading.BoundedSemaphore(max(1, slots))
+        self.max_bytes = max_bytes
+        self.slots = max(1, slots)
+        self._busy = 0
+        self._queue: list[object] = []
+        self._cv = threading.Condition()
 
     def get(self, key):
         with self._lock:
@@ -203,48 +220,97 @@ class _RunCache:
         return None
 
     def put(self, key, value) -> None:
+        size = value.records.nbytes() if getattr(value, "records", None) is not None else value.values.nbytes
         with self._lock:
             self._d[key] = value
+            self._size[key] = size
             self._d.move_to_end(key)
-            while len(self._d) > self.entries:
-                self._d.popitem(last=False)
+            while len(self._d) > 1 and sum(self._size.values()) > self.max_bytes:
+                old, _ = self._d.popitem(last=False)
+                self._size.pop(old, None)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(self._size.values())
+
+    def acquire(self, ticket: object, timeout: float) -> bool:
+        """Take a compute slot in arrival order; False if none came free within ``timeout``."""
+        with self._cv:
+            if ticket not in self._queue:
+                self._queue.append(ticket)
+            ok = self._cv.wait_for(lambda: self._busy < self.slots and self._queue[0] is ticket, timeout)
+            if ok:
+                self._queue.pop(0)
+                self._busy += 1
+                self._cv.notify_all()
+            return ok
+
+    def leave(self, ticket: object) -> None:
+        with self._cv:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+                self._cv.notify_all()
+
+    def release(self) -> None:
+        with self._cv:
+            self._busy -= 1
+            self._cv.notify_all()
 
 
 @st.cache_resource(show_spinner=False)
 def _runs() -> _RunCache:
-    import os
-
-    return _RunCache(CACHE_ENTRIES, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _RunCache(CACHE_MB * 2**20, cpus)
 
 
 def _key(s: Settings, seeds: int) -> tuple:
     return (s.scenario, s.params, s.off, s.moved, int(seeds), _scenario_version())
 
 
+def check_budget(sc: Scenario, seeds: int) -> None:
+    months = len(sc.months)
+    if seeds * months > MAX_RUN_MONTHS:
+        raise OverBudget(f"{seeds} runs of {months} months ({seeds * months:,} run-months) is more than this "
+                         f"server runs for one request ({MAX_RUN_MONTHS:,} run-months). Use fewer seeds or a "
+                         "shorter horizon here, or run it with `python -m sim run`.")
+
+
 def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
-    """Run seeds first_seed .. first_seed + n - 1 in this session's script thread. Waiting for a free
-    slot and every progress update are points where a superseded run is stopped."""
+    """Run seeds first_seed .. first_seed + n - 1 in this session's script thread, slice by slice, each
+    slice in a compute slot. Waiting for a slot and every progress update are points where Streamlit
+    stops a run whose input has been superseded."""
     import time
 
     runs = _runs()
     box = st.empty()
     t0 = time.perf_counter()
-    while not runs.slots.acquire(timeout=0.25):
-        box.caption(f"Waiting for a free slot on the server ({time.perf_counter() - t0:.0f} s)…")
+    bar = None
+    parts = []
+    ticket = object()
     try:
-        bar = None
+        for lo in range(first_seed, first_seed + n, SLICE_SEEDS):
+            k = min(SLICE_SEEDS, first_seed + n - lo)
+            while not runs.acquire(ticket, timeout=0.25):
+                box.caption(f"Waiting for the server: other runs are ahead ({time.perf_counter() - t0:.0f} s)…")
+                bar = None
+            try:
+                done_before = lo - first_seed
 
-        def on_month(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None and time.perf_counter() - t0 > PROGRESS_AFTER_S:
-                bar = box.progress(0.0, text=label)
-            if bar is not None and (done % 6 == 0 or done == total):
-                bar.progress(done / total, text=label)
+                def on_month(done: int, total: int, done_before=done_before, k=k) -> None:
+                    nonlocal bar
+                    if bar is None and time.perf_counter() - t0 > PROGRESS_AFTER_S:
+                        bar = box.progress(0.0, text=label)
+                    if bar is not None and (done % 6 == 0 or done == total):
+                        bar.progress(min(1.0, (done_before + k * done / total) / n), text=label)
 
-        return E.run_ensemble(sc, n, on_month=on_month, first_seed=first_seed)
+                parts.append(E.run_ensemble(sc, k, on_month=on_month, first_seed=lo).records)
+            finally:
+                runs.release()
     finally:
-        runs.slots.release()
+        runs.leave(ticket)
         box.empty()
+    return E.Ensemble.from_records(parts[0] if len(parts) == 1 else parts[0].concat(parts))
 
 
 def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
@@ -258,6 +324,7 @@ def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
     if full is not None:
         return full
     sc = apply(_load_base(s.scenario, _scenario_version()), s)
+    check_budget(sc, s.seeds)
     first = min(s.seeds, PREVIEW_SEEDS) if preview else s.seeds
     pkey = _key(s, first)
     pre = runs.get(pkey)
