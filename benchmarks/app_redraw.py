@@ -25,6 +25,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# the slider moved: a buyers' choice parameter (sidebar group, block and label as the app shows them)
+BLOCK_GROUP, BLOCK, SLIDER_LABEL = "Buyers", "choice", "choice.switching_scale"
 ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--disable-quic"]
 
@@ -106,18 +108,45 @@ def _open_block(page, group: str, block: str) -> None:
     raise RuntimeError(f"block {block} not found")
 
 
+def _settled(page, name: str, want: str) -> None:
+    """The URL shows ``want`` and the page shows no preview and no running indicator."""
+    page.wait_for_function(
+        "([n, v]) => Number(new URLSearchParams(location.search).get(n)) === Number(v)",
+        arg=[name, want], polling="raf", timeout=120_000)
+    page.wait_for_function(
+        "() => !document.body.innerText.includes('Preview from') && "
+        "!document.querySelector('[data-testid=stStatusWidget] [data-testid=stStatusWidgetRunningIcon]')",
+        polling=50, timeout=120_000)
+
+
 def measure_app(browser, url: str, seeds: int, repeat: int) -> dict[str, float]:
+    name = "choice.switching_scale"
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.goto(f"{url}/?seeds={seeds}")
-    page.get_by_text("Huawei passes Nvidia").wait_for(timeout=180_000)
-    _open_block(page, "Buyers", "choice")
-    s = page.locator("[data-testid=stSlider]").filter(has_text="choice.switching_scale").locator("input[type=range]")
+    page.get_by_text("Huawei passes Nvidia", exact=True).wait_for(timeout=180_000)
+    _open_block(page, BLOCK_GROUP, BLOCK)
+    s = page.locator("[data-testid=stSlider]").filter(has_text=SLIDER_LABEL).locator("input[type=range]")
     s.focus()
-    _move(page, s, "ArrowLeft", "choice.switching_scale")  # warm-up (pool start, first run)
-    miss = [_move(page, s, "ArrowLeft", "choice.switching_scale") for _ in range(repeat)]
-    hit = [_move(page, s, "ArrowRight", "choice.switching_scale") for _ in range(repeat)]
+    _move(page, s, "ArrowLeft", name)  # warm-up
+    miss, full = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        miss.append(_move(page, s, "ArrowLeft", name))          # first drawing (the preview)
+        _settled(page, name, s.input_value())
+        full.append(time.perf_counter() - t0)                  # the full ensemble drawn
+    hit = [_move(page, s, "ArrowRight", name) for _ in range(repeat)]
+    # five quick presses: how long after the last one until the page shows the final value, in full
+    burst = []
+    for _ in range(max(2, repeat // 2)):
+        for _k in range(5):
+            s.press("ArrowLeft")
+            time.sleep(0.12)
+        t0 = time.perf_counter()
+        _settled(page, name, s.input_value())
+        burst.append(time.perf_counter() - t0)
     page.close()
-    return {"miss": statistics.median(miss), "hit": statistics.median(hit), "miss_max": max(miss)}
+    return {"miss": statistics.median(miss), "full": statistics.median(full), "hit": statistics.median(hit),
+            "burst": statistics.median(burst)}
 
 
 def measure_trivial(browser, url: str, repeat: int) -> float:
@@ -133,62 +162,81 @@ def measure_trivial(browser, url: str, repeat: int) -> float:
     return statistics.median(times)
 
 
-def compute_only(seeds: int, workers: int, repeat: int) -> float:
+def compute_only(seeds: int, repeat: int) -> float:
+    """The app's computation alone for a new input: the ensemble as one batch in this process."""
     code = textwrap.dedent(f'''
-        import os, time, statistics
-        os.environ["CHIPSHIFT_APP_WORKERS"] = "{workers}"
+        import time, statistics
         from sim import load_scenario
         from sim.engine import ensemble as E
         sc = load_scenario("history")
-        pool = E.get_pool()
-        E.run_ensemble(sc, {seeds}, pool)
+        E.run_ensemble(sc, {seeds})
         ts = []
         for i in range({repeat}):
             s2 = sc.with_changes(parameters={{"choice.switching_scale": 3.0 + i / 100}})
-            t = time.perf_counter(); E.run_ensemble(s2, {seeds}, pool); ts.append(time.perf_counter() - t)
+            t = time.perf_counter(); E.run_ensemble(s2, {seeds}); ts.append(time.perf_counter() - t)
         print(statistics.median(ts))
-        E.shutdown_pool()
     ''')
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
+class Load:
+    """Background CPU load: ``n`` busy processes (the "under load" condition of the goals)."""
+
+    def __init__(self, n: int):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=8)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[5, 20, 50])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[20])
+    ap.add_argument("--load", type=int, nargs="+", default=[0, 2],
+                    help="background busy processes per condition (0 = idle)")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     rows = []
     for seeds in a.seeds:
-        for w in (0, 2):
-            rows.append((f"seed ensemble only ({seeds} seeds, {w or 'no'} worker processes)",
-                         compute_only(seeds, w, a.repeat)))
-    with sync_playwright() as p:
+        rows.append((f"ensemble computation alone ({seeds} seeds)", compute_only(seeds, a.repeat), None))
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as d:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-        with tempfile.TemporaryDirectory() as d:
-            triv = Path(d) / "trivial.py"
-            triv.write_text(TRIVIAL)
-            proc, url = start(triv, {})
-            try:
-                rows.append(("trivial page (slider + Altair line), redraw", measure_trivial(browser, url, a.repeat)))
-            finally:
-                stop(proc)
-        for w in (2, 0):
-            proc, url = start(ROOT / "app.py", {"CHIPSHIFT_APP_WORKERS": str(w)})
-            try:
-                for seeds in a.seeds:
-                    r = measure_app(browser, url, seeds, a.repeat)
-                    tag = f"{seeds} seeds, {w or 'no'} worker processes"
-                    rows.append((f"Explore redraw, new input ({tag})", r["miss"]))
-                    rows.append((f"Explore redraw, cached input ({tag})", r["hit"]))
-            finally:
-                stop(proc)
+        triv = Path(d) / "trivial.py"
+        triv.write_text(TRIVIAL)
+        for load in a.load:
+            tag = "idle" if not load else f"{load} busy processes"
+            with Load(load):
+                proc, url = start(triv, {})
+                try:
+                    base = measure_trivial(browser, url, a.repeat)
+                finally:
+                    stop(proc)
+                rows.append((f"trivial page (slider + Altair line), redraw, {tag}", base, base))
+                proc, url = start(ROOT / "app.py", {})
+                try:
+                    for seeds in a.seeds:
+                        r = measure_app(browser, url, seeds, a.repeat)
+                        rows.append((f"Explore, new input, first drawing (preview), {seeds} seeds, {tag}", r["miss"], base))
+                        rows.append((f"Explore, new input, full ensemble drawn, {seeds} seeds, {tag}", r["full"], base))
+                        rows.append((f"Explore, cached input, {seeds} seeds, {tag}", r["hit"], base))
+                        rows.append((f"Explore, 5 quick presses: settled after the last, {seeds} seeds, {tag}",
+                                     r["burst"], None))
+                finally:
+                    stop(proc)
         browser.close()
-    print("| what | median |\n|---|---|")
-    for name, t in rows:
-        print(f"| {name} | {1000 * t:.0f} ms |")
+    print("| what | median | ratio to the trivial page |\n|---|---|---|")
+    for name, t, base in rows:
+        ratio = f"{t / base:.1f}x" if base else ""
+        print(f"| {name} | {1000 * t:.0f} ms | {ratio} |")
 
 
 if __name__ == "__main__":

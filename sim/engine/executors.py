@@ -48,6 +48,10 @@ class SerialExecutor:
     def __init__(self):
         self.workers = 1
 
+    def size(self) -> int:
+        """How many batches run at once (what batch sizes are chosen for)."""
+        return 1
+
     def map(self, func: Callable, shared: Any, items: Iterable) -> Iterator:
         for it in items:
             yield func(shared, it)
@@ -83,6 +87,9 @@ class LocalExecutor:
         self.method = method or start_method()
         self._pool: ProcessPoolExecutor | None = None
         self._shared: Any = None
+
+    def size(self) -> int:
+        return self.workers
 
     def _pool_for(self, shared: Any) -> ProcessPoolExecutor:
         """The worker pool for ``shared`` (kept between calls with the same object; a new one otherwise)."""
@@ -161,6 +168,11 @@ class DaskExecutor:
         self.workers = max(1, n)
         return self._client
 
+    def size(self) -> int:
+        """Worker threads of the cluster (connects first, so batches are sized to the real cluster)."""
+        self._connect()
+        return self.workers
+
     @property
     def address(self) -> str | None:
         return self._client.scheduler.address if self._client is not None else self.scheduler
@@ -234,7 +246,7 @@ def run_jobs(jobs: Sequence[Job], executor=None, trace: bool = False,
     if not jobs:
         raise ValueError("no runs to do")
     ex = executor or SerialExecutor()
-    parts = list(enumerate(batches(jobs, getattr(ex, "workers", 1) or 1, limit)))
+    parts = list(enumerate(batches(jobs, ex.size(), limit)))
     if len({(j.scenario.header.start, j.scenario.header.end) for j in jobs}) > 1:
         raise ValueError("runs of different horizons cannot be joined in one set of records")
     out: dict[int, Records] = {}
