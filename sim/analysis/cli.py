@@ -157,8 +157,10 @@ def cmd_attribute(a) -> int:
         k, v = A.parse_group_option(g)
         named[k] = v
     changes = A.differences(target, base)
+    if not changes:
+        return _err(f"{target.name} and {base.name} do not differ: nothing to attribute")
     known = {e.id for e in target.events} | {e.id for e in base.events}
-    groups = A.make_groups(changes, named, known) if changes else []
+    groups = A.make_groups(changes, named, known)
     seeds = derive_seeds(target.header.seed, a.seeds)
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -64,8 +66,31 @@ class SerialExecutor:
 _SHARED: dict[str, Any] = {}
 
 
+def _exit_with_parent() -> None:
+    """Exit this worker as soon as the process that started it is gone, however it went (SIGKILL
+    included). The parent keeps a pipe to every worker open while it lives (``parent_process().sentinel``
+    under forkserver and spawn); a daemon thread waits for that pipe to close. Without this, an orphaned
+    pool keeps computing, holds memory and keeps the parent's stdout open."""
+    parent = mp.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:  # pragma: no cover (fork start method: not used for grids)
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait as wait_fds
+
+        wait_fds([sentinel])
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _init_worker(shared: Any) -> None:
     _SHARED["value"] = shared
+    # Ctrl-C reaches the whole process group: the parent stops the pool, a worker must not die mid-task
+    # on its own (a half-dead pool cannot be shut down cleanly)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
 
 
 def _call(func: Callable, item: Any) -> Any:
@@ -127,6 +152,9 @@ class LocalExecutor:
                     submit(x)
                     if len(inflight) >= window:
                         break
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM) or abandoned: do not wait for running tasks
+            self.abort()
+            raise
         finally:
             for f in inflight:  # stopped early (an error, a cancelled consumer): drop what is queued
                 f.cancel()
@@ -136,6 +164,22 @@ class LocalExecutor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
             self._shared = None
+
+    def abort(self) -> None:
+        """Stop now (Ctrl-C, SIGTERM, an error): terminate the workers instead of waiting for their tasks
+        (their results would be discarded anyway: only the parent commits runs), then shut the pool down."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():  # pragma: no cover (SIGTERM is not ignored by workers)
+                p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskExecutor:
@@ -172,6 +216,11 @@ class DaskExecutor:
         """Worker threads of the cluster (connects first, so batches are sized to the real cluster)."""
         self._connect()
         return self.workers
+
+    def connect(self) -> None:
+        """Reach the scheduler (or start the local cluster) now, so that an unreachable one is reported
+        before anything is written."""
+        self._connect()
 
     @property
     def address(self) -> str | None:

@@ -7,14 +7,29 @@
     DIR/timeseries/part-*.parquet   the output contract (run, seed, date, entity, metric, value); every
                                shard holds whole runs, and a run is in exactly one shard
     DIR/failures.json          runs that raised in the last session (retried by --resume)
+    DIR/.lock                  held (flock) by the one process writing the folder
+    DIR/damaged/               shards that failed their checksum or doubled runs, set aside by --resume
 
-Only the parent process writes here; a shard appears by an atomic rename, so a folder killed at any moment
-holds only complete runs and ``completed_runs`` is the truth about what is done.
+Only the parent process writes here, and only while it holds the folder's lock (``FolderLock``): a second
+writer is refused. A shard appears by an atomic rename and its name carries the SHA-256 of its bytes
+(``part-<session>-<seq>-<sha256>.parquet``), so the checksum is committed with the shard. Readers verify
+every shard and refuse a damaged one or a run stored twice with a ``StoreError`` (never summing doubled
+data); ``--resume`` sets such shards aside and re-runs their runs. A folder killed at any moment holds only
+complete runs and ``completed_runs`` is the truth about what is done.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +46,98 @@ MANIFEST = "manifest.json"
 GRID_COPY = "grid.toml"
 BASE_COPY = "scenario.toml"
 FAILURES = "failures.json"
+LOCK = ".lock"
+DAMAGED = "damaged"
+_SHARD_NAME = re.compile(r"^part-(\d+)-(\d+)(?:-([0-9a-f]{64}))?\.parquet$")
+
+
+class StoreError(Exception):
+    """A results folder that cannot be used as it is: busy, damaged or doubled shards. The message names
+    the folder and the shard and says what to do; it never quotes file contents."""
+
+
+class FolderBusy(StoreError):
+    """Another process holds the folder's lock."""
+
+
+# ---------------------------------------------------------------- the folder lock
+
+
+class FolderLock:
+    """An exclusive, non-blocking lock on a results folder: ``flock`` on ``DIR/.lock``.
+
+    The kernel releases it when the holder exits, however it exits (SIGKILL included), so a lock is
+    never stale. The file is never deleted (deleting a lock file lets two processes lock two different
+    files); it records the holder (pid, host, start) for the refusal message. Not inherited by worker
+    processes (the descriptor is close-on-exec and workers are started by forkserver or spawn)."""
+
+    def __init__(self, folder: Path, command: str | None = None):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK
+        self.command = command
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderBusy(busy_message(self.folder)) from None
+            raise
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": self.command}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_holder(folder: Path) -> dict | None:
+    """Who holds the folder's lock now (pid, host, since, command), or None if nobody does. Never
+    creates the lock file."""
+    p = Path(folder) / LOCK
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            except (ValueError, UnicodeDecodeError):
+                return {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def busy_message(folder: Path) -> str:
+    h = lock_holder(folder) or {}
+    who = f"pid {h['pid']} on {h.get('host', '?')}, since {h.get('since_utc', '?')}" if h.get("pid") else "another process"
+    return (f"{folder}: another grid process is writing this folder ({who}); wait for it to finish, "
+            "or use another --out")
+
+
+# ---------------------------------------------------------------- shards and their checksums
 
 
 def shard_files(out: Path) -> list[Path]:
@@ -40,16 +147,101 @@ def shard_files(out: Path) -> list[Path]:
     return sorted(p for p in d.glob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def completed_runs(out: Path) -> dict[int, Path]:
-    """Run id -> shard holding it. Raises if a run is in two shards (never happens through this module)."""
-    done: dict[int, Path] = {}
+def shard_checksum(p: Path) -> str | None:
+    """The SHA-256 a shard's name records (None for shards written before checksums were recorded)."""
+    m = _SHARD_NAME.match(Path(p).name)
+    return m.group(3) if m else None
+
+
+@lru_cache(maxsize=4096)
+def _check_shard(path: str, _size: int, _mtime: int, _ino: int) -> tuple[tuple[int, ...] | None, str | None]:
+    """(run ids, None) for a sound shard, (None, reason) for a damaged one. Cached per file version."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror})"
+    want = shard_checksum(Path(path))
+    if want is not None and hashlib.sha256(data).hexdigest() != want:
+        return None, "its SHA-256 does not match the one recorded when it was written"
+    try:
+        runs = pq.read_table(pa.BufferReader(data), columns=["run"]).column("run").unique().to_pylist()
+    except (pa.ArrowException, OSError, ValueError):
+        return None, "is not a readable Parquet file (truncated or corrupted)"
+    return tuple(int(r) for r in runs), None
+
+
+def check_shard(p: Path) -> tuple[tuple[int, ...] | None, str | None]:
+    try:
+        st = p.stat()
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror})"
+    return _check_shard(str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@dataclass
+class ShardScan:
+    """What the shards of a folder hold: every run's shard, and the shards that cannot be used."""
+    done: dict[int, Path] = field(default_factory=dict)
+    bad: list[tuple[Path, str]] = field(default_factory=list)   # (shard, reason): damaged or doubled runs
+
+    def error(self, out: Path) -> StoreError:
+        shard, reason = self.bad[0]
+        more = f" (and {len(self.bad) - 1} more shard(s))" if len(self.bad) > 1 else ""
+        return StoreError(f"{out}: shard {SHARDS}/{shard.name} {reason}{more}; it is not read. Run "
+                          f"`python -m sim grid {out} --out {out}` (a resume) to set it aside in {DAMAGED}/ and "
+                          "re-run its runs")
+
+
+def scan_shards(out: Path) -> ShardScan:
+    """Verify every shard (checksum, readability) and find runs stored twice. A shard that repeats a run
+    of an earlier shard (in name order) is reported as bad, so doubled data is never read."""
+    scan = ShardScan()
     for f in shard_files(out):
-        runs = pq.read_table(f, columns=["run"]).column("run").unique().to_pylist()
+        runs, reason = check_shard(f)
+        if runs is None:
+            scan.bad.append((f, reason))
+            continue
+        dup = [r for r in runs if r in scan.done]
+        if dup:
+            scan.bad.append((f, f"holds run {dup[0]}, which is also in {scan.done[dup[0]].name} (stored twice)"))
+            continue
         for r in runs:
-            if r in done:
-                raise RuntimeError(f"run {r} is in two shards: {done[r].name} and {f.name}")
-            done[int(r)] = f
-    return done
+            scan.done[r] = f
+    return scan
+
+
+def completed_runs(out: Path) -> dict[int, Path]:
+    """Run id -> shard holding it. Raises StoreError if a shard is damaged or a run is in two shards."""
+    scan = scan_shards(out)
+    if scan.bad:
+        raise scan.error(Path(out))
+    return scan.done
+
+
+def verified_shards(out: Path) -> list[Path]:
+    """The shards of a folder, after checking them all (StoreError if any is damaged or doubles a run)."""
+    return sorted(set(completed_runs(out).values()))
+
+
+def set_aside(out: Path, bad: list[tuple[Path, str]]) -> list[dict]:
+    """Move unusable shards into DIR/damaged/ (never deleted: they are evidence) and log why."""
+    d = Path(out) / DAMAGED
+    d.mkdir(exist_ok=True)
+    moved = []
+    for f, reason in bad:
+        dest = d / f.name
+        i = 1
+        while dest.exists():
+            dest = d / f"{f.stem}.{i}{f.suffix}"
+            i += 1
+        os.replace(f, dest)
+        moved.append({"shard": f.name, "moved_to": f"{DAMAGED}/{dest.name}", "reason": reason,
+                      "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    log = d / "reasons.json"
+    old = json.loads(log.read_text(encoding="utf-8")) if log.exists() else []
+    write_json(old + moved, log)
+    return moved
 
 
 def clean_partials(out: Path) -> int:
@@ -88,15 +280,16 @@ class ShardWriter:
         self.session = session
         self.seq = 0
 
-    def _next(self) -> Path:
+    def _next(self, digest: str) -> Path:
         while True:
             self.seq += 1
-            p = self.dir / f"part-{self.session:04d}-{self.seq:06d}.parquet"
-            if not p.exists():
-                return p
+            stem = f"part-{self.session:04d}-{self.seq:06d}"
+            if not any(self.dir.glob(stem + "*.parquet")):
+                return self.dir / f"{stem}-{digest}.parquet"
 
     def commit_bytes(self, payload: bytes) -> Path:
-        p = self._next()
+        """Write one shard; its name records the SHA-256 of ``payload`` (committed with the rename)."""
+        p = self._next(hashlib.sha256(payload).hexdigest())
         _atomic_bytes(payload, p)
         return p
 
@@ -120,14 +313,27 @@ def copy_runs(sources: dict[Path, dict[int, list[int]]]) -> pa.Table | None:
 
 
 def read_manifest(out: Path) -> dict | None:
+    """The folder's manifest, None if there is none; StoreError if it is not a JSON object."""
     p = Path(out) / MANIFEST
     if not p.exists():
         return None
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        man = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError):
+        raise StoreError(f"{p}: not a readable manifest (damaged JSON)") from None
+    if not isinstance(man, dict):
+        raise StoreError(f"{p}: not a ChipShift manifest")
+    return man
 
 
 def read_experiments(out: Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(out) / EXPERIMENTS)
+    p = Path(out) / EXPERIMENTS
+    try:
+        return pd.read_parquet(p)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError):
+        raise StoreError(f"{p}: not a readable Parquet file (damaged)") from None
 
 
 def read_runs(out: Path, runs: list[int] | None = None, metrics: list[str] | None = None,
@@ -135,7 +341,7 @@ def read_runs(out: Path, runs: list[int] | None = None, metrics: list[str] | Non
     """Timeseries rows of selected runs / metrics / entities (filters pushed into the Parquet scan)."""
     import pyarrow.dataset as ds
 
-    files = [str(f) for f in shard_files(out)]
+    files = [str(f) for f in verified_shards(out)]
     if not files:
         return pd.DataFrame(columns=["run", "seed", "date", "entity", "metric", "value"])
     flt = None
@@ -143,7 +349,11 @@ def read_runs(out: Path, runs: list[int] | None = None, metrics: list[str] | Non
         if vals is not None:
             e = ds.field(col).isin(list(vals))
             flt = e if flt is None else flt & e
-    return ds.dataset(files, format="parquet").to_table(filter=flt).to_pandas()
+    try:
+        return ds.dataset(files, format="parquet").to_table(filter=flt).to_pandas()
+    except (pa.ArrowException, OSError) as e:
+        raise StoreError(f"{out}: a shard could not be read ({type(e).__name__}); resume the folder to check "
+                         "and repair its shards") from None
 
 
 def find_results(root: Path, limit: int = 200) -> list[Path]:

@@ -20,6 +20,17 @@ def _err(lines, code: int = 2) -> int:
     return code
 
 
+def _resume_hint(out: str) -> str:
+    """': resume with ...' only for a folder that a session has started (it has a manifest)."""
+    from sim.engine import store
+
+    try:
+        ok = store.read_manifest(Path(out)) is not None
+    except (store.StoreError, OSError):
+        ok = False
+    return f": resume with --out {out} --resume" if ok else ""
+
+
 def cmd_grid(a) -> int:
     from sim.engine.executors import make_executor
     from sim.experiments.grid import load_grid
@@ -57,11 +68,19 @@ def cmd_grid(a) -> int:
         return _err(e.lines())
     except GridError as e:
         return _err(str(e))
-    except KeyboardInterrupt:
-        return _err(f"interrupted; finished runs are kept: resume with --out {a.out} --resume", 130)
+    except KeyboardInterrupt as e:
+        what = f"terminated by signal {e.signum}" if hasattr(e, "signum") else "interrupted"
+        hint = _resume_hint(a.out)
+        return _err(f"{what}; " + (f"finished runs are kept{hint}" if hint else "the grid had not started"),
+                    getattr(e, "code", 130))
     except Exception as e:  # a broken pool, a lost cluster: what is committed stays valid
-        return _err([f"the grid stopped: {type(e).__name__}: {e}",
-                     f"finished runs are kept: resume with --out {a.out} --resume"], 1)
+        return _err([f"the grid stopped: {type(e).__name__}: {e}"]
+                    + ([f"finished runs are kept{_resume_hint(a.out)}"] if _resume_hint(a.out) else []), 1)
+    for m in rep.set_aside:
+        print(f"{rep.out}: set aside {m['shard']} -> {m['moved_to']}: {m['reason']}", file=sys.stderr)
+    if rep.set_aside:
+        print(f"{rep.out}: set aside {len(rep.set_aside)} damaged or doubled shard(s) in {rep.out}/damaged/; "
+              "their runs were run again", file=sys.stderr)
     rate = rep.done_this_session / rep.seconds if rep.seconds > 0 else 0.0
     print(f"{rep.out}: {rep.already + rep.done_this_session}/{rep.n_runs} runs done "
           f"({rep.computed} computed, {rep.copied} reused, {rep.already} already there, {len(rep.failed)} failed) "
@@ -77,18 +96,23 @@ def cmd_grid(a) -> int:
 def cmd_summarize(a) -> int:
     import pandas as pd
 
+    from sim.engine.store import StoreError
     from sim.experiments.gridrun import GridError
     from sim.experiments.summarize import OutcomeError, summarize
 
+    if a.max_rows < 0:
+        return _err("--max-rows must be 0 (print every row) or more")
     try:
         table, path = summarize(Path(a.dir), outcomes=a.outcome or None, year=a.year, quantiles=(0.05, 0.5, 0.95))
-    except (OutcomeError, GridError, FileNotFoundError) as e:
+    except (OutcomeError, GridError, StoreError) as e:
         return _err(str(e))
+    except OSError as e:  # not a results folder (our message), or the summary cannot be written
+        return _err(f"{a.dir}: cannot write the summary ({e.strerror})" if e.errno else str(e))
     if a.format == "csv":
         table.to_csv(sys.stdout, index=False)
     else:
-        with pd.option_context("display.max_rows", a.max_rows, "display.width", 250, "display.max_columns", 50):
-            print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        with pd.option_context("display.width", 250, "display.max_columns", 50):
+            print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}", max_rows=a.max_rows or None))
         print(f"-> {path} (and .parquet)")
     return 0
 
@@ -125,6 +149,6 @@ def add(sub) -> None:
                    "crossover:Huawei:Nvidia, mean:Total:compute_gap:2030 (default: Nvidia, Huawei and Domestic "
                    "unit share and the year Huawei passes Nvidia)")
     s.add_argument("--format", choices=["table", "csv"], default="table")
-    s.add_argument("--max-rows", type=int, default=60, help="rows printed (the files hold all)")
+    s.add_argument("--max-rows", type=int, default=60, help="rows printed, 0 = all (the files hold all)")
     s.set_defaults(func=cmd_summarize)
 

@@ -42,6 +42,7 @@ class GridReport:
     seconds: float = 0.0
     executor: str = ""
     workers: int = 0
+    set_aside: list[dict] = field(default_factory=list)  # damaged or doubled shards moved to damaged/
 
     @property
     def complete(self) -> bool:
@@ -110,7 +111,7 @@ def _setup_leftovers_only(out: Path) -> bool:
     """A folder killed while being set up (before its manifest): only set-up files, no shard."""
     if not out.is_dir() or (out / store.MANIFEST).exists():
         return False
-    allowed = {store.GRID_COPY, store.BASE_COPY, store.EXPERIMENTS, store.SHARDS}
+    allowed = {store.GRID_COPY, store.BASE_COPY, store.EXPERIMENTS, store.SHARDS, store.LOCK}
     for p in out.iterdir():
         if p.name.startswith(".tmp-"):
             continue
@@ -129,12 +130,14 @@ def _reuse_index(dirs: list[Path], fp: str) -> dict[str, tuple[Path, int]]:
     """spec hash -> (shard, run) over earlier results folders computed with the same model version."""
     idx: dict[str, tuple[Path, int]] = {}
     for d in dirs:
+        if not d.is_dir():
+            raise GridError(f"{d}: --reuse needs a grid results folder (no such folder)")
         man = store.read_manifest(d)
         if man is None or not (d / store.EXPERIMENTS).exists():
             raise GridError(f"{d}: not a grid results folder (no {store.MANIFEST} / {store.EXPERIMENTS})")
         if man.get("model_fingerprint") != fp:
             continue  # other model code: nothing there can be reused (the spec hashes differ anyway)
-        done = store.completed_runs(d)
+        done = store.scan_shards(d).done  # damaged or doubled shards are simply not reused
         ex = store.read_experiments(d)[["run", "spec_hash"]]
         for r, h in zip(ex["run"].tolist(), ex["spec_hash"].tolist()):
             if r in done and h not in idx:
@@ -147,19 +150,59 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
+def _entries(out: Path) -> list[Path]:
+    """What a folder holds, apart from its lock file."""
+    return [p for p in out.iterdir() if p.name != store.LOCK] if out.is_dir() else []
+
+
+def _clear_leftovers(out: Path) -> None:
+    """Remove the set-up files of a folder killed before it started (the lock file stays: it is held)."""
+    for p in _entries(out):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _connect(ex) -> None:
+    """Reach the executor's workers (a Dask scheduler) before anything is written: an unreachable
+    scheduler must not leave a folder behind."""
+    connect = getattr(ex, "connect", None)
+    if connect is None:
+        return
+    try:
+        connect()
+    except Exception as e:  # OSError, TimeoutError, distributed's own errors
+        where = getattr(ex, "scheduler", None) or "a local Dask cluster"
+        raise GridError(f"cannot reach the Dask scheduler at {where} ({type(e).__name__}: {e}); nothing was "
+                        "written") from None
+
+
 def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool = False,
              reuse: list[str | Path] = (), chunk_size: int | None = None, progress: bool = True,
              command: str | None = None) -> GridReport:
     """Run (or resume) a grid into ``out``. ``executor``: from ``executors.make_executor`` (default: local
     process pool on every CPU). Returns a report; raises ScenarioError for a bad grid, GridError for a bad
-    folder."""
+    folder, or for a folder that another process is writing (the folder is locked for the whole session).
+    Everything that can be refused is checked before the folder is created."""
     from sim.engine.executors import make_executor
 
-    t0 = time.perf_counter()
-    out = Path(out)
-    grid_path = Path(grid_path)
-    fp = model_fingerprint()
     ex = executor or make_executor("local")
+    lock: list[store.FolderLock] = []
+    try:
+        return _run_grid(Path(grid_path), Path(out), ex, resume, reuse, chunk_size, progress, command, lock)
+    except store.StoreError as e:
+        raise GridError(str(e)) from None
+    finally:
+        for lk in lock:
+            lk.release()
+        ex.close()
+
+
+def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, progress, command,
+              lock: list) -> GridReport:
+    t0 = time.perf_counter()
+    fp = model_fingerprint()
     if _is_results_dir(grid_path) and grid_path.resolve() != out.resolve():
         grid = load_frozen_grid(grid_path)  # re-run a results folder's grid with its frozen base scenario
         grid_file = str(grid_path / store.GRID_COPY)
@@ -171,11 +214,37 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
         grid = load_grid(grid_path)
         grid_file = str(grid_path)
 
+    # 1. every refusal before anything is written
+    if out.exists() and not out.is_dir():
+        raise GridError(f"{out}: exists and is not a folder (give a folder for --out)")
+    if out.is_dir() and store.lock_holder(out) is not None:
+        raise GridError(store.busy_message(out))
+    leftovers = _setup_leftovers_only(out)
+    if not leftovers:
+        if resume and (store.read_manifest(out) is None or not _is_results_dir(out)):
+            raise GridError(f"{out}: nothing to resume (no {store.MANIFEST}); run without --resume to start")
+        if not resume and _entries(out):
+            raise GridError(f"{out}: folder exists and is not empty (use --resume to continue it, or a new --out)")
+    elif grid is None:
+        raise GridError(f"{out}: was never started (no {store.MANIFEST}); run the grid file into it")
+    other = _reuse_index([Path(d) for d in reuse], fp) if reuse else {}
+    _connect(ex)
+
+    # 2. create (if new) and lock the folder; check again under the lock
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock.append(store.FolderLock(out, command).acquire())
+    except store.FolderBusy as e:
+        raise GridError(str(e)) from None
+    except OSError as e:
+        if created and out.is_dir() and not _entries(out):
+            shutil.rmtree(out, ignore_errors=True)
+        raise GridError(f"{out}: cannot create or lock the results folder ({e.strerror or e}); nothing was "
+                        "written") from None
     if _setup_leftovers_only(out):  # killed before it started: start again
-        shutil.rmtree(out)
+        _clear_leftovers(out)
         resume = False
-        if grid is None:
-            raise GridError(f"{out}: was never started (no {store.MANIFEST}); run the grid file into it")
     if resume:
         man = store.read_manifest(out)
         if man is None or not _is_results_dir(out):
@@ -193,29 +262,39 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
         ex_old = store.read_experiments(out)
         if ex_old["spec_hash"].tolist() != [s.spec_hash for s in specs]:
             raise GridError(f"{out}: experiments.parquet does not match the grid; the folder was modified")
+        for old in man.get("sessions", []):  # we hold the lock: a session still "running" was killed
+            if old.get("status") == "running":
+                old.update(status="interrupted", note="the process ended without closing its session (killed)")
     else:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if _entries(out):
             raise GridError(f"{out}: folder exists and is not empty (use --resume to continue it, or a new --out)")
         specs = run_specs(grid, fp)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / store.SHARDS).mkdir(exist_ok=True)
-        (out / store.GRID_COPY).write_text(grid.text, encoding="utf-8")
-        (out / store.BASE_COPY).write_text(grid.base.to_toml(), encoding="utf-8")
-        store.write_table(experiments_frame(grid, specs), out / store.EXPERIMENTS)
-        man = _manifest(grid, specs, grid_file, fp)
-        store.write_json(man, out / store.MANIFEST)
+        try:
+            (out / store.SHARDS).mkdir(exist_ok=True)
+            (out / store.GRID_COPY).write_text(grid.text, encoding="utf-8")
+            (out / store.BASE_COPY).write_text(grid.base.to_toml(), encoding="utf-8")
+            store.write_table(experiments_frame(grid, specs), out / store.EXPERIMENTS)
+            man = _manifest(grid, specs, grid_file, fp)
+            store.write_json(man, out / store.MANIFEST)
+        except OSError as e:
+            _clear_leftovers(out)
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            raise GridError(f"{out}: cannot write the results folder ({e.strerror or e}); nothing was kept") from None
 
-    store.clean_partials(out)
-    done = store.completed_runs(out)
+    store.clean_partials(out)  # only temporary files of a killed writer: the folder is ours (locked)
+    scan = store.scan_shards(out)
+    set_aside = store.set_aside(out, scan.bad) if scan.bad else []
+    done = scan.done
     by_run = {s.run: s for s in specs}
     stray = set(done) - set(by_run)
     if stray:
         raise GridError(f"{out}: shards hold runs that are not in the grid: {sorted(stray)[:10]}")
-    report = GridReport(out=out, n_runs=len(specs), already=len(done), executor=getattr(ex, "name", "?"))
+    report = GridReport(out=out, n_runs=len(specs), already=len(done), executor=getattr(ex, "name", "?"),
+                        set_aside=set_aside)
 
     # group pending runs by spec: copy what exists (here or in reuse folders), compute the rest once
     here = {by_run[r].spec_hash: (f, r) for r, f in done.items()}
-    other = _reuse_index([Path(d) for d in reuse], fp) if reuse else {}
     pending: dict[str, list[RunSpec]] = defaultdict(list)
     for s in specs:
         if s.run not in done:
@@ -234,6 +313,8 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
     writer = store.ShardWriter(out, session)
     sess = {"session": session, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": command, "executor": report.executor, "status": "running", "already_done": len(done)}
+    if set_aside:
+        sess["set_aside"] = set_aside
     man.setdefault("sessions", []).append(sess)
     store.write_json(man, out / store.MANIFEST)
 
@@ -244,6 +325,7 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
         bar = tqdm(total=len(specs), initial=len(done), unit="run", desc=grid.name[:30], dynamic_ncols=True,
                    smoothing=0.05, file=sys.stderr)
     status = "interrupted"
+    aborted = False
     try:
         # 1. copies, in batches of whole source shards
         batch: dict[Path, dict[int, list[int]]] = {}
@@ -261,7 +343,7 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
                     bar.update(nb)
                 batch, nb = {}, 0
         # 2. computations, in chunks
-        workers = max(1, getattr(ex, "workers", 1) or 1)
+        workers = max(1, ex.size() if work and hasattr(ex, "size") else getattr(ex, "workers", 1) or 1)
         size = chunk_size or batch_size(len(work), workers, len(grid.base.months))  # runs per batch
         tasks = (Task(items=c) for c in _chunks(work, size))
         if work:
@@ -281,10 +363,13 @@ def run_grid(grid_path: str | Path, out: str | Path, executor=None, resume: bool
                         bar.set_postfix(failed=len(report.failed))
         report.workers = getattr(ex, "workers", 0)
         status = "complete" if report.complete else ("failed" if report.failed else "incomplete")
+    except BaseException:  # Ctrl-C, SIGTERM, a lost cluster: stop the workers now, keep what is committed
+        aborted = True
+        raise
     finally:
         if bar is not None:
             bar.close()
-        ex.close()
+        getattr(ex, "abort", ex.close)() if aborted else ex.close()
         report.seconds = time.perf_counter() - t0
         sess.update(status=status, finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     workers=report.workers or getattr(ex, "workers", 0), computed=report.computed,

@@ -50,6 +50,22 @@ def _label(row: pd.Series, axes: list[str]) -> str:
 
 
 def render(root: str | Path = "outputs") -> None:
+    try:
+        _render(root)
+    except store.StoreError as e:  # a damaged or doubled shard: say which and how to repair, no traceback
+        st.error(str(e))
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    """The folder is the results root or below it (links resolved): the page reads nothing else."""
+    try:
+        folder.resolve().relative_to(root.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _render(root: str | Path) -> None:
     st.header("Grid results")
     st.caption("A folder written by `python -m sim grid GRID --out DIR`. Outcomes are computed per run from the "
                "Parquet shards; shares are ratios of annual sums.")
@@ -58,6 +74,10 @@ def render(root: str | Path = "outputs") -> None:
     folder = st.text_input("Results folder", value=default, key="grid_dir",
                            help="Path of a grid results folder" + (f" (found: {', '.join(found[:5])})" if found else ""))
     out = Path(folder) if folder else None
+    if out is not None and not _inside(out, Path(root)):
+        st.error(f"Only results folders under `{root}` can be opened here (write grids there with "
+                 f"`--out {root}/NAME`).")
+        return
     if out is None or not (out / store.EXPERIMENTS).exists() or not (out / store.MANIFEST).exists():
         st.info("Pick a grid results folder (it holds manifest.json and experiments.parquet). "
                 "Make one with `python -m sim grid mandate-x-power-subsidy --out outputs/mandate`.")
