@@ -440,15 +440,15 @@ def difference_chart(diff: pd.DataFrame, basis: str = "unit_share", title: str =
     color = alt.Color("entity:N", title="Vendor", scale=entity_scale(diff["entity"]),
                       legend=alt.Legend(symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
     ytitle = f"B − A, {BASIS_SHORT.get(basis, basis)} share (points)"
-    band = alt.Chart(diff).mark_area(opacity=0.18).encode(x=_x(), y=alt.Y("lo:Q", title=ytitle), y2="hi:Q",
-                                                          color=color)
+    band = alt.Chart(diff).mark_area(opacity=0.18, tooltip=None).encode(x=_x(), y=alt.Y("lo:Q", title=ytitle),
+                                                                        y2="hi:Q", color=color)
     line = alt.Chart(diff).mark_line(strokeWidth=2).encode(
         x=_x(), y=alt.Y("mean:Q", title=ytitle, axis=alt.Axis(format="+%")), color=color,
         tooltip=[alt.Tooltip("date:T", title="Month", format="%Y-%m"), "entity:N",
                  alt.Tooltip("mean:Q", title="B − A", format="+.1%")])
     zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#000000").encode(y="y:Q")
-    props = {"title": alt.TitleParams(title, anchor="start", subtitle="Same seeds in A and B; shaded: 5-95% of "
-                                      "the paired differences.")} if title else {}
+    props = {"title": alt.TitleParams(title, anchor="start", subtitle=["Same random draws in A and B;",
+                                      "band: middle 90% of the paired differences."])} if title else {}
     return alt.layer(band, line, zero).properties(width=width, height=height, **props)
 
 
@@ -468,7 +468,7 @@ def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[
                  alt.Tooltip("value:Q", title=y_title, format=fmt)])
     layers = [line]
     if {"lo", "hi"} <= set(df.columns):
-        layers.insert(0, alt.Chart(df).mark_area(opacity=0.18).encode(
+        layers.insert(0, alt.Chart(df).mark_area(opacity=0.18, tooltip=None).encode(
             x=_x(), y=alt.Y("lo:Q", title=y_title, scale=ysc), y2="hi:Q", color=color))
     props = {"title": alt.TitleParams(title, anchor="start")} if title else {}
     return alt.layer(*layers).properties(width=width, height=height, **props)

@@ -159,6 +159,42 @@ def test_compare_page_changes_with_b():
     assert "us-2026-01-total-ban" in set(at.dataframe[-1].value["item"])
 
 
+def test_what_changed_splits_a_headline_number_among_the_changes():
+    at = ok(app(off=TPP_RULE, **{"choice.switching_scale": "2.5"}).run())
+    panel = " ".join(m.value for m in at.markdown)
+    assert "What changed" in panel and "Cost of switching away from CUDA" in panel
+    outcome = at.selectbox(key="w:attr_outcome").value
+    assert outcome.startswith("share:") and not [d for d in at.dataframe if "change" in d.value.columns]
+    at.button(key="w:attr_go").click().run()
+    ok(at)
+    res = at.session_state["_attributions"]
+    (_, got_outcome), result = next(iter(res.items()))
+    assert got_outcome == outcome
+    parts = result.table[result.table["group"] != "total"]
+    total = result.table[result.table["group"] == "total"]["contribution"].iloc[0]
+    assert len(parts) == 2 and parts["contribution"].sum() == pytest.approx(total, abs=1e-12)  # efficiency
+    shown = next(d.value for d in at.dataframe if list(d.value.columns) == ["change", "points", "95% interval"])
+    assert shown["change"].iloc[-1] == "all changes together" and len(shown) == 3
+    assert any(c.startswith("Cost of switching away from CUDA") for c in shown["change"])
+    assert any(c.startswith("no Oct-2023 rule") for c in shown["change"])
+
+
+def test_compare_a_is_picked_like_b():
+    at = ok(app(**{"choice.switching_scale": "2.5"}).run())
+    at.switch_page("sim/ui/pages/compare.py").run()
+    ok(at)
+    assert at.selectbox(key="v:compare_a").value == "current"
+    runs = [o for o in at.selectbox(key="v:compare_a").options if o.startswith("Run ")]
+    assert len(runs) == 1 and "Cost of switching away from CUDA" in runs[0]   # the result shown on Explore
+    at.selectbox(key="v:compare_a").select("no-controls").run()
+    ok(at)
+    assert at.query_params["compare_a"] in (["no-controls"], "no-controls")
+    assert any("same scenario" in m.value for m in at.markdown)                # B is no-controls too
+    at.selectbox(key="v:compare_a").select("full-decoupling").run()
+    ok(at)
+    assert "us-2026-01-total-ban" in set(at.dataframe[-1].value["item"])      # A's rule, not in B
+
+
 def test_compare_against_saved_settings():
     at = ok(app().run())
     at.text_input(key="w:save_name").input("cheap").run()

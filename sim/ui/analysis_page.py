@@ -21,6 +21,7 @@ from sim.analysis.results import AnalysisError
 from sim.engine import store
 from sim.experiments.summarize import OutcomeError
 from sim.model.scenario import SCENARIO_DIR, ScenarioError, list_scenarios
+from sim.ui import state
 
 VIEWS = ("Sensitivity", "Discovery", "Attribution", "Robustness")
 GROUPINGS = {"history": "Named groups (scenarios/groups/history.toml)", "": "One group per event"}
@@ -231,8 +232,14 @@ def show_attribution(grid_base: str, year: int) -> None:
             bar.progress(i / total, text=f"Coalitions: {i} of {total}")
 
         seeds = derive_seeds(target.header.seed, seeds_n)
-        workers = int(os.environ.get("CHIPSHIFT_APP_WORKERS", "2") or 2)
-        done[key] = A.attribute(target, base, name, seeds, groups, workers=workers, progress=progress)
+        try:
+            state.check_budget(target, seeds_n * (runs or 64 * (n + 1)), analysis=True)
+        except state.OverBudget as e:
+            bar.empty()
+            st.error(str(e))
+            return
+        # in this process, as batches of runs stepped together (no worker processes under the app)
+        done[key] = A.attribute(target, base, name, seeds, groups, workers=1, progress=progress)
         bar.empty()
     r = done[key]
     st.write(A.sentence(r, target_name, base_name))

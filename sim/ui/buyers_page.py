@@ -64,14 +64,14 @@ def _render() -> None:
     with left:
         mix = E.origin_mix(ens, buyer)
         st.markdown("**Domestic share of new compute chosen, by workload tier**")
-        st.altair_chart(charts.mix_chart(mix),
-                        width="stretch", key="mix_chart")
+        common.show_altair(charts.mix_chart(mix),
+                        key="mix_chart")
         st.caption("Inference and low-priority work usually move first; frontier training last.")
     with right:
         dom = ens.series(buyer, "domestic_fraction")
         d = _band(ens, dom, "Domestic fraction")
-        st.markdown("**Domestic fraction of deliveries** (mean, 5-95% of seeds)")
-        st.altair_chart(charts.lines_chart(d, "Domestic share of compute delivered", "Series", {"Domestic fraction":
+        st.markdown("**Domestic fraction of deliveries** (mean of the runs; band: middle 90% of runs)")
+        common.show_altair(charts.lines_chart(d, "Domestic share of compute delivered", "Series", {"Domestic fraction":
                         charts.AGGREGATE_COLORS["Domestic"]}, fmt="%", y_domain=[0, 1]), width="stretch",
                         key="domfrac_chart")
 
@@ -79,9 +79,9 @@ def _render() -> None:
     with left:
         rw = runway_frame(ens, buyer)
         st.markdown("**Stockpile runway** (unopened cards)")
-        st.altair_chart(charts.lines_chart(rw, "Months of demand in the stockpile", "Series",
+        common.show_altair(charts.lines_chart(rw, "Months of demand in the stockpile", "Series",
                         {"Runway": "#332288"}, fmt=".1f"),
-                        width="stretch", key="runway_chart")
+                        key="runway_chart")
         st.caption("Estimate: unopened cards × compute per foreign card delivered (trailing 12 months) ÷ the "
                    "buyer's monthly compute demand.")
     with right:
@@ -89,34 +89,34 @@ def _render() -> None:
         dem = ens.series(buyer, "demand_compute")
         share = np.divide(unmet, dem, out=np.zeros_like(unmet), where=dem > 0)
         st.markdown("**Unmet demand** (compute wanted but not bought)")
-        st.altair_chart(charts.lines_chart(_band(ens, share, "Unmet"), "Unmet share of compute demand", "Series",
+        common.show_altair(charts.lines_chart(_band(ens, share, "Unmet"), "Unmet share of compute demand", "Series",
                         {"Unmet": "#CC6677"}, fmt="%"),
-                        width="stretch", key="unmet_chart")
+                        key="unmet_chart")
 
     st.subheader(f"Why {buyer} switched: {tier.replace('_', ' ')} work")
     terms = E.term_differences(ens, buyer, tier)
     st.info(explain.switch_story(terms, buyer, tier))
     long = terms.melt(id_vars=["date"], value_vars=list(explain.TERM_WORDS), var_name="term", value_name="value")
-    st.markdown("**Utility terms, domestic minus foreign** (mean over seeds; above zero favours domestic chips)")
-    st.altair_chart(charts.terms_chart(long),
-                    width="stretch", key="terms_chart")
+    st.markdown("**Utility terms, domestic minus foreign** (mean of the runs; above zero favours domestic chips)")
+    common.show_altair(charts.terms_chart(long),
+                    key="terms_chart")
     sh = terms[["date", "domestic_share", "domestic_share_unconstrained"]].melt(
         id_vars=["date"], var_name="series", value_name="value")
     st.markdown("**The resulting split** between domestic and foreign chips")
     sh["series"] = sh["series"].map({"domestic_share": "after floors and blocks",
                                      "domestic_share_unconstrained": "by choice alone"})
-    st.altair_chart(charts.lines_chart(sh, "Domestic share of the choice", "Split",
+    common.show_altair(charts.lines_chart(sh, "Domestic share of the choice", "Split",
                                        {"after floors and blocks": charts.AGGREGATE_COLORS["Domestic"],
                                         "by choice alone": "#999999"}, fmt="%", y_domain=[0, 1],
-                                       height=200), width="stretch", key="split_chart")
+                                       height=200), key="split_chart")
     with st.expander("All buyers: domestic fraction of deliveries"):
         rows = []
         for b in BUYERS:
             rows.append(pd.DataFrame({"date": ens.months, "series": b,
                                       "value": ens.series(b, "domestic_fraction").mean(axis=0)}))
-        st.altair_chart(charts.lines_chart(pd.concat(rows, ignore_index=True), "Domestic share of compute delivered",
+        common.show_altair(charts.lines_chart(pd.concat(rows, ignore_index=True), "Domestic share of compute delivered",
                                            "Buyer", charts.BUYER_COLORS, fmt="%", y_domain=[0, 1]),
-                        width="stretch", key="allbuyers_chart")
+                        key="allbuyers_chart")
 
 
 render = common.syncing_url(_render)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 
 import altair as alt
 import pandas as pd
@@ -299,19 +298,51 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
         with right:
             st.markdown("**When and why**\n\n" + story.when + "\n" + "\n".join(f"- {w}" for w in story.why))
         if len(story.changes) > 1:
-            if st.button("Measure each change alone", key="w:split", icon=":material/call_split:",
-                         help="Runs the scenario with each change on its own (one ensemble per change)."):
-                st.session_state["_split_for"] = s
-            if st.session_state.get("_split_for") == s:
-                parts = []
-                for key, s1 in whatchanged.single_changes(s):
-                    parts.append((key, s1, state.ensemble(replace(s1, seeds=ens.n_runs), "one change",
-                                                          preview=False)))
-                st.dataframe(whatchanged.split_table(base, e0, parts, ens, basis), hide_index=True, key="split_table")
-                st.caption("Points against the scenario as shipped, each change alone. When the sum of the parts "
-                           "differs from all changes together, the changes interact.")
+            _attribution(base, s, ens, basis, story)
     if prev is not None:
         st.caption(f"Faint dotted lines on the chart: your previous result ({prev['label']}).")
+
+
+def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story) -> None:
+    """Which change moved a headline number: Shapley attribution over the changes, on the same seeds, run
+    on request (2^changes scenarios)."""
+    from sim.analysis import attribution as A
+    from sim.analysis.results import AnalysisError
+
+    names = whatchanged.outcome_names(basis)
+    nice = {n: m.label for n, m in zip(names, story.moves)}
+    c1, c2 = st.columns([2, 1.2], vertical_alignment="bottom")
+    with c1:
+        if st.session_state.get("w:attr_outcome") not in names:
+            st.session_state["w:attr_outcome"] = whatchanged.largest_move(story, basis)
+        outcome = st.selectbox("Which change moved", names, key="w:attr_outcome", format_func=nice.get)
+    key = (s, outcome)
+    with c2:
+        go = st.button("Split it among the changes", key="w:attr_go", icon=":material/call_split:",
+                       help=f"Shapley attribution: runs the {2 ** len(story.changes)} combinations of your changes "
+                            f"on the same {s.seeds} random draws; each change gets its average contribution.")
+    done = st.session_state.setdefault("_attributions", {})
+    if go and key not in done:
+        bar = st.progress(0.0, text="Running the combinations of changes…")
+        try:
+            target = state.current_scenario()
+            state.check_budget(target, len(ens.seeds) * 2 ** len(story.changes), analysis=True)
+            # in this process, as batches of runs (no worker processes under the app)
+            res = A.attribute(target, base, outcome, list(ens.seeds),
+                              groups=whatchanged.attribution_groups(base, s, target), workers=1,
+                              progress=lambda d, t: bar.progress(d / t, text=f"Combination {d} of {t}…"))
+        except (AnalysisError, state.OverBudget) as e:
+            bar.empty()
+            st.error(str(e))
+            return
+        bar.empty()
+        done[key] = res
+    res = done.get(key)
+    if res is not None:
+        st.dataframe(whatchanged.attribution_table(res), hide_index=True, key="attr_table")
+        st.caption(f"{nice[outcome]}, share points against the scenario as shipped. Each change's part is its "
+                   "average effect over every order in which the changes could be made (Shapley); the parts add "
+                   "up to the total. ± is a 95% interval from the spread over the runs.")
 
 
 def run_history_box(s: Settings) -> None:

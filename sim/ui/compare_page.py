@@ -1,4 +1,5 @@
-"""Compare: the current settings (A) against a shipped scenario or saved settings (B)."""
+"""Compare: any two of the current settings, runs from the session's history, saved settings and shipped
+scenarios (A and B)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,47 @@ from sim import charts
 from sim.engine import ensemble as E
 from sim.model.ids import VENDORS
 from sim.model.scenario import ScenarioError, list_scenarios
-from sim.ui import common, controls, diff, state
+from sim.ui import common, controls, diff, history, state
 from sim.ui.settings import BASIS_LABELS, Settings, apply
 
 SAVED = "saved:"
+CURRENT = "current"
 
 
 def _options() -> list[str]:
-    return [f"{SAVED}{k}" for k in st.session_state["saved"]] + list_scenarios()
+    runs = [f"{history.PREFIX}{x['id']}" for x in history.entries()]
+    return [CURRENT] + runs + [f"{SAVED}{k}" for k in st.session_state["saved"]] + list_scenarios()
 
 
 def _label(o: str) -> str:
-    return f"Saved: {o[len(SAVED):]}" if o.startswith(SAVED) else f"Scenario: {o}"
+    if o == CURRENT:
+        return "Current settings"
+    if o.startswith(SAVED):
+        return f"Saved: {o[len(SAVED):]}"
+    if o.startswith(history.PREFIX):
+        x = history.get(o)
+        return f"Run {o[len(history.PREFIX):]}: {x['label']}" if x else f"Run {o[len(history.PREFIX):]} (gone)"
+    return f"Scenario: {o}"
 
 
-def _b_settings(choice: str, a: Settings) -> Settings:
+def _settings_of(choice: str, cur: Settings) -> Settings:
+    if choice == CURRENT:
+        return cur
     if choice.startswith(SAVED):
         return st.session_state["saved"][choice[len(SAVED):]]
-    return Settings(scenario=choice, seeds=a.seeds)
+    if choice.startswith(history.PREFIX):
+        return history.get(choice)["settings"]
+    return Settings(scenario=choice, seeds=cur.seeds)
+
+
+def _pick(label: str, field: str, key: str, default: str, opts: list[str], help: str) -> str:
+    v = state.view()
+    if key not in st.session_state:
+        st.session_state[key] = getattr(v, field) if getattr(v, field) in opts else default
+    choice = st.selectbox(label, opts, key=key, format_func=_label, help=help)
+    if choice != getattr(v, field):
+        state.set_view(**{field: choice})
+    return choice
 
 
 def _render() -> None:
@@ -34,27 +58,25 @@ def _render() -> None:
     st.title("Compare")
     s = state.settings()
     opts = _options()
-    v = state.view()
-    if "v:compare" not in st.session_state:
-        st.session_state["v:compare"] = v.compare if v.compare in opts else ("no-controls" if "no-controls" in opts
-                                                                             else opts[0])
+    help_ = ("The current settings, a run from this session's history (Explore keeps the last "
+             f"{history.MAX_RUNS}), settings saved on Explore, or a shipped scenario (run with as many runs as "
+             "the current settings).")
     c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
     with c1:
-        st.markdown(f"**A: current settings**  \n{common.settings_summary(base, s)}")
+        ca = _pick("A", "compare_a", "v:compare_a", CURRENT, opts, help_)
     with c2:
-        choice = st.selectbox("B", opts, key="v:compare", format_func=_label,
-                              help="A shipped scenario (same number of seeds as A) or settings saved on Explore.")
+        cb = _pick("B", "compare", "v:compare", "no-controls" if "no-controls" in opts else opts[-1], opts, help_)
     with c3:
         basis = common.basis_picker("v:basis_cmp")
-    if choice != v.compare:
-        state.set_view(compare=choice)
-    sb = _b_settings(choice, s)
+    sa, sb = _settings_of(ca, s), _settings_of(cb, s)
+    st.caption(f"A: {common.settings_summary(state.base_scenario(sa.scenario), sa)}  ·  "
+               f"B: {common.settings_summary(state.base_scenario(sb.scenario), sb)}")
     bar = st.progress(0.0, text="Running A…")
     try:
-        ea = state.ensemble(s, "A")
+        ea = state.ensemble(sa, "A")
         bar.progress(0.5, text="Running B…")
         eb = state.ensemble(sb, "B")
-        sa_sc = state.current_scenario()
+        sa_sc = apply(state.base_scenario(sa.scenario), sa)
         sb_sc = apply(state.base_scenario(sb.scenario), sb)
     except (ScenarioError, state.OverBudget) as e:
         bar.empty()
@@ -66,18 +88,17 @@ def _render() -> None:
                  width="content", key="cmp_headline")
     left, right = st.columns(2)
     with left:
-        common.show_chart(common.main_chart(ea, sa_sc, basis, False, title="A: current settings", height=360),
-                          key="cmp_a")
+        common.show_chart(common.main_chart(ea, sa_sc, basis, False, title=f"A: {_label(ca)}"[:70], height=320,
+                                           nums=common.numbers(state.base_scenario(sa.scenario))), key="cmp_a")
     with right:
-        common.show_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(choice)}", height=360),
-                          key="cmp_b")
+        common.show_chart(common.main_chart(eb, sb_sc, basis, False, title=f"B: {_label(cb)}"[:70], height=320,
+                                           nums=common.numbers(state.base_scenario(sb.scenario))), key="cmp_b")
     d, paired = diff.paired_difference(ea, eb, basis, list(VENDORS))
-    st.markdown(f"**B − A: {BASIS_LABELS[basis]} share by vendor** (same seeds in A and B; shaded: 5-95% of the "
-                "paired differences)")
-    st.altair_chart(charts.difference_chart(d, basis),
-                    width="stretch", key="cmp_diff")
+    st.markdown(f"**B − A: {BASIS_LABELS[basis]} share by vendor** (same random draws in A and B; shaded: the middle "
+                "90% of the paired differences)")
+    common.show_altair(charts.difference_chart(d, basis), key="cmp_diff")
     if not paired:
-        st.caption("A and B used different seeds, so only the difference of the means is shown.")
+        st.caption("A and B used different random draws, so only the difference of the means is shown.")
     st.subheader("What differs")
     table = diff.scenario_diff(sa_sc, sb_sc)
     if table.empty:

@@ -186,6 +186,8 @@ PROGRESS_AFTER_S = 0.2   # a progress bar appears only for runs that take longer
 # Limits of a shared server (environment variables override them; docs/SECURITY.md):
 CACHE_MB = float(os.environ.get("CHIPSHIFT_APP_CACHE_MB", "512"))          # all cached ensembles together
 MAX_RUN_MONTHS = int(os.environ.get("CHIPSHIFT_APP_MAX_RUN_MONTHS", "7200"))  # seeds x months per request
+# analyses run on request (attribution: 2^changes scenarios x seeds) have their own, larger budget
+MAX_ANALYSIS_RUN_MONTHS = int(os.environ.get("CHIPSHIFT_APP_MAX_ANALYSIS_RUN_MONTHS", "250000"))
 SLICE_SEEDS = PREVIEW_SEEDS   # a request holds a compute slot for at most this many seeds at a time
 
 
@@ -268,12 +270,15 @@ def _key(s: Settings, seeds: int) -> tuple:
     return (s.scenario, s.params, s.off, s.moved, int(seeds), _scenario_version())
 
 
-def check_budget(sc: Scenario, seeds: int) -> None:
+def check_budget(sc: Scenario, seeds: int, analysis: bool = False) -> None:
+    """Refuse a request of more run-months than one session may ask of the server (``OverBudget``)."""
     months = len(sc.months)
-    if seeds * months > MAX_RUN_MONTHS:
-        raise OverBudget(f"{seeds} runs of {months} months ({seeds * months:,} run-months) is more than this "
-                         f"server runs for one request ({MAX_RUN_MONTHS:,} run-months). Use fewer seeds or a "
-                         "shorter horizon here, or run it with `python -m sim run`.")
+    limit = MAX_ANALYSIS_RUN_MONTHS if analysis else MAX_RUN_MONTHS
+    if seeds * months > limit:
+        how = ("fewer changes or runs here, or `python -m sim attribute`" if analysis else
+               "fewer seeds or a shorter horizon here, or `python -m sim run`")
+        raise OverBudget(f"{seeds:,} runs of {months} months ({seeds * months:,} run-months) is more than this "
+                         f"server runs for one request ({limit:,} run-months). Use {how}.")
 
 
 def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:

@@ -3,14 +3,12 @@
 
 The "why" reads only what the runs recorded: the size of the market, the mix of cards, the other share
 bases and the buyers' choice terms (the Buyers page's decomposition, averaged over buyers and kinds of
-work). It says which change did it only when there is one change; with several, ``split_by_change``
-measures each change alone against the base, which is honest but not additive (Shapley attribution over
-rule groups, ``sim.analysis.attribution``, is used by ``attribution_hook`` when it is available).
+work). With one change all of the difference is its own; with several, the page splits a headline
+number among them by Shapley attribution (``sim.analysis.attribution``, on the same seeds).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -232,7 +230,7 @@ def explain(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, basis: 
     if len(story.changes) == 1:
         why.append("There is one change, so all of the difference is due to it.")
     elif len(story.changes) > 1:
-        why.append(f"There are {len(story.changes)} changes; their parts can be measured one at a time below.")
+        why.append(f"There are {len(story.changes)} changes; which one moved a number is split below.")
     story.why = why
     return story
 
@@ -241,40 +239,48 @@ def _k(x: float) -> str:
     return f"{x / 1e3:,.0f}k" if abs(x) >= 1e3 else f"{x:,.0f}"
 
 
-def single_changes(s: Settings) -> list[tuple[str, Settings]]:
-    """Each change of ``s`` alone, as settings on the same base and seeds (for measuring its part)."""
-    out = []
+OUTCOME_PREFIX = {"unit_share": "share", "value_share": "value_share", "compute_share": "compute_share"}
+
+
+def outcome_names(basis: str) -> list[str]:
+    """The headline numbers as outcome names of ``sim.experiments.summarize`` (for the attribution)."""
+    return [f"{OUTCOME_PREFIX[basis]}:{ent}:{year}" for ent, year in HEADLINES]
+
+
+def largest_move(story: Story, basis: str) -> str:
+    """The outcome name of the headline number that moved most."""
+    names = outcome_names(basis)
+    best = max(range(len(story.moves)), key=lambda i: abs(story.moves[i].delta or 0.0))
+    return names[best]
+
+
+def attribution_groups(base: Scenario, s: Settings, target: Scenario) -> list:
+    """One attribution group per change of ``s``, named in plain words (as in ``change_lines``)."""
+    from sim.analysis import attribution as A
+
+    named: dict[str, list[str]] = {}
+    ids = {e.id: e for e in base.events}
     for k, v in s.params:
-        out.append((k, Settings(s.scenario, ((k, v),), (), (), s.seeds)))
+        named[f"{labels.label(k)} {_num(v)}"] = [A.PARAM + k]
     for eid in s.off:
-        out.append((eid, Settings(s.scenario, (), (eid,), (), s.seeds)))
+        if eid in ids:
+            named[f"no {ids[eid].label or eid}"] = [eid]
     for eid, m in s.moved:
-        if eid not in s.off:
-            out.append((eid, Settings(s.scenario, (), (), ((eid, m),), s.seeds)))
-    return out
+        if eid in ids and eid not in s.off:
+            named[f"{ids[eid].label or eid} from {m}"] = [eid]
+    return A.make_groups(A.differences(target, base), named)
 
 
-def split_table(base: Scenario, e0: E.Ensemble, parts: list[tuple[str, Settings, E.Ensemble]], e_all: E.Ensemble,
-                basis: str) -> pd.DataFrame:
-    """Headline moves of each change alone against the base (points), the sum of those, and all changes
-    together: when the sum and the total differ, the changes interact."""
-    cols = [f"{ent} {year}" for ent, year in HEADLINES]
-    rows = []
-    for _key, s1, e1 in parts:
-        mv, _ = moves(e0, e1, basis)
-        rows.append([change_lines(base, s1)[0]] + [m.delta for m in mv])
-    tab = pd.DataFrame(rows, columns=["change alone"] + cols)
-    total, _ = moves(e0, e_all, basis)
-    tab.loc[len(tab)] = ["sum of the parts"] + [tab[c].sum(min_count=1) for c in cols]
-    tab.loc[len(tab)] = ["all changes together"] + [m.delta for m in total]
-    for c in cols:
-        tab[c] = [("–" if v is None or pd.isna(v) else f"{100 * v:+.1f}".replace("-", "−")) for v in tab[c]]
-    return tab
+def attribution_table(result) -> pd.DataFrame:
+    """A ``sim.analysis.attribution.Attribution`` as rows change, points, 95% interval (largest first)."""
+    from sim.analysis.attribution import TOTAL
 
-
-def attribution_hook():
-    """``sim.analysis.attribution`` when it is installed with this copy of the project, else None."""
-    try:
-        return importlib.import_module("sim.analysis.attribution")
-    except ImportError:
-        return None
+    t = result.table
+    body = t[t["group"] != TOTAL]
+    body = body.reindex(body["contribution"].abs().sort_values(ascending=False).index)
+    rows = [(g, f"{100 * c:+.1f}".replace("-", "−"), f"± {100 * w:.1f}") for g, c, w in
+            zip(body["group"], body["contribution"], body["conf"])]
+    tot = t[t["group"] == TOTAL].iloc[0]
+    rows.append(("all changes together", f"{100 * tot['contribution']:+.1f}".replace("-", "−"),
+                 f"± {100 * tot['conf']:.1f}"))
+    return pd.DataFrame(rows, columns=["change", "points", "95% interval"])

@@ -11,7 +11,9 @@ LOAD_TIMEOUT = 90_000
 
 def wait_ready(page: Page) -> None:
     """Wait until the page has finished its run (headline numbers drawn, no run in progress)."""
-    expect(page.get_by_text("Huawei passes Nvidia")).to_be_visible(timeout=LOAD_TIMEOUT)
+    # the headline metric's label (the 'what changed' panel can repeat the words in a list item)
+    expect(page.locator("[data-testid=stMetricLabel]").filter(has_text="Huawei passes Nvidia")
+           ).to_be_visible(timeout=LOAD_TIMEOUT)
     expect(page.locator("[data-testid=stVegaLiteChart]").first).to_be_visible(timeout=LOAD_TIMEOUT)
     expect(page.locator("[data-testid=stStatusWidget]")).to_have_count(0, timeout=LOAD_TIMEOUT)
 
@@ -45,25 +47,26 @@ def wait_changed(read, before, timeout_s: float = 90.0):
     return now
 
 
-def open_block(page: Page, group: str, block: str, timeout_s: float = 60.0) -> None:
-    """Show one block of parameter sliders in the sidebar (actor group, then block). The group switch reruns
-    the page, so retry until the block list of that group is the only one on the page."""
+def open_group(page: Page, group: str, timeout_s: float = 60.0) -> None:
+    """Show one group of parameter controls in the sidebar: pick ``group`` (a name of sim.labels.GROUPS) in
+    the "Parameters" list. Picking reruns the page, so retry until the list shows the group."""
     import re
     import time
 
-    side = page.locator("[data-testid=stSidebar]")
-    side.get_by_text(group, exact=True).click()
-    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(block)} \("))
+    box = page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="Parameters")
+    # options read "GROUP (n)", with " · changed" when one of its parameters differs from the scenario
+    pattern = re.compile(rf"^{re.escape(group)} \(\d+\)")
+    option = page.get_by_role("option", name=pattern)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        boxes = side.locator("[data-testid=stSelectbox]").filter(has_text="Parameter block")
-        if boxes.count() == 1:
-            try:
-                boxes.first.click(timeout=2000)
-                option.first.wait_for(timeout=2000)
-                option.first.click(timeout=2000)
+        try:
+            if pattern.match(box.input_value(timeout=2000)):
                 return
-            except Exception:  # noqa: BLE001 - the page was still rerunning: close the list and retry
-                page.keyboard.press("Escape")
+            box.click(timeout=2000)
+            option.first.click(timeout=2000)
+            expect(box).to_have_value(pattern, timeout=5000)
+            return
+        except Exception:  # noqa: BLE001 - the page was still rerunning: close the list and retry
+            page.keyboard.press("Escape")
         time.sleep(0.2)
-    raise AssertionError(f"parameter block {block!r} of {group!r} not found")
+    raise AssertionError(f"parameter group {group!r} not found")

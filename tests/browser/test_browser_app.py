@@ -10,7 +10,7 @@ from browser_helpers import (
     LOAD_TIMEOUT,
     chart_png,
     metrics,
-    open_block,
+    open_group,
     query,
     slider,
     wait_changed,
@@ -18,9 +18,12 @@ from browser_helpers import (
 )
 from playwright.sync_api import expect
 
+from sim import labels
+
 pytestmark = pytest.mark.browser
 
 TPP_RULE = "us-2023-10-tpp-rule"
+SWITCHING = "choice.switching_scale"  # shown under its plain label, in its group (sim/labels.py)
 
 
 def test_explore_loads_with_history(page, app_url):
@@ -36,8 +39,8 @@ def test_explore_loads_with_history(page, app_url):
 def test_slider_redraws_the_chart(page, app_url):
     page.goto(app_url + "/?seeds=5")
     wait_ready(page)
-    open_block(page, "Buyers", "choice")
-    s = slider(page, "choice.switching_scale")
+    open_group(page, labels.group(SWITCHING))
+    s = slider(page, labels.label(SWITCHING))
     expect(s).not_to_have_value("0")
     before_png, before_metrics = chart_png(page), metrics(page)
     s.focus()
@@ -53,13 +56,18 @@ def test_switching_a_rule_off(page, app_url):
     page.goto(app_url + "/?seeds=5")
     wait_ready(page)
     before = metrics(page)
-    page.get_by_text("Rule timeline: switch rules off or move them").click()
+    # the numbered rules are listed beside the chart, no expander to open
+    expect(page.get_by_text("Rules on the chart", exact=True)).to_be_visible()
     box = page.locator("[data-testid=stCheckbox]").filter(has_text="Oct-2023 rule")
     box.locator("label").click()
     expect(page).to_have_url(re.compile(rf"off={TPP_RULE}"), timeout=LOAD_TIMEOUT)
     wait_ready(page)
     expect(box.locator("input")).not_to_be_checked()
     wait_changed(lambda: metrics(page), before)
+    # ticking a rule does not scroll the chart away: the list stands to the right of it
+    chart = page.locator("[data-testid=stVegaLiteChart]").first.bounding_box()
+    rules = box.bounding_box()
+    assert rules["x"] >= chart["x"] + chart["width"] - 1, (rules, chart)
 
 
 def test_shared_url_reproduces_the_view(page, browser, app_url):
@@ -79,9 +87,9 @@ def test_shared_url_reproduces_the_view(page, browser, app_url):
         wait_ready(p2)
         assert metrics(p2) == first
         assert query(p2) == query(page)
-        open_block(p2, "Buyers", "choice")
-        expect(slider(p2, "choice.switching_scale")).to_have_value("2.5")
-        # the rule timeline is open by itself when a rule is off
+        open_group(p2, labels.group(SWITCHING))
+        expect(slider(p2, labels.label(SWITCHING))).to_have_value("2.5")
+        # the rule switched off in the link is unticked in the list beside the chart
         box = p2.locator("[data-testid=stCheckbox]").filter(has_text="Beijing advises")
         expect(box.locator("input")).not_to_be_checked()
     finally:
@@ -120,7 +128,6 @@ def test_five_sessions_keep_their_own_settings(browser, app_url):
             seen.append(tuple(metrics(pg)))
         assert len(set(seen)) > 1
         # one session changes a rule; the others keep theirs
-        pages[0].get_by_text("Rule timeline: switch rules off or move them").click()
         pages[0].locator("[data-testid=stCheckbox]").filter(has_text="Oct-2023 rule").locator("label").click()
         expect(pages[0]).to_have_url(re.compile(rf"off={TPP_RULE}"), timeout=LOAD_TIMEOUT)
         wait_ready(pages[0])
