@@ -25,8 +25,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# the slider moved: a buyers' choice parameter (sidebar group, block and label as the app shows them)
-BLOCK_GROUP, BLOCK, SLIDER_LABEL = "Buyers", "choice", "choice.switching_scale"
+# the slider moved: choice.switching_scale (its sidebar group and label as the app shows them)
+GROUP, SLIDER_LABEL = "Software ecosystem (CUDA lock-in)", "Cost of switching away from CUDA"
 ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--disable-quic"]
 
@@ -88,24 +88,23 @@ def _url_value(page, name: str) -> str | None:
     return v[-1] if v else None
 
 
-def _open_block(page, group: str, block: str) -> None:
-    """Actor group, then parameter block; retried while the group switch reruns the page."""
+def _open_group(page, group: str) -> None:
+    """Pick a group in the sidebar's "Parameters" list; retried while the pick reruns the page."""
     import re
 
-    side = page.locator("[data-testid=stSidebar]")
-    side.get_by_text(group, exact=True).click()
-    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(block)} \("))
-    for _ in range(100):
-        boxes = side.locator("[data-testid=stSelectbox]").filter(has_text="Parameter block")
-        if boxes.count() == 1:
-            try:
-                boxes.first.click(timeout=2000)
-                option.first.click(timeout=2000)
+    box = page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="Parameters")
+    pattern = re.compile(rf"^{re.escape(group)} \(\d+\)")
+    option = page.get_by_role("option", name=pattern)
+    for _ in range(200):
+        try:
+            if pattern.match(box.input_value(timeout=2000)):
                 return
-            except Exception:  # noqa: BLE001 - still rerunning
-                page.keyboard.press("Escape")
+            box.click(timeout=2000)
+            option.first.click(timeout=2000)
+        except Exception:  # noqa: BLE001 - still rerunning
+            page.keyboard.press("Escape")
         time.sleep(0.3)
-    raise RuntimeError(f"block {block} not found")
+    raise RuntimeError(f"parameter group {group} not found")
 
 
 def _settled(page, name: str, want: str) -> None:
@@ -123,8 +122,8 @@ def measure_app(browser, url: str, seeds: int, repeat: int) -> dict[str, float]:
     name = "choice.switching_scale"
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.goto(f"{url}/?seeds={seeds}")
-    page.get_by_text("Huawei passes Nvidia", exact=True).wait_for(timeout=180_000)
-    _open_block(page, BLOCK_GROUP, BLOCK)
+    page.locator("[data-testid=stMetricLabel]").filter(has_text="Huawei passes Nvidia").wait_for(timeout=180_000)
+    _open_group(page, GROUP)
     s = page.locator("[data-testid=stSlider]").filter(has_text=SLIDER_LABEL).locator("input[type=range]")
     s.focus()
     _move(page, s, "ArrowLeft", name)  # warm-up
