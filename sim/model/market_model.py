@@ -268,6 +268,7 @@ class MarketModel(mesa.Model):
         self.maturity = np.stack([self.p[f"maturity.{v}"] for v in VENDORS], axis=1)  # (R, V)
         self.at_risk = np.zeros((R, P))
         self.pending: list[tuple[int, np.ndarray]] = []  # (effective month, products at risk (R, P))
+        self.event_direction: dict[str, np.ndarray] = {}  # event id -> (R,) +1 tightens, -1 eases, 0 (read at announcement)
         self.us_legal = np.ones((R, P), dtype=bool)
         self._legal_key = None
         self.launched = np.zeros((R, P), dtype=bool)
@@ -369,7 +370,10 @@ class MarketModel(mesa.Model):
                 rr = r[restr]
                 cut[rr] = products_cut_by(rules, s.event, self.tpp, self.interconnect, foreign)[rr]
                 self.pending.append((s.t, cut))
-            self.announced_ease[r] |= s.event.eases(rules)[r] & s.news
+            eases = s.event.eases(rules)[r]
+            self.announced_ease[r] |= eases & s.news
+            d = self.event_direction.setdefault(s.event.id, np.zeros(self.n_runs, dtype=np.int8))
+            d[r] = np.where(restr, 1, np.where(eases, -1, 0))
         self.regulators.do("regulate")
         if self.pending:
             self.pending = [(te, c) for te, c in self.pending if te > t]
