@@ -341,3 +341,27 @@ def test_request_over_the_budget_is_refused_with_a_message(history, monkeypatch)
     with pytest.raises(state.OverBudget, match=r"5 runs of 108 months \(540 run-months\)"):
         state.check_budget(history, 5)
     state.check_budget(history.with_changes(header={"end": "2022-12"}), 5)
+
+
+def test_what_changed_names_a_reversal_and_its_mechanism():
+    """Switching off the April 2025 H20 rule lowers Nvidia's 2025 share of cards; the panel says so and
+    names the card mix, which the compute per card shows."""
+    from sim.model.scenario import load_scenario
+    from sim.ui import whatchanged as W
+    from sim.ui.settings import Settings, apply
+
+    base = load_scenario("history").with_changes(header={"end": "2026-12"})
+    s = Settings("history", (), ("us-2025-04-h20-licence",), (), 5)
+    e0 = E.run_ensemble(base, 5)
+    e1 = E.run_ensemble(apply(base, s), 5)
+    assert W.rule_directions(base)["us-2025-04-h20-licence"] == 1
+    story = W.explain(base, s, e0, e1, "unit_share")
+    nv = next(m for m in story.moves if m.label == "Nvidia 2025")
+    assert nv.delta < -0.005
+    lines = [w for w in story.why if w.startswith("**A reversal:**")]
+    assert len(lines) == 1 and "2025" in lines[0]
+    assert "card mix" in lines[0] or "does not show a single mechanism" in lines[0]
+    # on value shares removing the rule does not lower Nvidia's share: no reversal is claimed
+    story_v = W.explain(base, s, e0, e1, "value_share")
+    assert not [w for w in story_v.why if w.startswith("**A reversal:**")] or \
+        next(m for m in story_v.moves if m.label == "Nvidia 2025").delta < -0.005
