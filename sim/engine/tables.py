@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sim.model.calendar import month_dates
 from sim.model.ids import (AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, ORIGINS, TIER_METRICS, TIERS,
@@ -39,6 +40,45 @@ def series_matrix(rec: Records) -> tuple[np.ndarray, list[tuple[str, str]]]:
         vals.append(arr.reshape(R, n, -1))
         keys += [(e, m) for e in names for m in metrics]
     return np.concatenate(vals, axis=2), keys
+
+
+def _strings(names: list[str], reps: int) -> pa.Array:
+    """``names`` repeated ``reps`` times as an Arrow string column (a C++ gather, no Python objects)."""
+    uniq = list(dict.fromkeys(names))
+    pos = {x: i for i, x in enumerate(uniq)}
+    idx = np.tile(np.array([pos[x] for x in names], dtype=np.int32), reps)
+    return pa.array(uniq, type=pa.large_string()).take(pa.array(idx))
+
+
+_PANDAS_META: dict = {}
+
+
+def _pandas_metadata() -> dict:
+    """The schema metadata pandas writes for the contract's frame (so files read back with the same dtypes
+    whichever way they were written)."""
+    if not _PANDAS_META:
+        one = pd.DataFrame({"run": np.zeros(1, np.int64), "seed": np.zeros(1, np.int64),
+                            "date": np.zeros(1, "datetime64[us]"), "entity": pd.array(["x"], dtype="str"),
+                            "metric": pd.array(["x"], dtype="str"), "value": np.zeros(1)})
+        _PANDAS_META.update(pa.Table.from_pandas(one, preserve_index=False).schema.metadata)
+    return _PANDAS_META
+
+
+def timeseries_table(rec: Records, runs: np.ndarray | None = None) -> pa.Table:
+    """The long output table as Arrow, built straight from the arrays: equal to
+    ``pa.Table.from_pandas(timeseries(rec, runs), preserve_index=False)``, about ten times faster."""
+    values, keys = series_matrix(rec)
+    R, n, k = values.shape
+    run_ids = rec.run_ids if runs is None else np.asarray(runs, dtype=np.int64)
+    t = pa.table({
+        "run": np.repeat(np.asarray(run_ids, dtype=np.int64), n * k),
+        "seed": np.repeat(np.asarray(rec.seeds, dtype=np.int64), n * k),
+        "date": np.tile(np.repeat(month_dates(rec.months).astype("datetime64[us]"), k), R),
+        "entity": _strings([e for e, _ in keys], R * n),
+        "metric": _strings([m for _, m in keys], R * n),
+        "value": values.reshape(-1).astype(np.float64),
+    })
+    return t.replace_schema_metadata(_pandas_metadata())
 
 
 def timeseries(rec: Records, runs: np.ndarray | None = None, metrics: set[str] | None = None) -> pd.DataFrame:
