@@ -24,7 +24,7 @@ from sim.model.calendar import month_index
 from sim.model.ids import BUYERS, FOREIGN_VENDORS, TIERS, TRAINING_TIERS, VENDORS
 from sim.model.params import PARAMS, load_catalogue
 from sim.model.records import Records
-from sim.model.rules import RuleState, Scheduled, products_cut_by
+from sim.model.rules import ProductTraits, RuleState, Scheduled, products_cut_by
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.seeds import derive_seed
 
@@ -149,6 +149,9 @@ class MarketModel(mesa.Model):
         self.domestic = self.origin_of_vendor[self.vendor_of].astype(bool)
         self.foreign_p = (~self.domestic).astype(float)
         self.virtual = np.array([x in (GREY, COMPLIANT) for x in ids])
+        # parts made for China under US rules (catalogue ``china_specific``); the compliant part is one
+        self.china_specific = np.array([bool(cat[x].get("china_specific", False)) if x in cat else x == COMPLIANT
+                                        for x in ids])
         self.train, self.infer, self.bf16 = col("train"), col("infer"), col("bf16")
         self.tpp, self.interconnect, self.power = col("tpp"), col("interconnect_gbs"), col("power_w")
         price = col("price_usd")
@@ -251,6 +254,9 @@ class MarketModel(mesa.Model):
     def _build_state(self) -> None:
         R, B, T, P = self.n_runs, len(BUYERS), len(TIERS), len(self.product_ids)
         self.rules = RuleState(R, B, P, self.pidx, self.bidx)
+        self.rules.traits = ProductTraits(list(self.product_ids), np.array([VENDORS[v] for v in self.vendor_of]),
+                                          self.domestic.copy(), self.china_specific, self.tpp, self.interconnect,
+                                          np.array([x == GREY for x in self.product_ids]))
         self.rules.grey_enforcement[:] = self.p["grey.enforcement"]  # baseline; events change it
         self.capacity = np.zeros((R, P))
         self.last_orders = np.zeros((R, P))
@@ -643,6 +649,7 @@ class MarketModel(mesa.Model):
         self._performance_changed()
         self._policy_key = None
         self._compliant_version += 1
+        self.rules.refresh_blocks()   # the new part is tested against every block rule's class
         self.launched_at[runs, slot] = self.t
         self.base_capacity[runs, self.t:, slot] = BIG
         for r in runs:
