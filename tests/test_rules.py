@@ -86,3 +86,20 @@ def test_block_rules_are_checked(tmp_path):
     with pytest.raises(ScenarioError) as e:
         load_scenario(bad)
     assert any("names no products and no class" in x for x in e.value.lines())
+
+
+def test_a_quota_can_be_a_rate_that_renews():
+    sc = load_scenario("history").with_changes(header={"end": "2027-12"})
+    q = {"cn-2026-02-h200-quota": {"units": 30000.0, "renew_months": 3}}
+    renewing = sc.with_changes(events=q)
+    once = sc.with_changes(events={"cn-2026-02-h200-quota": {"units": 30000.0}})
+    rec = run_batch([Job(renewing, 2, 0), Job(once, 2, 1)], details=())
+    h200 = list(rec.product_ids).index("h200")
+    months = list(rec.months)
+    start = months.index("2026-02")
+    units = rec.legal("units")[:, start:, h200]
+    assert units[1].sum() <= 30000.0 + 1e-6                       # one pool in all
+    windows = units[0, : (units.shape[1] // 3) * 3].reshape(-1, 3).sum(axis=1)
+    assert (windows <= 30000.0 + 1e-6).all()                      # at most one pool per period
+    assert (windows > 1000).sum() >= 4                           # and it is used again after each renewal
+    assert units[0].sum() > 2 * units[1].sum()

@@ -380,6 +380,7 @@ class MarketModel(mesa.Model):
             self.announced_ease[r] |= eases & s.news
             d = self.event_direction.setdefault(s.event.id, np.zeros(self.n_runs, dtype=np.int8))
             d[r] = np.where(restr, 1, np.where(eases, -1, 0))
+        rules.renew_quotas()
         self.regulators.do("regulate")
         if self.pending:
             self.pending = [(te, c) for te, c in self.pending if te > t]

@@ -100,6 +100,9 @@ class RuleState:
         self.block = np.zeros((R, B, P))  # China block strength per buyer and product
         self.quota_pool = np.zeros((R, P))  # remaining cards of an import quota
         self.quota_set = np.zeros((R, P), dtype=bool)
+        self.quota_units = np.zeros((R, P))                  # cards per period of a renewing quota
+        self.quota_renew = np.zeros((R, P), dtype=np.int64)  # its period in months (0: a one-off pool)
+        self.quota_age = np.zeros((R, P), dtype=np.int64)    # months since the pool was last (re)filled
         self.quota_buyers = np.zeros((R, B, P), dtype=bool)
         self.guidance = np.zeros((R, B))  # soft domestic floor for commercial demand
         self.mandate_floor = np.zeros(R)  # domestic floor on state-linked demand (strongest x coverage)
@@ -117,6 +120,17 @@ class RuleState:
         s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
         s.block_rules = {k: (a.copy(), b.copy(), ev) for k, (a, b, ev) in self.block_rules.items()}
         return s
+
+    def renew_quotas(self) -> None:
+        """Start of a month: a renewing quota's pool is refilled when its period is over."""
+        if not self.quota_renew.any():
+            return
+        self.quota_age += 1
+        due = self.quota_set & (self.quota_renew > 0) & (self.quota_age >= self.quota_renew)
+        if due.any():
+            self.quota_pool = np.where(due, self.quota_units, self.quota_pool)
+            self.quota_age = np.where(due, 0, self.quota_age)
+            self.version += 1
 
     def refresh_blocks(self) -> None:
         """Recompute the block on every product from the block rules in force: the maximum over the rules
@@ -422,10 +436,13 @@ class ImportBlock(_Event):
 
 
 class ImportQuota(_ProductsEvent):
-    """China: named buyers may import up to ``units`` cards in total despite a block."""
+    """China: named buyers may import up to ``units`` cards despite a block: once (``renew_months`` not
+    given), or as a rate, ``units`` per period of ``renew_months`` months, unused cards lapsing at each
+    renewal."""
     kind: Literal["import_quota"]
     buyers: list[str] = Field(min_length=1)
     units: float = Field(ge=0)
+    renew_months: int | None = Field(default=None, ge=1, le=120)
     words: ClassVar[str] = "China lets named buyers import a limited number of otherwise blocked cards."
 
     @field_validator("buyers")
@@ -437,6 +454,9 @@ class ImportQuota(_ProductsEvent):
         P = self._p(s)
         s.quota_pool[np.ix_(runs, P)] = self.units
         s.quota_set[np.ix_(runs, P)] = True
+        s.quota_units[np.ix_(runs, P)] = self.units
+        s.quota_renew[np.ix_(runs, P)] = self.renew_months or 0
+        s.quota_age[np.ix_(runs, P)] = 0
         members = np.zeros(s.n_buyers, dtype=bool)
         members[self._rows(s)] = True
         for p in P:
