@@ -575,6 +575,7 @@ class MarketModel(mesa.Model):
         b[..., 3] = self.stock.sum(axis=2)
         b[..., 4] = np.divide(dom_c.sum(axis=2), bt, out=np.zeros_like(bt), where=bt > 0)
         b[..., 5] = self.service
+        b[..., 6] = (self.stock * self.train[:, None, :]).sum(axis=2)   # unopened stockpile, A100-equivalents
         tt = tot_c.sum(axis=1)
         rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
         rec.tier[:, t, :, 1] = tt
