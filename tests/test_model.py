@@ -540,3 +540,18 @@ def test_invariants_hold_for_any_parameters_within_bounds(params, seed):
     s = wide(ts, "unit_share")
     pos = wide(ts, "units")["Total"] > 0
     np.testing.assert_allclose(s.loc[pos, list(VENDORS)].sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_carried_capex_finances_more_buying_ahead_and_zero_changes_nothing():
+    """demand.capex_carry_months: unspent budget carried forward. 0 (the calibrated history) leaves every
+    result as it was; carrying budget forward never reduces what buyers pull forward."""
+    from sim.engine.batch import Job, run_batch
+
+    sc = load_scenario("history").with_changes(header={"end": "2024-06"},
+                                                parameters={"hoarding.strength": 6.0})
+    carry = sc.with_changes(parameters={"demand.capex_carry_months": 12.0})
+    zero = sc.with_changes(parameters={"demand.capex_carry_months": 0.0})
+    rec = run_batch([Job(sc, 1, 0), Job(zero, 1, 1), Job(carry, 1, 2)], details=())
+    np.testing.assert_array_equal(rec.product[0], rec.product[1])
+    assert rec.hoard[2].sum() >= rec.hoard[0].sum() - 1e-6
+    assert rec.hoard[2].sum() > rec.hoard[0].sum() * 1.01

@@ -274,6 +274,7 @@ class MarketModel(mesa.Model):
         self.maturity = np.stack([self.p[f"maturity.{v}"] for v in VENDORS], axis=1)  # (R, V)
         self.at_risk = np.zeros((R, P))
         self.pending: list[tuple[int, np.ndarray]] = []  # (effective month, products at risk (R, P))
+        self.capex_carry = np.zeros((R, B))  # unspent capex carried forward (demand.capex_carry_months)
         self.event_direction: dict[str, np.ndarray] = {}  # event id -> (R,) +1 tightens, -1 eases, 0 (read at announcement)
         self.us_legal = np.ones((R, P), dtype=bool)
         self._legal_key = None
@@ -492,8 +493,9 @@ class MarketModel(mesa.Model):
         base_spend = (per_bp * price).sum(axis=2)
         hoard_spend = (hoard * price).sum(axis=2)
         budget = (self.p["demand.budget_headroom"] * self.ref_cost)[:, None] * self.demand_now.sum(axis=2)
-        h_scale = np.clip((budget - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
-        o_scale = np.minimum(1.0, budget / np.maximum(base_spend, 1e-9))
+        funds = budget + self.capex_carry   # this month's budget and what earlier months left unspent
+        h_scale = np.clip((funds - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
+        o_scale = np.minimum(1.0, funds / np.maximum(base_spend, 1e-9))
         allo = np.empty((R, B, T + 1, P))
         allo[:, :, :T] = orders * o_scale[:, :, None, None]
         allo[:, :, T] = hoard * h_scale[:, :, None]
@@ -506,6 +508,10 @@ class MarketModel(mesa.Model):
         delivered = flat.reshape(R, B, T + 1, P)
         self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
+        carry_cap = self.p["demand.capex_carry_months"][:, None] * budget
+        if carry_cap.any():
+            spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
+            self.capex_carry = np.clip(funds - spent, 0.0, carry_cap)
         served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)

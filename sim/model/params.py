@@ -78,6 +78,11 @@ _p("demand.backlog_decay", 0.4, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
 _p("demand.budget_headroom", 1.6, "x", 1.0, 5.0, NOT_FOUND, "buyers",
    "Monthly capex budget as a multiple of the spend on wanted compute at reference prices; caps hoarding.",
    (1.2, 2.5))
+_p("demand.capex_carry_months", 0.0, "months", 0.0, 24.0,
+   f"{NOT_FOUND}: MODEL.md 9.4 (unspent budget carried forward for a bounded number of months); capex is "
+   "planned by the year (facts-v2.md 4: ByteDance, Alibaba, Tencent annual capex plans)", "buyers",
+   "Unspent monthly capex budget is carried forward, up to this many months of budget, and can finance "
+   "buying ahead of a rule (0: each month's headroom only, as in the calibrated history).", (0.0, 12.0))
 for _t, _v, _why in (
     ("frontier_training", 0.15, "frontier model training"),
     ("training", 0.25, "other training and fine-tuning"),
