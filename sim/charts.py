@@ -396,12 +396,30 @@ def _share_template(entities: tuple, basis: str, has_events: bool, has_obs: bool
     return json.dumps(themed(ch, size).to_dict())
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
+def _records(df: pd.DataFrame) -> bytes:
+    """A chart dataset as Arrow IPC bytes (what Streamlit sends to the browser; dates as YYYY-MM-DD)."""
+    import pyarrow as pa
+
     out = df.copy()
     for c in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[c]):
             out[c] = out[c].dt.strftime("%Y-%m-%d")
-    return out.to_dict("records")
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _json_datasets(spec: dict) -> dict:
+    """A spec whose datasets are Arrow bytes, with the datasets as JSON records (for image export)."""
+    import pyarrow as pa
+
+    ds = spec.get("datasets")
+    if not ds or not any(isinstance(v, bytes) for v in ds.values()):
+        return spec
+    return {**spec, "datasets": {k: pa.ipc.open_stream(v).read_all().to_pylist() if isinstance(v, bytes) else v
+                                 for k, v in ds.items()}}
 
 
 def share_spec(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
@@ -499,7 +517,7 @@ def to_image(chart, fmt: str = "png", width: int = 900) -> bytes:
     import vl_convert as vlc
 
     if isinstance(chart, dict):
-        spec = dict(chart)
+        spec = _json_datasets(dict(chart))
     else:
         with alt.data_transformers.disable_max_rows():
             spec = chart.to_dict()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from sim import charts, list_scenarios, load_scenario, run_scenario
@@ -238,9 +239,12 @@ def test_fast_spec_matches_the_chart_and_carries_the_data(ens5, history):
     full = charts.share_chart(b, "unit_share", ev, obs, now=pd.Timestamp("2024-01-01")).to_dict()
     assert [x["mark"] for x in spec["layer"]] == [x["mark"] for x in full["layer"]]
     assert [x["encoding"] for x in spec["layer"]] == [x["encoding"] for x in full["layer"]]
-    assert len(spec["datasets"]["bands"]) == len(b)
-    assert spec["datasets"]["bands"][0]["date"] == "2022-01-01"
-    assert len(spec["datasets"]["events"]) == len(ev) and len(spec["datasets"]["observed"]) == len(obs)
+    # the data travel as Arrow IPC bytes (what Streamlit sends to the browser)
+    data = {k: pa.ipc.open_stream(v).read_all().to_pylist() for k, v in spec["datasets"].items()
+            if isinstance(v, bytes)}
+    assert len(data["bands"]) == len(b)
+    assert data["bands"][0]["date"] == "2022-01-01"
+    assert len(data["events"]) == len(ev) and len(data["observed"]) == len(obs)
     # new data, same layout: the data change, the structure does not
     other = charts.share_spec(b.assign(mean=b["mean"] * 0.5), "unit_share", ev, obs, now=pd.Timestamp("2024-01-01"))
     assert other["layer"] == spec["layer"] and other["datasets"]["bands"] != spec["datasets"]["bands"]
