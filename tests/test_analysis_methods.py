@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -157,6 +158,27 @@ def test_exact_shapley_of_a_known_game():
     assert phi.sum() == pytest.approx(v({0, 1, 2})[0] - v(set())[0])                  # efficiency
 
 
+def test_two_identical_events_get_equal_shares():
+    # events 0 and 1 are interchangeable (either alone does the same; together a little more), 2 interacts
+    # with each of them in the same way: symmetry gives 0 and 1 the same value, efficiency the total
+    def v(S):
+        k = len(S & {0, 1})
+        return np.array([5.0 * min(k, 1) + 1.0 * k + 2.0 * (2 in S) + 0.5 * k * (2 in S)])
+
+    coalitions = {frozenset(s): v(set(s)) for k in range(4) for s in itertools.combinations(range(3), k)}
+    phi = A.exact_shapley(coalitions, 3)[:, 0]
+    assert phi[0] == pytest.approx(phi[1], abs=1e-12)
+    assert phi.sum() == pytest.approx(v({0, 1, 2})[0] - v(set())[0])
+    # by hand: 0's marginal contributions are 6 (to {}), 1 (to {1}), 6.5 (to {2}), 1.5 (to {1, 2}),
+    # with weights 1/3, 1/6, 1/6, 1/3
+    assert phi[0] == pytest.approx(6 / 3 + 1 / 6 + 6.5 / 6 + 1.5 / 3)
+    # sampled orders (each with its reverse) keep the symmetry on average and stay efficient
+    orders = A.sampled_orders(3, 50, seed=1)
+    per = A.order_contributions(coalitions, orders, 3)[:, :, 0]
+    assert np.allclose(per.sum(axis=1), v({0, 1, 2})[0])
+    assert per.mean(axis=0)[0] == pytest.approx(phi[0], abs=0.5)
+
+
 def test_sampled_orders_are_efficient_and_close_to_exact():
     w = np.arange(1.0, 12.0)
 
@@ -187,6 +209,21 @@ def test_groups_names_and_errors():
     assert A.parse_group_option("October rules=a, b") == ("October rules", ["a", "b"])
     with pytest.raises(AnalysisError):
         A.parse_group_option("no-equals-sign")
+
+
+def test_a_grouping_file_is_cut_to_the_scenarios_compared():
+    """The shipped history grouping names every history event; scenarios without some of them (e.g.
+    full-decoupling against no-controls) still use it, with those events left out."""
+    from sim import load_scenario
+
+    target, base = load_scenario("full-decoupling"), load_scenario("no-controls")
+    known = {e.id for e in target.events} | {e.id for e in base.events}
+    named = A.restrict_groups(A.read_groups("history"), known)
+    assert "H200 opening and duty (2026)" not in named                # neither scenario has those events
+    assert all(set(v) <= known for v in named.values())
+    groups = A.make_groups(A.differences(target, base), named, known)
+    keys = [k for g in groups for k in g.keys]
+    assert sorted(keys) == sorted(c.key for c in A.differences(target, base)) and len(keys) == len(set(keys))
 
 
 def test_shipped_history_groups_name_real_events():

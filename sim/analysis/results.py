@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine import store
-from sim.experiments.grid import Axis, Grid, load_grid
+from sim.experiments.grid import Axis, Grid, find_grid, load_grid
 from sim.experiments.summarize import OutcomeError, default_year, parse_outcome, run_outcomes
 from sim.model.calendar import month_index
 from sim.model.scenario import ScenarioError, load_scenario
@@ -64,6 +64,11 @@ def open_results(folder: str | Path, require_complete: bool = False) -> GridResu
     """Open a grid results folder (its frozen grid file and base scenario); AnalysisError if it is not one."""
     out = Path(folder)
     if not out.is_dir():
+        grid_file = find_grid(str(folder))
+        if grid_file.is_file():   # a grid file or a shipped grid's name where its results folder belongs
+            raise AnalysisError(f"{folder} is a grid file, not a results folder: run it first "
+                                f"(python -m sim grid {folder} --out outputs/{grid_file.stem}), then analyse "
+                                f"outputs/{grid_file.stem}")
         raise AnalysisError(f"{out}: no such folder (make one with python -m sim grid GRID --out {out})")
     if not (out / store.MANIFEST).is_file() or not (out / store.EXPERIMENTS).is_file():
         raise AnalysisError(f"{out}: not a grid results folder (no {store.MANIFEST} and {store.EXPERIMENTS})")

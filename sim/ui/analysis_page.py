@@ -213,8 +213,8 @@ def show_attribution(grid_base: str, year: int) -> None:
     if not changes:
         st.info(f"{target_name} and {base_name} do not differ: nothing to attribute.")
         return
-    named = A.read_groups(grouping) if grouping else None
     known = {e.id for e in target.events} | {e.id for e in base.events}
+    named = A.restrict_groups(A.read_groups(grouping), known) if grouping else None
     groups = A.make_groups(changes, named, known)
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)
