@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_synthetic import grid_head, synthetic_results
+from analysis_synthetic import ISHIGAMI_AXES, ROBUST_AXES, grid_head, lever_payoff, synthetic_results
 
 from sim.analysis import attribution as A
 from sim.analysis.discovery import discover, prim_boxes
@@ -24,17 +24,6 @@ def ishigami(u: np.ndarray, a: float = 7.0, b: float = 0.1) -> float:
     return math.sin(x[0]) + a * math.sin(x[1]) ** 2 + b * x[2] ** 4 * math.sin(x[0])
 
 
-ISHIGAMI_AXES = """
-[[axes]]
-parameter = "choice.switching_scale"
-range = [1.0, 5.0]
-[[axes]]
-parameter = "hoarding.strength"
-range = [0.0, 4.0]
-[[axes]]
-parameter = "maturity.learning_rate"
-range = [0.05, 1.0]
-"""
 NAMES = ["choice.switching_scale", "hoarding.strength", "maturity.learning_rate"]
 
 
@@ -255,23 +244,9 @@ def test_minimax_regret_on_a_hand_computed_table():
     assert tm["max_regret"].tolist() == [6, 4, 3] and tm["rank"].tolist() == [3, 2, 1]
 
 
-ROBUST_AXES = """
-[[axes]]
-parameter = "buyers.Tencent.cuda_dependence"
-values = [0.2, 0.5, 0.9]
-role = "lever"
-[[axes]]
-parameter = "hoarding.strength"
-values = [0.0, 1.0, 2.0]
-"""
-
-
 def test_robustness_from_a_results_folder(tmp_path):
-    # share = lever-dependent payoff in each future: cuda 0.5 is never far from the best
-    pay = {0.2: [0.9, 0.5, 0.1], 0.5: [0.7, 0.6, 0.5], 0.9: [0.2, 0.4, 0.8]}
-    out = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES,
-                            lambda p, r, u: pay[p["buyers.Tencent.cuda_dependence"]][int(p["hoarding.strength"])]
-                            + 0.001 * (r - 1))
+    # share = lever-dependent payoff in each future (PAY): cuda 0.5 is never far from the best
+    out = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES, lever_payoff)
     res = robustness(out, "share:Huawei:2024", threshold=0.5)
     t = res.table
     assert t["policy"].iloc[0] == "buyers.Tencent.cuda_dependence=0.5"
