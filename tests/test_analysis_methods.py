@@ -133,6 +133,19 @@ role = "lever"
         discover(out, "share:Huawei:2024", above=0.9)
 
 
+def test_discovery_of_rare_cases_says_how_to_find_them(tmp_path):
+    axes = '[[axes]]\nparameter = "choice.switching_scale"\nrange = [1.0, 5.0]\n'
+    out = synthetic_results(tmp_path / "rare", grid_head("lhs", 400, replicates=1) + axes,
+                            lambda p, r, u: 0.4 if p["choice.switching_scale"] > 4.9 else 0.1)
+    d = discover(out, "share:Huawei:2024", above=0.3)                   # 2.5% of the runs; boxes of 5% at least
+    hint = [n for n in d.notes if "--mass-min" in n]
+    assert hint and "50% at most" in hint[0], d.notes
+    smaller = float(hint[0].rsplit(" ", 1)[1])
+    b = discover(out, "share:Huawei:2024", above=0.3, mass_min=smaller).boxes.set_index("parameter")
+    assert abs(float(b.loc["choice.switching_scale", "low"]) - 4.9) < 0.05
+    assert b["density"].iloc[0] >= 0.8
+
+
 # ---------------------------------------------------------------- attribution (Shapley arithmetic)
 
 
