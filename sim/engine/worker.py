@@ -87,10 +87,16 @@ def run_chunk(base: Scenario, task: Task) -> ChunkResult:
     try:
         for rec in parts:
             computed += rec.n_runs
+            values, _ = tables.series_matrix(rec)
+            template = None     # the first run's table; the others reuse its dates, names and schema
             for i in range(rec.n_runs):
-                one = rec.select(np.array([i]))
-                for r in dup[int(one.run_ids[0])]:
-                    table = pa.Table.from_pandas(tables.timeseries(one, runs=np.array([r])), preserve_index=False)
+                for r in dup[int(rec.run_ids[i])]:
+                    if template is None:
+                        one = rec.select(np.array([i]))
+                        table = template = pa.Table.from_pandas(tables.timeseries(one, runs=np.array([r])),
+                                                                preserve_index=False)
+                    else:
+                        table = tables.timeseries_like(template, r, int(rec.seeds[i]), values[i])
                     if writer is None:
                         writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
                     writer.write_table(table, row_group_size=table.num_rows)
