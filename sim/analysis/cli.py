@@ -150,17 +150,17 @@ def cmd_attribute(a) -> int:
         check_out_dir(out, a.overwrite)
     except OutputDirError as e:
         return _err(str(e))
+    known = {e.id for e in target.events} | {e.id for e in base.events}
     named: dict[str, list[str]] = {}
-    for f in a.groups or []:
-        for k, v in A.read_groups(f).items():
+    for f in a.groups or []:   # a grouping file may name events neither scenario holds: those are left out
+        for k, v in A.restrict_groups(A.read_groups(f), known).items():
             named[k] = v
-    for g in a.group or []:
+    for g in a.group or []:    # ids given on the command line must exist (a typo is an error)
         k, v = A.parse_group_option(g)
         named[k] = v
     changes = A.differences(target, base)
     if not changes:
         return _err(f"{target.name} and {base.name} do not differ: nothing to attribute")
-    known = {e.id for e in target.events} | {e.id for e in base.events}
     groups = A.make_groups(changes, named, known)
     seeds = derive_seeds(target.header.seed, a.seeds)
     n = len(groups)
