@@ -26,10 +26,11 @@ def _command() -> str:
 
 def _known_errors():
     from sim.analysis.results import AnalysisError
+    from sim.engine.store import StoreError
     from sim.experiments.summarize import OutcomeError
     from sim.model.scenario import ScenarioError
 
-    return AnalysisError, OutcomeError, ScenarioError
+    return AnalysisError, OutcomeError, ScenarioError, StoreError   # StoreError: a damaged or doubled shard
 
 
 def _guard(fn):
