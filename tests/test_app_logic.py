@@ -82,6 +82,19 @@ def test_url_problems_are_reported_and_dropped(history):
         assert key in text
 
 
+@pytest.mark.parametrize("month", ["2019-06", "2021-12", "2031-01", "2099-12"])
+def test_link_moving_a_rule_outside_the_horizon_warns_and_never_applies_it(history, month):
+    # before: a move to 2019 was silently clamped to the first month (the rule bound from 2022-01)
+    parsed = from_query({"move": [f"{TPP_RULE}:{month}", "us-2024-12-hbm-rule:2025-06"]}, list_scenarios(), history)
+    assert parsed.settings.moved == (("us-2024-12-hbm-rule", "2025-06"),)
+    assert parsed.settings.off == (TPP_RULE,)
+    (p,) = parsed.problems
+    assert p.startswith(f"move: {TPP_RULE} to {month} is outside") and "2022-01 to 2030-12" in p and "off" in p
+    assert TPP_RULE not in {e.id for e in apply(history, parsed.settings).events}
+    inside = from_query({"move": [f"{TPP_RULE}:2022-01"]}, list_scenarios(), history)
+    assert inside.problems == [] and inside.settings.moved == ((TPP_RULE, "2022-01"),)
+
+
 def test_apply_switches_off_and_moves_rules(history):
     s = Settings(off=(TPP_RULE,), moved=(("us-2024-12-hbm-rule", "2025-06"),))
     sc = apply(history, s)

@@ -113,6 +113,13 @@ def test_explore_bad_url_entries_are_reported():
     assert any("no.such.param" in w.value for w in at.warning)
 
 
+def test_explore_link_moving_a_rule_outside_the_horizon_warns_and_switches_it_off():
+    at = ok(app(move=f"{TPP_RULE}:2019-06").run())
+    assert any(f"{TPP_RULE} to 2019-06 is outside" in w.value for w in at.warning), [w.value for w in at.warning]
+    s = at.session_state["settings"]
+    assert TPP_RULE in s.off and TPP_RULE not in dict(s.moved)
+
+
 def test_explore_rejects_a_broken_upload_with_cli_errors():
     at = ok(app().run())
     broken = b'[scenario]\nname = "x"\nstart = 2023\n[parameters]\n"choice.switching_scale" = 99\n'

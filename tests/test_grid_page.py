@@ -60,10 +60,38 @@ def test_page_without_folder_explains():
     assert any("grid results folder" in i.value for i in at.info)
 
 
+def _default_page():
+    from sim.ui.grid_results import render
+
+    render()
+
+
+def test_page_opens_only_folders_under_the_configured_outputs_root(results, tmp_path, monkeypatch):
+    """Item 9: the page lists the results folders under CHIPSHIFT_OUTPUTS (no typed paths), and shows no
+    server path; a folder outside the root, even one linked into it, is not offered."""
+    import shutil
+
+    outside = tmp_path / "elsewhere" / "secret-grid"
+    shutil.copytree(results, outside)
+    (results.parent / "link-out").symlink_to(outside)
+    try:
+        monkeypatch.setenv("CHIPSHIFT_OUTPUTS", str(results.parent))
+        at = AppTest.from_function(_default_page, default_timeout=60).run()
+        assert not at.exception, at.exception
+        box = at.selectbox(key="grid_dir")
+        assert box.options == ["page"] and box.value == "page"
+        assert not at.text_input   # no free-text path on the page
+        shown = " ".join(str(e.value) for kind in ("markdown", "caption", "error", "info", "warning")
+                         for e in at.get(kind))
+        assert str(results.parent) not in shown and "secret-grid" not in shown
+    finally:
+        (results.parent / "link-out").unlink()
+
+
 def test_page_shows_heatmap_paths_and_distribution(results):
     at = AppTest.from_function(_page, args=(str(results.parent),), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.text_input(key="grid_dir").value == str(results)   # found under the root
+    assert at.selectbox(key="grid_dir").value == "page"   # found under the root
     charts = at.get("vega_lite_chart")
     assert len(charts) == 3
     heat = json.loads(charts[0].proto.spec)

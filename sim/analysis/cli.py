@@ -27,10 +27,11 @@ def _command() -> str:
 
 def _known_errors():
     from sim.analysis.results import AnalysisError
+    from sim.engine.store import StoreError
     from sim.experiments.summarize import OutcomeError
     from sim.model.scenario import ScenarioError
 
-    return AnalysisError, OutcomeError, ScenarioError
+    return AnalysisError, OutcomeError, ScenarioError, StoreError   # StoreError: a damaged or doubled shard
 
 
 def _guard(fn):
@@ -132,11 +133,9 @@ def cmd_robustness(a) -> int:
 @_guard
 def cmd_attribute(a) -> int:
     from sim.analysis import attribution as A
-    from sim.analysis import charts
     from sim.analysis.evaluate import outcome_name
-    from sim.engine.runs import OutputDirError, check_out_dir, default_out_dir
+    from sim.engine.runs import OutputDirError, default_out_dir, reserve_out_dir
     from sim.model.scenario import load_scenario
-    from sim.model.seeds import derive_seeds
 
     if a.seeds < 1:
         return _err("--seeds must be at least 1")
@@ -145,11 +144,6 @@ def cmd_attribute(a) -> int:
     target = load_scenario(a.scenario)
     base = load_scenario(a.base)
     name = outcome_name(a.outcome, target)
-    out = Path(a.out) if a.out else default_out_dir(f"attribution-{target.name}-vs-{base.name}")
-    try:
-        check_out_dir(out, a.overwrite)
-    except OutputDirError as e:
-        return _err(str(e))
     known = {e.id for e in target.events} | {e.id for e in base.events}
     named: dict[str, list[str]] = {}
     for f in a.groups or []:   # a grouping file may name events neither scenario holds: those are left out
@@ -162,6 +156,23 @@ def cmd_attribute(a) -> int:
     if not changes:
         return _err(f"{target.name} and {base.name} do not differ: nothing to attribute")
     groups = A.make_groups(changes, named, known)
+    out = Path(a.out) if a.out else default_out_dir(f"attribution-{target.name}-vs-{base.name}")
+    try:  # checked and reserved before any run: an --out that cannot be written is refused now
+        staging = reserve_out_dir(out, a.overwrite, replaces=("attribution",))
+    except OutputDirError as e:
+        return _err(str(e))
+    try:
+        return _attribute(a, target, base, name, out, staging, changes, groups)
+    finally:
+        if staging.stage.exists():   # not committed: nothing is left behind
+            staging.discard()
+
+
+def _attribute(a, target, base, name, out, staging, changes, groups) -> int:
+    from sim.analysis import attribution as A
+    from sim.analysis import charts
+    from sim.model.seeds import derive_seeds
+
     seeds = derive_seeds(target.header.seed, a.seeds)
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)
@@ -186,11 +197,12 @@ def cmd_attribute(a) -> int:
     finally:
         if bar is not None:
             bar.close()
-    A.write(r, out, target, base, seeds, groups, command=_command(),
+    A.write(r, staging.stage, target, base, seeds, groups, command=_command(),
             extra={"permutations": a.permutations if r.method == "sampled" else None, "order_seed": a.order_seed})
     if not a.no_chart:
         _save_chart(charts.waterfall(r.table, r.outcome, base.name, target.name, r.base_value, width=700),
-                    out / "attribution.svg")
+                    staging.stage / "attribution.svg")
+    staging.commit()
     for row in r.table.itertuples():
         print(f"  {row.group:44s} {row.contribution:+.4f} ± {row.conf:.4f}")
     for note in r.notes:

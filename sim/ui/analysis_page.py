@@ -9,7 +9,6 @@ view. The numbers come from ``sim.analysis``; this module lays out widgets and c
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -20,34 +19,13 @@ from sim.analysis import charts
 from sim.analysis.results import AnalysisError
 from sim.engine import store
 from sim.experiments.summarize import OutcomeError
-from sim.model.scenario import SCENARIO_DIR, ScenarioError, list_scenarios
+from sim.model.scenario import ScenarioError, list_scenarios
 from sim.ui import state
+from sim.ui.folders import clean, outputs_root, result_folders
 
 VIEWS = ("Sensitivity", "Discovery", "Attribution", "Robustness")
 GROUPINGS = {"history": "Named groups (scenarios/groups/history.toml)", "": "One group per event"}
 MAX_ATTRIBUTION_SEEDS = 20
-
-
-def outputs_root() -> Path:
-    """The only folder the page opens results from (``CHIPSHIFT_OUTPUTS``, default: the project's outputs/)."""
-    return Path(os.environ.get("CHIPSHIFT_OUTPUTS") or SCENARIO_DIR.parent / "outputs").resolve()
-
-
-def result_folders(root: Path) -> dict[str, Path]:
-    """Grid results folders under ``root``, by their path relative to it (newest first)."""
-    out = {}
-    for p in store.find_results(root):
-        rp = p.resolve()
-        if rp.is_relative_to(root):
-            out[rp.relative_to(root).as_posix()] = rp
-    return out
-
-
-def clean(msg: str, folder: Path | None, name: str) -> str:
-    """A message without server paths (the folder shows as its name under outputs/)."""
-    if folder is not None:
-        msg = msg.replace(str(folder), f"outputs/{name}")
-    return msg.replace(str(outputs_root()), "outputs").replace(str(SCENARIO_DIR.parent), ".")
 
 
 def outcome_choices(year: int) -> list[str]:
@@ -304,10 +282,10 @@ def render() -> None:
             show_robustness(folder, sig, [a.name for a in res.grid.axes], [a.name for a in res.grid.levers], year)
         else:
             show_attribution(Path(res.grid.scenario_ref).stem)
-    except (AnalysisError, OutcomeError) as e:
-        st.error(clean(str(e), folder, name or ""))
+    except (AnalysisError, OutcomeError, store.StoreError) as e:   # damaged folders too: no traceback
+        st.error(clean(str(e), root))
     except ScenarioError as e:
-        st.error(clean("; ".join(e.lines()), folder, name or ""))
+        st.error(clean("; ".join(e.lines()), root))
 
 
 def _year(res) -> int:

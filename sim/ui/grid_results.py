@@ -9,6 +9,7 @@ from pathlib import Path
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from sim.engine import store
@@ -19,6 +20,8 @@ from sim.experiments.summarize import (
     default_year,
     run_outcomes,
 )
+from sim.model.scenario import ScenarioError
+from sim.ui.folders import clean, outputs_root, result_folders
 
 ENTITIES = ("Nvidia", "Huawei", "Domestic")
 MAX_PANELS = 12
@@ -49,45 +52,41 @@ def _label(row: pd.Series, axes: list[str]) -> str:
     return ", ".join(f"{a}={row[a]:.3g}" if isinstance(row[a], float) else f"{a}={row[a]}" for a in axes)
 
 
-def render(root: str | Path = "outputs") -> None:
+def render(root: str | Path | None = None) -> None:
+    """The page, on the grid results folders under ``root`` (default: ``CHIPSHIFT_OUTPUTS`` or outputs/).
+    A folder is picked from the list of those found there; nothing else on the server can be opened, and
+    a damaged folder is reported in one line without a traceback or a server path."""
+    root = Path(root).resolve() if root is not None else outputs_root()
     try:
         _render(root)
-    except store.StoreError as e:  # a damaged or doubled shard: say which and how to repair, no traceback
-        st.error(str(e))
+    except (store.StoreError, OutcomeError) as e:   # a damaged or doubled shard: say which and how to repair
+        st.error(clean(str(e), root))
+    except ScenarioError as e:
+        st.error(clean("; ".join(e.lines()), root))
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:   # damaged in some other way
+        st.error(clean(f"This results folder could not be read ({type(e).__name__}: {e}); it may be damaged or "
+                       "still being written. Resume it with `python -m sim grid DIR --out DIR` to check and repair "
+                       "it.", root))
 
 
-def _inside(folder: Path, root: Path) -> bool:
-    """The folder is the results root or below it (links resolved): the page reads nothing else."""
-    try:
-        folder.resolve().relative_to(root.resolve())
-        return True
-    except (ValueError, OSError):
-        return False
-
-
-def _render(root: str | Path) -> None:
+def _render(root: Path) -> None:
     st.header("Grid results")
-    st.caption("A folder written by `python -m sim grid GRID --out DIR`. Outcomes are computed per run from the "
-               "Parquet shards; shares are ratios of annual sums.")
-    found = [str(p) for p in store.find_results(Path(root))]
-    default = found[0] if found else ""
-    folder = st.text_input("Results folder", value=default, key="grid_dir",
-                           help="Path of a grid results folder" + (f" (found: {', '.join(found[:5])})" if found else ""))
-    out = Path(folder) if folder else None
-    if out is not None and not _inside(out, Path(root)):
-        st.error(f"Only results folders under `{root}` can be opened here (write grids there with "
-                 f"`--out {root}/NAME`).")
-        return
-    if out is None or not (out / store.EXPERIMENTS).exists() or not (out / store.MANIFEST).exists():
-        st.info("Pick a grid results folder (it holds manifest.json and experiments.parquet). "
+    st.caption("A folder written by `python -m sim grid GRID --out outputs/NAME`. Outcomes are computed per run "
+               "from the Parquet shards; shares are ratios of annual sums.")
+    found = result_folders(root)
+    if not found:
+        st.info("No grid results folder under outputs/ yet (a folder holding manifest.json and experiments.parquet). "
                 "Make one with `python -m sim grid mandate-x-power-subsidy --out outputs/mandate`.")
         return
+    name = st.selectbox("Results folder (under outputs/)", list(found), key="grid_dir",
+                        help="Grid results folders found under the app's outputs folder, newest first.")
+    out = found[name]
     sig = store.signature(out)
     man = store.read_manifest(out) or {}
     ex = _experiments(str(out), sig)
     axes = [c for c in ex.columns if c not in ID_COLS]
     done = _done(str(out), sig) if sig[0] else 0
-    st.write(f"**{man.get('grid', out.name)}** — {man.get('design', '?')} design, {ex['point'].nunique()} points x "
+    st.write(f"**{man.get('grid', name)}** — {man.get('design', '?')} design, {ex['point'].nunique()} points x "
              f"{man.get('replicates', '?')} replicates; {done}/{len(ex)} runs finished; master seed "
              f"{man.get('master_seed')} ({man.get('seed_mode')} seeds).")
     if not done:
