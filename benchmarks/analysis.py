@@ -15,8 +15,8 @@ engine at once (batches over the workers); the goal is <= 2 minutes.
 examples: the rest of docs/ANALYSIS.md: `sim discover` on the Sobol folder (made by `sobol` if missing),
 `sim grid tencent-robustness` (432 runs) and `sim robustness` on it.
 
-Prints one line per step: wall time, CPU time of the command (all its processes), and the 1-minute load
-average before and after; then the date and the load averages. Figures go to docs/PERFORMANCE.md
+Prints one line per step: wall time, CPU time of the command and its worker processes (sampled from /proc
+every 20 ms), peak memory of them together, and the 1-minute load average before and after; then the date and the load averages. Figures go to docs/PERFORMANCE.md
 (section "Analysis"). With --out the results folders are kept (docs/ANALYSIS.md quotes them).
 """
 
@@ -26,33 +26,25 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _measure import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def step(label: str, args: list[str]) -> float:
     load0 = os.getloadavg()[0]
-    c0 = _children_cpu()
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "sim", *args], cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    cpu = _children_cpu() - c0
+    r, wall, mem = timed(subprocess.run, [sys.executable, "-m", "sim", *args], cwd=ROOT, capture_output=True,
+                         text=True)
     if r.returncode != 0:
         sys.exit(f"{label} failed ({r.returncode}):\n{r.stderr[-2000:]}")
-    print(f"{label:48s} {wall:7.1f} s wall {cpu:7.1f} s CPU   load {load0:.1f} -> {os.getloadavg()[0]:.1f}",
-          flush=True)
+    print(f"{label:48s} {wall:7.1f} s wall {mem.cpu_s:7.1f} s CPU {mem.tree_mb:6.0f} MB   load {load0:.1f} -> "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
     return wall
 
 

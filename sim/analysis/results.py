@@ -36,6 +36,7 @@ class GridResults:
     experiments: pd.DataFrame
     manifest: dict
     done: int                     # finished runs
+    shards: tuple[Path, ...] = ()  # the shards holding them (verified when the folder was opened)
 
     @property
     def axes(self) -> list[Axis]:
@@ -77,10 +78,11 @@ def open_results(folder: str | Path, require_complete: bool = False) -> GridResu
     except ScenarioError as e:
         raise AnalysisError(f"{out}: its grid file no longer loads ({e.lines()[0]})") from None
     ex = store.read_experiments(out)
-    done = len(store.completed_runs(out))
+    completed = store.completed_runs(out)
+    done = len(completed)
     if done == 0:
         raise AnalysisError(f"{out}: no finished runs yet")
-    res = GridResults(out, grid, ex, store.read_manifest(out) or {}, done)
+    res = GridResults(out, grid, ex, store.read_manifest(out) or {}, done, tuple(sorted(set(completed.values()))))
     if require_complete and not res.complete:
         raise AnalysisError(f"{out}: {done} of {len(ex)} runs finished; complete the grid first "
                             f"(python -m sim grid {out} --out {out} --resume)")
@@ -105,7 +107,7 @@ def outcomes_per_run(res: GridResults, outcomes: list[str]) -> dict[str, tuple[p
     censored. The shards are read once for all the outcomes."""
     names = list(dict.fromkeys(check_outcome(res, o) for o in outcomes))
     try:
-        per = run_outcomes(res.folder, names)
+        per = run_outcomes(res.folder, names, shards=list(res.shards) or None)
     except OutcomeError as e:
         raise AnalysisError(str(e)) from None
     per = per.merge(res.experiments[["run", "point", "replicate"]], on="run", how="left")

@@ -104,12 +104,12 @@ def default_year(out: Path) -> int:
     return y if m == 12 or y == int(start[:4]) else y - 1
 
 
-def annual_table(out: Path, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+def annual_table(out: Path, pairs: set[tuple[str, str]], shards: list[Path] | None = None) -> pd.DataFrame:
     """Per run, year, entity and metric: sum and count of the monthly values (streamed shard by shard)."""
     ents = sorted({e for e, _ in pairs})
     mets = sorted({m for _, m in pairs})
     parts = []
-    for f in store.verified_shards(out):  # checksums checked, no run counted twice
+    for f in store.verified_shards(out) if shards is None else shards:  # checksums checked, no run counted twice
         try:
             # entity and metric read as dictionaries: the row filter then compares a few dozen strings, not
             # millions (about 4x faster than a filter pushed into the reader on plain strings)
@@ -154,13 +154,14 @@ def annual_frame(ts: pd.DataFrame, pairs: set[tuple[str, str]]) -> pd.DataFrame:
 
 
 def run_outcomes(out: Path, outcomes: list[str] | tuple[str, ...] | None = None,
-                 year: int | None = None) -> pd.DataFrame:
-    """One row per finished run: run plus one column per outcome."""
+                 year: int | None = None, shards: list[Path] | None = None) -> pd.DataFrame:
+    """One row per finished run: run plus one column per outcome. ``shards``: the folder's shards if the
+    caller has just verified them (``store.verified_shards``), else they are verified here."""
     out = Path(out)
     dy = year if year is not None else default_year(out)
     outs = [parse_outcome(o, dy) for o in (outcomes or DEFAULT_OUTCOMES)]
     pairs = set().union(*(o.pairs() for o in outs))
-    return outcome_columns(annual_table(out, pairs), outs)
+    return outcome_columns(annual_table(out, pairs, shards), outs)
 
 
 def outcome_columns(a: pd.DataFrame, outs: list[Outcome]) -> pd.DataFrame:
