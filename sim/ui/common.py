@@ -28,7 +28,8 @@ def syncing_url(draw):
     results are drawn, so a copied link never runs ahead of the page."""
     def render() -> None:
         try:
-            draw()
+            with state.drawing():   # other sessions' background seeds wait while this page draws
+                draw()
         finally:
             state.sync_url()
         state.finish_pending()
