@@ -386,3 +386,20 @@ def test_request_over_the_budget_is_refused_with_a_message(history, monkeypatch)
     with pytest.raises(state.OverBudget, match=r"5 runs of 108 months \(540 run-months\)"):
         state.check_budget(history, 5)
     state.check_budget(history.with_changes(header={"end": "2022-12"}), 5)
+
+
+def test_analyses_of_the_app_take_their_turn_on_the_compute_slots():
+    """An attribution run from a page waits for a slot like any request and gives way between batches."""
+    from sim.ui import state
+
+    runs = state._runs()
+    seen = []
+
+    def analysis(step):
+        seen.append(runs.busy)
+        step(1, 2)
+        seen.append(runs.busy)
+        return "done"
+
+    assert state.analysis_run(analysis, progress=lambda d, t: seen.append((d, t))) == "done"
+    assert seen == [1, (1, 2), 1] and runs.busy == 0

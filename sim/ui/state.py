@@ -388,46 +388,71 @@ class drawing:
         _runs().page_ended(self.session)
 
 
+class Slot:
+    """This session's turn on the server's compute slots (``_RunCache``), for one request::
+
+        slot = Slot(box)
+        slot.take(background=False)   # waits in arrival order; ``box`` says so while it waits
+        ... compute, calling slot.checkpoint() between pieces of background work ...
+        slot.give()
+        slot.close()                  # the request is over (always: use try/finally)
+    """
+
+    def __init__(self, box=None):
+        self.runs = _runs()
+        self.box = box
+        self.ticket = object()
+        self.session = _session_id()
+        self.held = False
+        self.t0 = time.perf_counter()
+
+    def take(self, background: bool) -> None:
+        while not self.runs.acquire(self.ticket, timeout=0.25, session=self.session, background=background):
+            if self.box is not None:
+                self.box.caption(f"Waiting for the server: other runs are ahead "
+                                 f"({time.perf_counter() - self.t0:.0f} s)…")
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.runs.release(self.ticket)
+
+    def checkpoint(self) -> None:
+        """Between two pieces of background work: let another session's request or page go first."""
+        if self.held and self.runs.should_pause(self.ticket):
+            self.give()
+            self.take(background=True)
+
+    def close(self) -> None:
+        self.give()
+        self.runs.leave(self.ticket)
+
+
 def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
     """Run seeds first_seed .. first_seed + n - 1 in this session's script thread, slice by slice, each
     slice in a compute slot; seeds past the preview are background work, which pauses between months for
     other sessions (``_RunCache``). Waiting for a slot and every progress update are points where
     Streamlit stops a run whose input has been superseded."""
-    runs = _runs()
     box = st.empty()
     t0 = time.perf_counter()
     bar = None
     parts = []
-    ticket = object()
-    session = _session_id()
-    held = False
-
-    def take(background: bool) -> None:
-        nonlocal bar, held
-        while not runs.acquire(ticket, timeout=0.25, session=session, background=background):
-            box.caption(f"Waiting for the server: other runs are ahead ({time.perf_counter() - t0:.0f} s)…")
-            bar = None
-        held = True
-
-    def give() -> None:
-        nonlocal held
-        if held:
-            held = False
-            runs.release(ticket)
-
+    slot = Slot(box)
     try:
         for lo in range(first_seed, first_seed + n, SLICE_SEEDS):
             k = min(SLICE_SEEDS, first_seed + n - lo)
             background = lo >= PREVIEW_SEEDS
-            take(background)
+            if not slot.held:
+                bar = None   # the box showed the wait
+            slot.take(background)
             try:
                 done_before = lo - first_seed
 
                 def on_month(done: int, total: int, done_before=done_before, k=k, background=background) -> None:
                     nonlocal bar
-                    if background and done < total and runs.should_pause(ticket):
-                        give()                 # let the others' request or page go first, then go on
-                        take(background=True)
+                    if background and done < total:
+                        slot.checkpoint()
                     if bar is None and time.perf_counter() - t0 > PROGRESS_AFTER_S:
                         bar = box.progress(0.0, text=label)
                     if bar is not None and (done % 6 == 0 or done == total):
@@ -435,11 +460,30 @@ def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
 
                 parts.append(E.run_ensemble(sc, k, on_month=on_month, first_seed=lo).records)
             finally:
-                give()
+                slot.give()
     finally:
-        runs.leave(ticket)
+        slot.close()
         box.empty()
     return E.Ensemble.from_records(parts[0] if len(parts) == 1 else parts[0].concat(parts))
+
+
+def analysis_run(fn, progress=None):
+    """Run an analysis of the page (``fn(progress)``, e.g. an attribution) on this session's turn of the
+    compute slots, as background work: it waits its turn and gives way to other sessions' requests and
+    pages between its batches. ``progress(done, total)`` is passed on."""
+    slot = Slot(st.empty())
+    try:
+        slot.take(background=True)
+
+        def step(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+            slot.checkpoint()
+
+        return fn(step)
+    finally:
+        slot.close()
+        slot.box.empty()
 
 
 def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
