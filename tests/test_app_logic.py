@@ -325,18 +325,50 @@ def test_compute_slots_serve_waiting_requests_in_arrival_order():
         time.sleep(delay)
         assert c.acquire(ticket, timeout=10)
         order.append(name)
-        c.release()
+        c.release(ticket)
 
     ts = [threading.Thread(target=wait_for, args=(second, "second", 0.0)),
           threading.Thread(target=wait_for, args=(third, "third", 0.2))]
     for t in ts:
         t.start()
     time.sleep(0.4)
-    assert not c.acquire(object(), timeout=0.05)   # the one slot is taken
-    c.release()
+    late = object()
+    assert not c.acquire(late, timeout=0.05)   # the one slot is taken
+    c.leave(late)
+    c.release(first)
     for t in ts:
         t.join(10)
     assert order == ["second", "third"]
+
+
+def test_a_session_holds_at_most_one_compute_slot():
+    """Two requests of one session (a page still finishing a superseded run, and the new one) never take
+    two slots: the second waits, and another session's later request takes the free slot first."""
+    from sim.ui.state import _RunCache
+
+    c = _RunCache(1e9, slots=2)
+    a1, a2, b1 = object(), object(), object()
+    assert c.acquire(a1, timeout=1, session="A") and c.busy == 1
+    assert not c.acquire(a2, timeout=0.1, session="A")     # a slot is free, but session A holds one
+    assert c.acquire(b1, timeout=0.1, session="B")         # session B, later, is served first
+    assert c.busy == 2
+    c.release(b1)
+    assert not c.acquire(a2, timeout=0.1, session="A")     # still: A holds a1
+    c.release(a1)
+    assert c.acquire(a2, timeout=1, session="A") and c.busy == 1
+    c.release(a2)
+    assert c.busy == 0
+
+
+def test_a_waiting_session_does_not_block_the_queue_behind_it():
+    from sim.ui.state import _RunCache
+
+    c = _RunCache(1e9, slots=2)
+    a1, a2, b1 = object(), object(), object()
+    assert c.acquire(a1, timeout=1, session="A")
+    assert not c.acquire(a2, timeout=0.05, session="A")    # A's second request waits first in line ...
+    assert c.acquire(b1, timeout=0.5, session="B")         # ... and B behind it is not held up
+    c.leave(a2)
 
 
 def test_run_cache_is_bounded_in_bytes(history):
@@ -382,3 +414,20 @@ def test_what_changed_names_a_reversal_and_its_mechanism():
     story_v = W.explain(base, s, e0, e1, "value_share")
     assert not [w for w in story_v.why if w.startswith("**A reversal:**")] or \
         next(m for m in story_v.moves if m.label == "Nvidia 2025").delta < -0.005
+
+
+def test_analyses_of_the_app_take_their_turn_on_the_compute_slots():
+    """An attribution run from a page waits for a slot like any request and gives way between batches."""
+    from sim.ui import state
+
+    runs = state._runs()
+    seen = []
+
+    def analysis(step):
+        seen.append(runs.busy)
+        step(1, 2)
+        seen.append(runs.busy)
+        return "done"
+
+    assert state.analysis_run(analysis, progress=lambda d, t: seen.append((d, t))) == "done"
+    assert seen == [1, (1, 2), 1] and runs.busy == 0

@@ -227,8 +227,10 @@ def show_attribution(grid_base: str) -> None:
             bar.empty()
             st.error(str(e))
             return
-        # in this process, as batches of runs stepped together (no worker processes under the app)
-        done[key] = A.attribute(target, base, name, seeds, groups, workers=1, progress=progress)
+        # in this process, as batches of runs stepped together (no worker processes under the app), on this
+        # session's turn of the compute slots, giving way to other sessions between batches
+        done[key] = state.analysis_run(lambda step: A.attribute(target, base, name, seeds, groups, workers=1,
+                                                                progress=step), progress=progress)
         bar.empty()
     r = done[key]
     st.write(A.sentence(r, target_name, base_name))

@@ -30,7 +30,8 @@ def syncing_url(draw):
     results are drawn, so a copied link never runs ahead of the page."""
     def render() -> None:
         try:
-            draw()
+            with state.drawing():   # other sessions' background seeds wait while this page draws
+                draw()
         finally:
             state.sync_url()
         state.finish_pending()
@@ -358,9 +359,12 @@ def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story
             target = state.current_scenario()
             state.check_budget(target, len(ens.seeds) * 2 ** len(story.changes), analysis=True)
             # in this process, as batches of runs (no worker processes under the app)
-            res = A.attribute(target, base, outcome, list(ens.seeds),
-                              groups=whatchanged.attribution_groups(base, s, target), workers=1,
-                              progress=lambda d, t: bar.progress(d / t, text=f"Combination {d} of {t}…"))
+            # on this session's turn of the compute slots, giving way to others between batches
+            res = state.analysis_run(
+                lambda step: A.attribute(target, base, outcome, list(ens.seeds),
+                                         groups=whatchanged.attribution_groups(base, s, target), workers=1,
+                                         progress=step),
+                progress=lambda d, t: bar.progress(d / t, text=f"Combination {d} of {t}…"))
         except (AnalysisError, state.OverBudget) as e:
             bar.empty()
             st.error(str(e))
