@@ -259,6 +259,12 @@ class _RunCache:
         with self._cv:
             return sum(self._holding.values())
 
+    def background_holding(self) -> int:
+        """Slots held now by background slices (the seeds past a request's preview)."""
+        with self._cv:
+            return sum(1 for t in self._bg_spent if t not in self._bg_since and t not in self._queue
+                       and self._holding.get(self._owner.get(t, t)))
+
     def _drawing_elsewhere(self, owner: object) -> bool:
         return any(n > 0 and sess is not owner for sess, n in self._pages.items())
 
