@@ -191,11 +191,17 @@ def test_old_staging_folders_without_a_lock_are_removed_only_when_old(tmp_path):
         (d / "timeseries.parquet").write_bytes(b"half")
     an_hour_ago = time.time() - 2 * 3600
     os.utime(old, (an_hour_ago, an_hour_ago))
-    replaced = tmp_path / ".c.old-999999999"           # a folder --overwrite was replacing; its process ended
-    replaced.mkdir()
-    mine = tmp_path / f".d.old-{os.getpid()}"
-    mine.mkdir()
+    replaced = run_folder(tmp_path / ".c.old-999999999")   # a folder --overwrite was replacing; its process ended
+    mine = run_folder(tmp_path / f".d.old-{os.getpid()}")
     keep = tmp_path / ".hidden-work"
     keep.mkdir()
+    # folders named like ours that hold other work are never removed
+    notes = tmp_path / ".notes.old-999999999"
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("x")
+    other = tmp_path / ".e.partial-other1"
+    other.mkdir()
+    (other / "thesis.tex").write_text("x")
+    os.utime(other, (an_hour_ago, an_hour_ago))
     assert sorted(clean_stale_partials(tmp_path)) == sorted([old, replaced])
-    assert fresh.exists() and mine.exists() and keep.exists()
+    assert fresh.exists() and mine.exists() and keep.exists() and notes.exists() and other.exists()

@@ -274,11 +274,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+# what a staging folder may hold: the files of a run or attribution folder (a folder holding anything else
+# is not ours, and is never removed)
+_STAGED_FILES = {"timeseries.parquet", "decisions.parquet", "deliveries.parquet", "scenario.toml", "manifest.json",
+                 "attribution.csv", "coalitions.csv", "base.toml", "groups.toml", "attribution.svg", ".writer"}
+
+
+def _only_ours(p: Path) -> bool:
+    try:
+        return all(c.name in _STAGED_FILES or c.name.startswith(".tmp-") for c in p.iterdir())
+    except OSError:
+        return False
+
+
 def clean_stale_partials(parent: Path) -> list[Path]:
     """Remove the hidden staging folders (``.NAME.partial-*``, ``.NAME.old-PID``) that killed writers left
     in ``parent``; returns what was removed. A staging folder is stale when no live process holds its
     ``.writer`` lock (or, without one, when it is older than an hour); a replaced folder ``.old-PID`` when
-    its process has ended. A live writer's folder is never touched."""
+    its process has ended and its manifest shows a ChipShift results folder. A live writer's folder is
+    never touched, nor a folder holding files a run does not write."""
     import fcntl
     import re
 
@@ -309,9 +323,11 @@ def clean_stale_partials(parent: Path) -> list[Path]:
                     stale = False
                 finally:
                     os.close(fd)
+            stale = stale and _only_ours(p)
         else:
             m = re.fullmatch(r"\..+\.old-(\d+)", p.name)
-            stale = m is not None and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+            stale = m is not None and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))) \
+                and folder_kind(p) is not None
         if stale:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
