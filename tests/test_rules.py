@@ -103,3 +103,45 @@ def test_a_quota_can_be_a_rate_that_renews():
     assert (windows <= 30000.0 + 1e-6).all()                      # at most one pool per period
     assert (windows > 1000).sum() >= 4                           # and it is used again after each renewal
     assert units[0].sum() > 2 * units[1].sum()
+
+
+def test_a_duty_that_comes_with_an_opening_is_part_of_the_easing(short):
+    """History, Dec 2025: the US opens the H200 with a 25% duty. The duty is on a part the US barred until
+    then, so it is no tightening; the opening eases. A levy raised on a part already sold tightens."""
+    m = MarketModel(short, seed=1, mesa_collect=False)
+    m.run_model()
+    d = m.event_direction
+    assert d["us-2026-01-h200-opening"][0] == -1
+    assert d["us-2026-01-h200-duty-25"][0] == 0
+    assert d["us-2025-08-levy-15"][0] == 1   # on the H20, sold in China before
+
+
+def test_a_lower_levy_on_a_part_on_sale_eases(short):
+    ev = {"id": "t-levy-down", "kind": "levy", "actor": "US", "announced": "2026-03", "effective": "2026-04",
+          "label": "t", "source": "test", "products": ["h20"], "rate": 0.05}
+    sc = _with_events(short, [ev], [0])
+    m = MarketModel(sc, seed=1, mesa_collect=False)
+    m.run_model()
+    assert m.event_direction["t-levy-down"][0] == -1   # 15% in force since Aug 2025
+
+
+def test_no_module_but_the_rules_switches_on_an_event_kind():
+    """Each event kind's behaviour, words and direction live in its class (sim/model/rules.py): no other
+    module of the project names a kind."""
+    from pathlib import Path
+    import re
+
+    from sim.model.rules import EVENT_TYPES
+
+    root = Path(__file__).resolve().parent.parent / "sim"
+    kinds = [c.model_fields["kind"].annotation.__args__[0] for c in EVENT_TYPES]
+    assert len(kinds) >= 12
+    found = {}
+    for f in root.rglob("*.py"):
+        if f.name == "rules.py" and f.parent.name == "model":
+            continue
+        text = f.read_text(encoding="utf-8")
+        for k in kinds:
+            if re.search(rf"[\"']{k}[\"']", text):
+                found.setdefault(k, []).append(str(f.relative_to(root)))
+    assert not found, found

@@ -28,6 +28,10 @@ from sim.model.rules import ProductTraits, RuleState, Scheduled, products_cut_by
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.seeds import derive_seed
 
+# utility taken off a card that does not fit a tier (tiers.min_train_perf): e^-20 ~ 2e-9, an exclusion that
+# still leaves an order of choice among unfitting cards when nothing fitting may be bought
+UNFIT_UTILITY = 20.0
+
 BIG = 1e9  # capacity that never binds (cards/month)
 GREY = "nvidia_grey"
 COMPLIANT = "nvidia_compliant"
@@ -228,6 +232,10 @@ class MarketModel(mesa.Model):
         self.state_linked = np.stack([p[f"buyers.{b}.state_linked"] for b in BUYERS], axis=1)
         self.cuda = np.stack([p[f"buyers.{b}.cuda_dependence"] for b in BUYERS], axis=1)
         self.tier_switch = np.stack([p[f"choice.tier_switching.{t}"] for t in TIERS], axis=1)  # (R, T)
+        self._min_train = np.stack([p[f"tiers.min_train_perf.{t}"] if t in TRAINING_TIERS else np.zeros(self.n_runs)
+                                    for t in TIERS], axis=1)  # (R, T)
+        self._min_link = np.stack([p[f"tiers.min_interconnect.{t}"] if t in TRAINING_TIERS else np.zeros(self.n_runs)
+                                   for t in TIERS], axis=1)  # (R, T)
         kwh_month = 730.0 * p["energy.utilisation"] / 1000.0
         usd_kwh = p["energy.price_rmb_kwh"] / p["fx.rmb_per_usd"]
         penalty = np.where(self.domestic[None, :], p["energy.domestic_penalty"][:, None], 1.0)
@@ -246,6 +254,14 @@ class MarketModel(mesa.Model):
         R, T, P, B = self.n_runs, len(TIERS), len(self.product_ids), len(BUYERS)
         self.perf = np.where(self.is_training_tier[None, :, None], self.train[:, None, :], self.infer[:, None, :])
         self._perf_term = self._beta[:, None, None] * np.log(np.maximum(self.perf, 1e-9))  # (R, T, P)
+        # a card below a training tier's least useful performance is left out of that tier's choice: a
+        # utility so low that it is chosen only when no fitting card may be bought (tiers.min_train_perf)
+        unfit = (self.train[:, None, :] < self._min_train[:, :, None]) | (self.interconnect[:, None, :]
+                                                                         < self._min_link[:, :, None])
+        self._fit = None
+        if unfit.any():
+            self._perf_term = np.where(unfit, self._perf_term - UNFIT_UTILITY, self._perf_term)
+            self._fit = (~unfit).astype(float)  # (R, T, P): unserved compute spills only to cards that fit
         self._inv_perf = 1.0 / np.maximum(self.perf, 1e-9)
         perf_all = np.concatenate([self.perf, self.bf16[:, None, :]], axis=1)  # (R, T+1, P)
         self._pf = np.ascontiguousarray(np.broadcast_to(np.maximum(perf_all, 1e-9)[:, None], (R, B, T + 1, P))
@@ -274,7 +290,8 @@ class MarketModel(mesa.Model):
         self.maturity = np.stack([self.p[f"maturity.{v}"] for v in VENDORS], axis=1)  # (R, V)
         self.at_risk = np.zeros((R, P))
         self.pending: list[tuple[int, np.ndarray]] = []  # (effective month, products at risk (R, P))
-        self.capex_carry = np.zeros((R, B))  # unspent capex carried forward (demand.capex_carry_months)
+        self._start_index = month_index(self.scenario.header.start)
+        self.capex_left = np.zeros((R, B))  # capex budget left in the current window (demand.capex_window_months)
         self.event_direction: dict[str, np.ndarray] = {}  # event id -> (R,) +1 tightens, -1 eases, 0 (read at announcement)
         self.us_legal = np.ones((R, P), dtype=bool)
         self._legal_key = None
@@ -492,15 +509,14 @@ class MarketModel(mesa.Model):
         price = self.price_buyer[:, None, :]
         base_spend = (per_bp * price).sum(axis=2)
         hoard_spend = (hoard * price).sum(axis=2)
-        budget = (self.p["demand.budget_headroom"] * self.ref_cost)[:, None] * self.demand_now.sum(axis=2)
-        funds = budget + self.capex_carry   # this month's budget and what earlier months left unspent
+        funds = self._capex_funds()
         h_scale = np.clip((funds - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
         o_scale = np.minimum(1.0, funds / np.maximum(base_spend, 1e-9))
         allo = np.empty((R, B, T + 1, P))
         allo[:, :, :T] = orders * o_scale[:, :, None, None]
         allo[:, :, T] = hoard * h_scale[:, :, None]
         spill = np.zeros((R, B, T + 1, P))  # the hoarding class does not spill
-        spill[:, :, :T] = self.within
+        spill[:, :, :T] = self.within if self._fit is None else self.within * self._fit[:, None]  # to fitting cards only
         locked = np.zeros((R, B, T + 1))
         locked[:, :, :T] = self.need * self.locked_share
         flat = market.clear_runs(allo.reshape(R, -1, P), self.capacity, self._own_rep, spill.reshape(R, -1, P),
@@ -508,10 +524,8 @@ class MarketModel(mesa.Model):
         delivered = flat.reshape(R, B, T + 1, P)
         self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
-        carry_cap = self.p["demand.capex_carry_months"][:, None] * budget
-        if carry_cap.any():
-            spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
-            self.capex_carry = np.clip(funds - spent, 0.0, carry_cap)
+        spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
+        self.capex_left = np.maximum(funds - spent, 0.0)
         served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
@@ -520,6 +534,33 @@ class MarketModel(mesa.Model):
             left = rules.quota_pool - delivered.sum(axis=(1, 2))
             # a pool rationed down to rounding error (under one card) is used up
             rules.quota_pool = np.where(rules.quota_set, np.where(left >= 1.0, left, 0.0), rules.quota_pool)
+
+    def _capex_funds(self) -> np.ndarray:
+        """(R, B) money a buyer may spend this month. Each capex window (``demand.capex_window_months``
+        calendar months) has a budget of ``demand.budget_headroom`` times the spend on the compute wanted
+        over the window at reference prices (the demand path, at this month's price response); any part
+        of it may be spent in any month of the window. What is left at the end of a window is carried
+        into the next, up to ``demand.capex_carry_months`` months of budget."""
+        p = self.p
+        rate = p["demand.budget_headroom"] * self.ref_cost  # (R,) money per A100-equivalent wanted
+        window = p["demand.capex_window_months"].astype(np.int64)
+        cal = (self._start_index + self.t) % 12
+        new = (cal % window == 0) | (self.t == 0)
+        if not new.any():
+            return self.capex_left
+        monthly = rate[:, None] * self.demand_now.sum(axis=2)  # (R, B) this month's budget
+        if (window == 1).all():
+            plan = monthly
+        else:
+            scale = self.demand_now.sum(axis=2) / np.maximum(self.demand_path[:, self.t].sum(axis=2), 1e-300)
+            left_in_window = np.where(self.t == 0, window - cal % window, window)
+            plan = np.empty_like(monthly)
+            for r in np.flatnonzero(new):
+                ahead = self.demand_path[r, self.t:self.t + left_in_window[r]].sum(axis=(0, 2))  # (B,)
+                plan[r] = rate[r] * scale[r] * ahead
+        carry = np.minimum(self.capex_left, p["demand.capex_carry_months"][:, None] * monthly)
+        self.capex_left = np.where(new[:, None], plan + carry, self.capex_left)
+        return self.capex_left
 
     # 6. Update
     def update(self) -> None:

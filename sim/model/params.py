@@ -78,11 +78,21 @@ _p("demand.backlog_decay", 0.4, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
 _p("demand.budget_headroom", 1.6, "x", 1.0, 5.0, NOT_FOUND, "buyers",
    "Monthly capex budget as a multiple of the spend on wanted compute at reference prices; caps hoarding.",
    (1.2, 2.5))
+_p("demand.capex_window_months", 1, "months", 1, 12,
+   "facts-v2.md 4: capex is planned by the year (ByteDance 2026 plan RMB160bn, ~RMB85bn on AI processors "
+   "https://pandaily.com/byte-dance-plans-rmb-160-billion-in-capital-spending-for-2026-with-half-allocated-to-ai-chips ; "
+   "Alibaba >RMB380bn over 3 years https://www.mobileworldlive.com/ai-cloud/alibaba-outlines-aggressive-3-year-ai-capex-plan/) "
+   "and spent unevenly within it (Tencent quarterly capex RMB36.6bn Q4-2024, 27.5bn Q1-2025, 13.0bn Q3-2025 "
+   "http://asiaict.com/cloud/12451.html)", "buyers",
+   "Capex is budgeted for windows of this many calendar months (12: a calendar-year budget, 3: quarters); "
+   "a buyer may spend a window's whole budget in any of its months, so buying ahead of a rule is financed "
+   "from the year's budget, and later months of the window then have less (1: each month's budget only).",
+   (1, 12), kind="int")
 _p("demand.capex_carry_months", 0.0, "months", 0.0, 24.0,
    f"{NOT_FOUND}: MODEL.md 9.4 (unspent budget carried forward for a bounded number of months); capex is "
    "planned by the year (facts-v2.md 4: ByteDance, Alibaba, Tencent annual capex plans)", "buyers",
-   "Unspent monthly capex budget is carried forward, up to this many months of budget, and can finance "
-   "buying ahead of a rule (0: each month's headroom only, as in the calibrated history).", (0.0, 12.0))
+   "Budget left unspent at the end of a capex window is carried into the next, up to this many months of "
+   "budget.", (0.0, 12.0))
 for _t, _v, _why in (
     ("frontier_training", 0.15, "frontier model training"),
     ("training", 0.25, "other training and fine-tuning"),
@@ -125,6 +135,24 @@ for _t, _v in (("frontier_training", 1.0), ("training", 0.7), ("inference", 0.35
        "facts.md (a) Tencent Nov 2023 (inference and lower priority work move first); DeepSeek back to Nvidia "
        "for training (FT Aug 2025); size NOT FOUND", "buyers",
        f"Relative switching cost for the {_t} tier.")
+for _t, _v, _rng in (("frontier_training", 0.0, (0.0, 0.47)), ("training", 0.0, (0.0, 0.47))):
+    _p(f"tiers.min_train_perf.{_t}", _v, "A100 = 1", 0.0, 3.0,
+       "facts-v2.md 7: DeepSeek trained V3 on H800 and turned to the H20 (0.47 A100 in training) for R2 "
+       "(https://news.omeganext.com/en/article/2025-08-14-huawei-chip-issues-delay-deepseeks-r2-llm-forces-nvidia-switch), "
+       "so an H20 serves training; facts-v2.md 4: Tencent moved inference to lower-end chips and kept high-end "
+       "ones for training (https://www.scmp.com/tech/big-tech/article/3241793/tencent-can-shoulder-latest-us-tech-"
+       "export-restrictions-internet-giant-has-large-stockpile-much); the least training performance that still "
+       "serves the tier is NOT FOUND", "buyers",
+       f"Least training performance per card (A100 = 1) that serves the {_t} tier; a card below it is left out "
+       "of the tier's choice (it serves the tier only when no card that fits may be bought). 0: every card "
+       "serves every tier, as in the calibrated history.", _rng)
+for _t, _rng in (("frontier_training", (0.0, 400.0)), ("training", (0.0, 400.0))):
+    _p(f"tiers.min_interconnect.{_t}", 0.0, "GB/s", 0.0, 5000.0,
+       "facts-v2.md 7: DeepSeek V3 was trained on 2,048 H800 (400 GB/s NVLink) "
+       "(https://bmmut.com/full/17854), so 400 GB/s serves frontier training; the least that serves is NOT FOUND "
+       "(PCIe-only cards such as the L20 and RTX Pro 6000D have 64 GB/s)", "buyers",
+       f"Least card-to-card bandwidth that serves the {_t} tier (a card below it is left out of the tier's "
+       "choice, as for tiers.min_train_perf). 0: no minimum, as in the calibrated history.", _rng)
 _p("choice.experience_weight", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
    "How much a buyer's own installed domestic base lowers its switching cost.")
 _p("choice.risk_weight", 1.5, "utility", 0.0, 10.0, NOT_FOUND, "buyers",

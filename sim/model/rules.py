@@ -282,8 +282,22 @@ class Levy(_ProductsEvent):
     def apply(self, s, runs):
         s.levy[np.ix_(runs, self._p(s))] = self.rate
 
+    def _change(self, s) -> np.ndarray:
+        """(R, k) new rate minus the rate in force on each of the event's products that may be exported
+        now (0 on products the US bars: a duty that comes with an opening is part of that easing)."""
+        idx = self._p(s)
+        t = s.traits
+        if t is None:
+            legal = np.ones((s.n_runs, len(idx)), dtype=bool)
+        else:
+            legal = s.us_legal(t.tpp, t.interconnect, ~t.domestic)[:, idx]
+        return np.where(legal, self.rate - s.levy[:, idx], 0.0)
+
     def restricts(self, s):
-        return _always(s) & (self.rate > 0)
+        return (self._change(s) > 0).any(axis=1)
+
+    def eases(self, s):
+        return (self._change(s) < 0).any(axis=1)
 
 
 class VolumeCap(_ProductsEvent):

@@ -14,7 +14,6 @@ from sim import labels
 from sim.model.params import PARAMS, Param
 from sim.model.scenario import Scenario, ScenarioError, list_scenarios
 from sim.ui import state
-from sim.ui.explain import KIND_WORDS
 from sim.ui.settings import SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
 
 # Actor groups of the parameter table (the Model page filters by them).
@@ -230,7 +229,7 @@ def event_controls(base: Scenario, nums: dict[str, str], height: int | None = No
                 ss[on_key] = e.id not in off
             n = nums.get(e.id)
             st.checkbox(_rule_line(e, n, moved.get(e.id)), key=on_key,
-                        help=f"{KIND_WORDS.get(e.kind, e.kind)} Announced {e.announced}, in force from {e.effective}"
+                        help=f"{e.words or e.kind} Announced {e.announced}, in force from {e.effective}"
                              f"{'' if n else ' (before the chart starts)'}.\n\nSource: {e.source or 'not given'}"
                              f"\n\nId in scenario files and links: `{e.id}`")
             new = new.with_event(e.id, bool(ss[on_key]), moved.get(e.id, e.effective), e.effective)

@@ -14,22 +14,6 @@ TERM_WORDS = {
     "policy": "Chinese policy (guidance, blocks, pressure on foreign vendors)",
 }
 
-KIND_WORDS = {
-    "export_ceiling": "The US sets which chips may be exported (a performance ceiling and named products).",
-    "licence": "Named products need a US licence; each month only some licences are granted.",
-    "levy": "A share of the revenue (or an import duty) goes to the US government, raising prices.",
-    "volume_cap": "A cap on how many cards may be shipped.",
-    "supply_restriction": "Limits on the inputs Chinese chip makers can get (fab tools, TSMC dies, HBM).",
-    "grey_enforcement": "Enforcement against smuggled cards shrinks the grey market.",
-    "import_block": "China blocks or discourages purchases of named foreign chips.",
-    "import_quota": "China lets named buyers import a limited number of otherwise blocked cards.",
-    "purchase_guidance": "Beijing tells commercial buyers to buy a minimum share of domestic chips.",
-    "procurement_mandate": "State-linked compute must use at least a set share of domestic chips.",
-    "power_subsidy": "Cheaper electricity for data centres running domestic chips.",
-    "vendor_pressure": "Regulatory pressure on a foreign vendor (antitrust, security summons).",
-}
-
-
 def switch_story(terms: pd.DataFrame, buyer: str, tier: str, window: int = 12) -> str:
     """A short account of the biggest move towards (or away from) domestic chips in one buyer's tier.
 
@@ -69,7 +53,7 @@ def switch_story(terms: pd.DataFrame, buyer: str, tier: str, window: int = 12) -
 
 def event_story(e) -> str:
     """One paragraph for a rule event (an object with actor, label, kind, announced, effective, source)."""
-    what = KIND_WORDS.get(e.kind, e.kind)
+    what = (e.words or e.kind)
     ann = f" Announced {e.announced}, binding from {e.effective}." if e.announced != e.effective else ""
     src = f" Source: {e.source}" if getattr(e, "source", "") else ""
     return f"**{e.actor}: {e.label or e.id}.** {what}{ann}{src}"

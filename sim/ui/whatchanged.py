@@ -18,7 +18,7 @@ from sim import labels
 from sim.engine import ensemble as E
 from sim.model.params import PARAMS
 from sim.model.scenario import Scenario
-from sim.ui.explain import KIND_WORDS, TERM_WORDS
+from sim.ui.explain import TERM_WORDS
 from sim.ui.settings import Settings, base_value
 
 HEADLINES = (("Nvidia", 2025), ("Huawei", 2025), ("Nvidia", 2027), ("Huawei", 2027), ("Domestic", 2027))
@@ -226,7 +226,7 @@ def explain(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, basis: 
             continue
         how = "Without it" if eid in s.off else "Moved"
         why.append(f"{how}: **{e.label or e.id}** ({e.actor}, announced {e.announced}, in force from {e.effective}). "
-                   f"{KIND_WORDS.get(e.kind, '')}")
+                   f"{e.words}")
     why += reversals(base, s, e0, e1, story, basis)
     if len(story.changes) == 1:
         why.append("There is one change, so all of the difference is due to it.")
