@@ -276,7 +276,7 @@ def test_robustness_needs_a_lever(tmp_path):
         robustness(out, "share:Huawei:2024")
 
 
-# ---------------------------------------------------------------- beyond 10 groups
+# ---------------------------------------------------------------- beyond 10 groups, the box
 
 
 def test_sampled_shapley_beyond_ten_groups_states_its_error(monkeypatch):
@@ -335,3 +335,20 @@ def test_the_sentence_names_the_largest_groups():
     assert text == ("From no-controls to history, share:Nvidia:2027 moves from 40.0% to 1.7% (-38.3 points); "
                     "Rule A took 30.0 points (± 1.0 points), Rule C took 10.0 points (± 1.0 points), Rule B added "
                     "2.0 points (± 0.20 points), the other 2 groups -0.3 points together.")
+
+
+def test_box_extents_place_the_limits_within_each_range():
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame({"a": rng.random(600) * 10, "m": rng.integers(24276, 24300, 600).astype(float),
+                      "k": pd.Categorical(rng.choice(["p", "q"], 600))})
+    y = ((x.a > 6) & (x.m >= 24288)).astype(int).to_numpy()
+    kinds = {"a": "num", "m": "month", "k": "cat"}
+    boxes, _ = prim_boxes(x, y, density=0.95, kinds=kinds)
+    from sim.analysis.discovery import box_extents
+
+    e = box_extents(boxes, x, kinds).set_index("parameter")
+    assert set(e.index) == {"a", "m"}
+    assert e.loc["a", "low_share"] == pytest.approx(0.6, abs=0.05)               # limits are printed to 6 digits
+    assert e.loc["a", "high_share"] == pytest.approx(1.0, abs=1e-6)
+    assert e.loc["m", "low"] == "2024-01" and e.loc["m", "range_low"] == "2023-01"        # months stay months
+    assert e.loc["m", "low_share"] == pytest.approx(12 / 23)
