@@ -276,7 +276,7 @@ def test_robustness_needs_a_lever(tmp_path):
         robustness(out, "share:Huawei:2024")
 
 
-# ---------------------------------------------------------------- beyond 10 groups, the box
+# ---------------------------------------------------------------- beyond 10 groups, unfinished grids, the box
 
 
 def test_sampled_shapley_beyond_ten_groups_states_its_error(monkeypatch):
@@ -335,6 +335,19 @@ def test_the_sentence_names_the_largest_groups():
     assert text == ("From no-controls to history, share:Nvidia:2027 moves from 40.0% to 1.7% (-38.3 points); "
                     "Rule A took 30.0 points (± 1.0 points), Rule C took 10.0 points (± 1.0 points), Rule B added "
                     "2.0 points (± 0.20 points), the other 2 groups -0.3 points together.")
+
+
+def test_unfinished_grids_are_refused_by_sensitivity_and_robustness(tmp_path):
+    sob = synthetic_results(tmp_path / "s", grid_head("sobol", 8) + ISHIGAMI_AXES, lambda p, r, u: ishigami(u),
+                            missing={3, 7})
+    with pytest.raises(AnalysisError, match=r"78 of 80 runs finished.*--resume"):
+        sensitivity(sob, ["share:Huawei:2024"])
+    d = discover(sob, "share:Huawei:2024", above=3.5, write=False)          # discovery uses the runs there are
+    assert d.cases == 78 and any("only 78 of 80 runs are finished" in n for n in d.notes)
+    rob = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES, lever_payoff,
+                            missing={0})
+    with pytest.raises(AnalysisError, match=r"26 of 27 runs finished; complete the grid first.*--resume"):
+        robustness(rob, "share:Huawei:2024")
 
 
 def test_box_extents_place_the_limits_within_each_range():
