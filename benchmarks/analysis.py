@@ -15,9 +15,11 @@ engine at once (batches over the workers); the goal is <= 2 minutes.
 examples: the rest of docs/ANALYSIS.md: `sim discover` on the Sobol folder (made by `sobol` if missing),
 `sim grid tencent-robustness` (432 runs) and `sim robustness` on it.
 
-Prints one line per step: wall time, CPU time of the command and its worker processes (sampled from /proc
-every 20 ms), peak memory of them together, and the 1-minute load average before and after; then the date and the load averages. Figures go to docs/PERFORMANCE.md
-(section "Analysis"). With --out the results folders are kept (docs/ANALYSIS.md quotes them).
+Prints the date, the niceness the commands run at (that of this process: start it with `nice -n N` to
+change it) and the load averages; then one line per step: wall time, CPU time of the command and its worker
+processes (sampled from /proc every 20 ms), peak memory of them together, and the 1-minute load average
+before and after. Figures go to docs/PERFORMANCE.md (section "Analysis"). With --out the results folders
+are kept (docs/ANALYSIS.md quotes them).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=10)
     a = ap.parse_args()
-    print(f"{dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs, load average "
+    print(f"{dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs, niceness {os.nice(0)}, load average "
           + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min) at the start", flush=True)
     tmp = None if a.out else tempfile.mkdtemp(prefix="bench-analysis-")
     base = Path(a.out or tmp)

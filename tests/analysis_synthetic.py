@@ -20,10 +20,11 @@ YEARS = (2023, 2024)
 
 
 def synthetic_results(out: Path, grid_text: str,
-                      huawei: Callable[[dict, int, np.ndarray | None], float]) -> Path:
+                      huawei: Callable[[dict, int, np.ndarray | None], float], missing: set[int] = frozenset()
+                      ) -> Path:
     """A results folder whose Huawei unit share in 2024 is ``huawei(point, replicate, unit_row)`` (Total is
     1 unit a year; Nvidia sells 0.5). ``unit_row``: the point's row of the design's unit sample (None for
-    factorial designs)."""
+    factorial designs). Runs in ``missing`` are in the design but not finished (an interrupted grid)."""
     text = textwrap.dedent(grid_text)
     out.mkdir(parents=True)
     grid = parse_grid(text, str(out / store.GRID_COPY), check_points=False)
@@ -41,6 +42,8 @@ def synthetic_results(out: Path, grid_text: str,
     u = unit_sample(grid)
     rows = []
     for s in specs:
+        if s.run in missing:
+            continue
         h = float(huawei(grid.points[s.point], s.replicate, None if u is None else u[s.point % len(u)]))
         for y in YEARS:
             d = pd.Timestamp(f"{y}-06-01")

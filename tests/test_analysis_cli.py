@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from dataclasses import replace
 
@@ -70,12 +71,16 @@ def test_attribute_request_errors(capsys, tmp_path):
 
 
 def test_duplicate_events_get_equal_shares(short_history):
-    """Symmetry: two identical rules (same fields, different ids) split their joint effect equally."""
+    """Symmetry: two identical rules (same fields, different ids) split their joint effect equally; the
+    progress callback (the app's progress bar) counts the coalitions."""
     rule = short_history.event("us-2023-10-tpp-rule")
     twin = rule.model_copy(update={"id": "twin-tpp-rule"})
     target = replace(short_history, events=short_history.events + (twin,)).with_changes()
     base = target.with_changes(remove=["us-2023-10-tpp-rule", "twin-tpp-rule"])
-    r = A.attribute(target, base, "share:Nvidia:2023", seeds=[3, 4], workers=1)
+    seen = []
+    r = A.attribute(target, base, "share:Nvidia:2023", seeds=[3, 4], workers=1,
+                    progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (4, 4) and all(a <= b for a, b in itertools.pairwise(seen))   # progress: 4 coalitions
     t = r.table.set_index("group")
     a, b = t["contribution"].iloc[0], t["contribution"].iloc[1]
     assert r.method == "exact" and len(t) == 3

@@ -274,3 +274,94 @@ def test_robustness_needs_a_lever(tmp_path):
                             lambda p, r, u: 0.3)
     with pytest.raises(AnalysisError, match="no lever axis"):
         robustness(out, "share:Huawei:2024")
+
+
+# ---------------------------------------------------------------- beyond 10 groups, unfinished grids, the box
+
+
+def test_sampled_shapley_beyond_ten_groups_states_its_error(monkeypatch):
+    """history vs no-controls, one group per US event: 11 groups, so attribute() samples orders. The outcome
+    is a known game of the events present (additive weights, a bonus when three events are all present, seed
+    noise on common seeds): the contributions still sum to the total exactly, the additive groups get their
+    weights, the three share their bonus, and the error of the sampling is stated and part of ``conf``."""
+    from sim import load_scenario
+
+    target, base = load_scenario("history"), load_scenario("no-controls")
+    diff = [c.key for c in A.differences(target, base)]
+    assert len(diff) == 11 > A.EXACT_MAX
+    w = {k: 0.01 * (i + 1) for i, k in enumerate(diff)}
+    a, b, c = diff[0], diff[1], diff[2]
+
+    def game(scenarios, seeds, name, workers=None, progress=None):
+        out = np.zeros((len(scenarios), len(seeds)))
+        for i, sc in enumerate(scenarios):
+            ids = {e.id for e in sc.events}
+            v = sum(w[k] for k in diff if k in ids) + (0.3 if {a, b, c} <= ids else 0.0)
+            out[i] = [v * (1 + 0.01 * j) for j in range(len(seeds))]     # the same draws for every coalition
+        return out
+
+    monkeypatch.setattr(A, "evaluate", game)
+    r = A.attribute(target, base, "share:Nvidia:2027", seeds=[1, 2, 3], permutations=40, seed=5)
+    t = r.table.set_index("events")
+    assert r.method == "sampled"
+    groups = r.table[r.table["group"] != A.TOTAL]
+    assert len(groups) == 11
+    assert groups["contribution"].sum() == pytest.approx(t.loc[" ".join(diff), "contribution"], abs=1e-12)
+    scale = np.mean([1 + 0.01 * j for j in range(3)])
+    for k in diff[3:]:
+        assert t.loc[k, "contribution"] == pytest.approx(w[k] * scale, abs=1e-12)     # no interaction: exact
+    three = t.loc[[a, b, c], "contribution"]
+    assert three.sum() == pytest.approx((w[a] + w[b] + w[c] + 0.3) * scale, abs=1e-12)
+    # the stated error: sampled orders give the three a sampling error that the seeds alone would not
+    note = " ".join(r.notes)
+    assert "40 sampled orders (20 antithetic pairs)" in note and "standard error from the sampling" in note
+    assert t.loc[a, "conf"] > 10 * t.loc[diff[3], "conf"]
+    # and it is honest: over other random orders, the 95% intervals hold the exact value (a third of the
+    # bonus each) about 95% of the time
+    hits = []
+    for order_seed in range(12):
+        t = A.attribute(target, base, "share:Nvidia:2027", seeds=[1, 2, 3], permutations=40,
+                        seed=order_seed).table.set_index("events")
+        hits += [abs(t.loc[k, "contribution"] - (w[k] + 0.1) * scale) <= t.loc[k, "conf"] for k in (a, b, c)]
+    assert 0.85 <= np.mean(hits) <= 1.0, np.mean(hits)
+
+
+def test_the_sentence_names_the_largest_groups():
+    table = pd.DataFrame([("Rule A", "a", -0.30, 0.01), ("Rule B", "b", 0.02, 0.002), ("Rule C", "c", -0.10, 0.01),
+                          ("Rule D", "d", -0.001, 0.0), ("Rule E", "e", -0.002, 0.0),
+                          (A.TOTAL, "a b c d e", -0.383, 0.01)], columns=A.COLUMNS)
+    r = A.Attribution(table, "share:Nvidia:2027", 0.40, 0.017, "exact", pd.DataFrame(), [])
+    text = A.sentence(r, "history", "no-controls")
+    assert text == ("From no-controls to history, share:Nvidia:2027 moves from 40.0% to 1.7% (-38.3 points); "
+                    "Rule A took 30.0 points (± 1.0 points), Rule C took 10.0 points (± 1.0 points), Rule B added "
+                    "2.0 points (± 0.20 points), the other 2 groups -0.3 points together.")
+
+
+def test_unfinished_grids_are_refused_by_sensitivity_and_robustness(tmp_path):
+    sob = synthetic_results(tmp_path / "s", grid_head("sobol", 8) + ISHIGAMI_AXES, lambda p, r, u: ishigami(u),
+                            missing={3, 7})
+    with pytest.raises(AnalysisError, match=r"78 of 80 runs finished.*--resume"):
+        sensitivity(sob, ["share:Huawei:2024"])
+    d = discover(sob, "share:Huawei:2024", above=3.5, write=False)          # discovery uses the runs there are
+    assert d.cases == 78 and any("only 78 of 80 runs are finished" in n for n in d.notes)
+    rob = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES, lever_payoff,
+                            missing={0})
+    with pytest.raises(AnalysisError, match=r"26 of 27 runs finished; complete the grid first.*--resume"):
+        robustness(rob, "share:Huawei:2024")
+
+
+def test_box_extents_place_the_limits_within_each_range():
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame({"a": rng.random(600) * 10, "m": rng.integers(24276, 24300, 600).astype(float),
+                      "k": pd.Categorical(rng.choice(["p", "q"], 600))})
+    y = ((x.a > 6) & (x.m >= 24288)).astype(int).to_numpy()
+    kinds = {"a": "num", "m": "month", "k": "cat"}
+    boxes, _ = prim_boxes(x, y, density=0.95, kinds=kinds)
+    from sim.analysis.discovery import box_extents
+
+    e = box_extents(boxes, x, kinds).set_index("parameter")
+    assert set(e.index) == {"a", "m"}
+    assert e.loc["a", "low_share"] == pytest.approx(0.6, abs=0.05)               # limits are printed to 6 digits
+    assert e.loc["a", "high_share"] == pytest.approx(1.0, abs=1e-6)
+    assert e.loc["m", "low"] == "2024-01" and e.loc["m", "range_low"] == "2023-01"        # months stay months
+    assert e.loc["m", "low_share"] == pytest.approx(12 / 23)

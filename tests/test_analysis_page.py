@@ -63,10 +63,14 @@ def test_sensitivity_on_a_factorial_grid_says_which_designs_it_needs():
 
 
 def test_discovery_boxes_and_tradeoff():
-    at = page(a_dir="sobol", a_view="Discovery", a_d_thr="0.45")
+    at = page(a_dir="sobol", a_view="Discovery", a_d_thr="0.45", a_d_mass="0.1")
     assert at.number_input(key="a_d_thr").value == pytest.approx(0.45)
-    (trade,) = specs(at)
+    assert at.number_input(key="a_d_mass").value == pytest.approx(0.1)
+    box, trade = specs(at)
+    assert "PRIM box: prim-1 coverage" in box and "low_share" in box
     assert "PRIM peeling trade-off" in trade
+    # the box and the trade-off each download as CSV, PNG and SVG; the CART check as CSV
+    assert [b.label for b in at.download_button] == ["Table CSV", "Chart PNG", "Chart SVG"] * 2 + ["Table CSV"]
     boxes = at.dataframe[0].value
     assert list(boxes.columns) == ["box", "coverage", "density", "parameter", "low", "high"]
     assert "choice.switching_scale" in set(boxes["parameter"])        # the share is high where it is high
@@ -84,10 +88,22 @@ def test_robustness_regret_table():
     assert t["policy"].iloc[0] == "buyers.Tencent.cuda_dependence=0.5"
     assert t["max_regret"].iloc[0] == pytest.approx(0.3)
     assert len(specs(at)) == 2                                          # regret bars and the heatmap
+    assert len(at.download_button) == 6                                 # each chart exports with its table
     at.segmented_control(key="a_r_goal").set_value("minimize").run()
     ok(at)
     t = at.dataframe[0].value                      # regret against the lowest share in each future
     assert t["max_regret"].tolist() == pytest.approx([0.5, 0.7, 0.7])
+
+
+def test_rare_cases_are_found_with_a_smaller_box_from_the_page():
+    """The hint for rare runs of interest names the page's own control, which the link carries."""
+    at = page(a_dir="sobol", a_view="Discovery", a_d_outcome="share:Huawei:2024", a_d_thr="0.56")
+    hint = [c.value for c in at.caption if "Smallest box" in c.value]
+    assert hint and "--mass-min" not in hint[0], [c.value for c in at.caption]
+    smaller = hint[0].rsplit(" ", 1)[1]
+    at = page(a_dir="sobol", a_view="Discovery", a_d_outcome="share:Huawei:2024", a_d_thr="0.56", a_d_mass=smaller)
+    assert not [c.value for c in at.caption if "Smallest box" in c.value]
+    assert at.dataframe[0].value["density"].iloc[0] >= 0.8
 
 
 def test_attribution_runs_on_demand():

@@ -64,6 +64,7 @@ def test_sobol_grid_sensitivity_and_discovery(run_cli, tmp_path):
     assert list(d.columns) == ["box", "coverage", "density", "parameter", "low", "high"]
     assert (tmp_path / "sobol" / "discovery_tradeoff.csv").exists()
     assert (tmp_path / "sobol" / "discovery_tradeoff.svg").exists()
+    assert (tmp_path / "sobol" / "discovery_box.svg").read_bytes().lstrip().startswith(b"<svg")
 
 
 def test_tencent_grid_robustness(run_cli, tmp_path):

@@ -313,21 +313,34 @@ def write(result: Attribution, out: Path, target: Scenario, base: Scenario, seed
                 **(extra or {})}, out / "manifest.json")
 
 
-def sentence(result: Attribution, target: str, base: str) -> str:
-    """'From no-controls to history, the October 2023 rule took 12.3 points of share:Nvidia:2027 ...'."""
+def sentence(result: Attribution, target: str, base: str, top: int = 3) -> str:
+    """'From no-controls to history, share:Nvidia:2027 moves from 39.2% to 0.0% (-39.2 points); October 2023
+    rule took 39.4 points (± 0.22 points), October 2022 rule took 1.6 points ...': the ``top`` largest groups
+    (by the size of their contribution), each with the direction it moved the outcome, then the rest."""
     t = result.table[result.table["group"] != TOTAL].copy()
-    t = t.reindex(t["contribution"].abs().sort_values(ascending=False).index)
+    t = t.reindex(t["contribution"].abs().sort_values(ascending=False, kind="stable").index)
     share = result.outcome.split(":")[0] in ("share", "value_share", "compute_share")
 
     def amount(x: float) -> str:
         return f"{abs(x) * 100:.1f} points" if share else f"{abs(x):.4g}"
 
+    def error(x: float) -> str:   # the half-width of the interval: two significant digits, at least one decimal
+        v = abs(x) * 100 if share else abs(x)
+        d = max(1, 1 - math.floor(math.log10(v))) if v > 0 else 1
+        return f"{v:.{d}f}" + (" points" if share else "")
+
     def level(x: float) -> str:
         return f"{x:.1%}" if share else f"{x:.4g}"
 
-    top = t.iloc[0]
-    verb = "took" if top["contribution"] < 0 else "added"
+    parts = []
+    for r in t.head(top).itertuples():
+        verb = "took" if r.contribution < 0 else "added"
+        parts.append(f"{r.group} {verb} {amount(r.contribution)} (± {error(r.conf)})")
+    rest = len(t) - top
+    if rest > 0:
+        left = float(t["contribution"].iloc[top:].sum())
+        parts.append(f"the other {rest} group{'s' if rest > 1 else ''} {'+' if left >= 0 else '-'}{amount(left)} "
+                     "together")
     total = result.target_value - result.base_value
     return (f"From {base} to {target}, {result.outcome} moves from {level(result.base_value)} to "
-            f"{level(result.target_value)} ({'+' if total >= 0 else '-'}{amount(total)}); {top['group']} {verb} "
-            f"{amount(top['contribution'])} (± {amount(top['conf'])}).")
+            f"{level(result.target_value)} ({'+' if total >= 0 else '-'}{amount(total)}); " + ", ".join(parts) + ".")

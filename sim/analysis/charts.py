@@ -1,5 +1,5 @@
-"""Charts of the analyses (Altair, tidy frames in, no streamlit): tornado, PRIM trade-off, waterfall, regret.
-``sim.charts.to_image`` exports any of them as PNG or SVG."""
+"""Charts of the analyses (Altair, tidy frames in, no streamlit): tornado, PRIM trade-off and box, waterfall,
+regret. ``sim.charts.to_image`` exports any of them as PNG or SVG."""
 
 from __future__ import annotations
 
@@ -67,6 +67,31 @@ def tradeoff(trade: pd.DataFrame, width: int | str = "container") -> alt.Chart:
     chosen = base.transform_filter("datum.selected").mark_point(size=260, color="#222222", strokeWidth=2)
     return alt.layer(pts, chosen).properties(title="PRIM peeling trade-off (circled: the box reported)",
                                              width=width, height=320)
+
+
+def prim_box(extents: pd.DataFrame, boxes: pd.DataFrame, width: int | str = "container") -> alt.Chart:
+    """The PRIM box: per restricted input, the part of its range the box keeps (0 = the smallest value in the
+    runs, 1 = the largest), labelled with the limits; grey behind it, the whole range. ``extents`` from
+    ``discovery.box_extents``, ``boxes`` (for the coverage and density in the title) from ``discover``."""
+    d = extents.copy()
+    if d.empty:
+        d = pd.DataFrame({"box": ["prim-1"], "parameter": ["(no restriction)"], "low": [""], "high": [""],
+                          "low_share": [0.0], "high_share": [1.0], "range_low": [""], "range_high": [""]})
+    d["row"] = d["box"] + "  " + d["parameter"]
+    d["limits"] = [lo if str(lo).startswith("{") else f"{lo} to {hi}" for lo, hi in zip(d["low"], d["high"])]
+    d["whole"] = [f"{a} to {b}" if not str(a).startswith("{") else a for a, b in zip(d["range_low"], d["range_high"])]
+    d["zero"], d["one"] = 0.0, 1.0
+    y = alt.Y("row:N", sort=d["row"].tolist(), title=None, axis=alt.Axis(labelLimit=360))
+    tip = ["box", "parameter", alt.Tooltip("limits:N", title="box keeps"), alt.Tooltip("whole:N", title="runs span")]
+    whole = alt.Chart(d).mark_bar(color="#DDDDDD", height=14).encode(
+        x=alt.X("zero:Q", title="Share of the input's range in the runs", scale=alt.Scale(domain=[0, 1])),
+        x2="one:Q", y=y, tooltip=tip)
+    kept = alt.Chart(d).mark_bar(color=BAR, height=14).encode(x="low_share:Q", x2="high_share:Q", y=y, tooltip=tip)
+    text = alt.Chart(d).mark_text(align="left", dx=4, color="#222222").encode(x="high_share:Q", y=y, text="limits:N")
+    head = boxes.drop_duplicates("box")
+    title = "PRIM box" + ("es" if len(head) > 1 else "") + ": " + "; ".join(
+        f"{r.box} coverage {r.coverage:.0%}, density {r.density:.0%}" for r in head.itertuples())
+    return alt.layer(whole, kept, text).properties(title=title, width=width, height=max(80, 30 * len(d)))
 
 
 def waterfall(table: pd.DataFrame, outcome: str, base_name: str, target_name: str, base_value: float,

@@ -105,7 +105,9 @@ def cmd_discover(a) -> int:
         print("CART check: no leaf where most runs are of interest")
     if not a.no_chart:
         _save_chart(charts.tradeoff(d.tradeoff, width=600), Path(a.dir) / "discovery_tradeoff.svg")
-    print(f"-> {Path(a.dir) / 'discovery.csv'} (and discovery_tradeoff.csv, discovery_cart.csv, discovery.json)")
+        _save_chart(charts.prim_box(d.extents, d.boxes, width=500), Path(a.dir) / "discovery_box.svg")
+    print(f"-> {Path(a.dir) / 'discovery.csv'} (and discovery_tradeoff.csv, discovery_cart.csv, discovery.json"
+          f"{'' if a.no_chart else ', the trade-off and box charts as SVG'})")
     return 0
 
 
@@ -292,7 +294,7 @@ def add(sub) -> None:
                        description="PRIM (EMA Workbench) finds boxes of the grid's inputs where the outcome is above "
                        "or below a threshold, with coverage, density and restricted dimensions along the peeling "
                        "trade-off; a CART tree checks it. Writes GRID_DIR/discovery.csv, discovery_tradeoff.csv, "
-                       "discovery_cart.csv, discovery.json and discovery_tradeoff.svg.")
+                       "discovery_cart.csv, discovery.json, discovery_tradeoff.svg and discovery_box.svg.")
     d.add_argument("dir", metavar="GRID_DIR", help="a grid results folder")
     d.add_argument("--outcome", required=True, metavar="NAME", help="e.g. share:Huawei:2027 or crossover:Huawei:Nvidia")
     g = d.add_mutually_exclusive_group(required=True)

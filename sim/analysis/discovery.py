@@ -34,8 +34,10 @@ from sim.analysis.results import (
     outcome_per_run,
     write_json,
 )
+from sim.model.calendar import month_index
 
 COLUMNS = ["box", "coverage", "density", "parameter", "low", "high"]
+EXTENTS = ["box", "parameter", "low", "high", "low_share", "high_share", "range_low", "range_high"]
 TRADEOFF = ["box", "step", "coverage", "density", "mass", "res_dim", "selected"]
 FILE, TRADEOFF_FILE, CART_FILE = "discovery.csv", "discovery_tradeoff.csv", "discovery_cart.csv"
 UNRESTRICTED = "(no restriction)"
@@ -49,6 +51,7 @@ class Discovery:
     cases: int
     of_interest: int
     notes: list[str] = field(default_factory=list)
+    extents: pd.DataFrame | None = None   # EXTENTS: the PRIM boxes' limits as shares of each input's range
 
 
 def _prim_module():
@@ -191,6 +194,30 @@ def cart_boxes(x: pd.DataFrame, y: np.ndarray, mass_min: float = 0.05, max_depth
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def box_extents(boxes: pd.DataFrame, x: pd.DataFrame, kinds: dict[str, str] | None = None) -> pd.DataFrame:
+    """Where each restricted limit of ``boxes`` lies within the range of its input over the cases ``x``: 0 at
+    the smallest value, 1 at the largest (a box chart draws these). A category keeps its set of levels and
+    spans the whole range."""
+    kinds = kinds or {}
+    rows = []
+    for r in boxes.itertuples():
+        if r.parameter == UNRESTRICTED:
+            continue
+        col = x[r.parameter]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = "{" + "; ".join(sorted(str(c) for c in col.cat.categories)) + "}"
+            rows.append((r.box, r.parameter, r.low, r.high, 0.0, 1.0, cats, cats))
+            continue
+        month = kinds.get(r.parameter) == "month"
+        lo_all, hi_all = float(col.min()), float(col.max())
+        span = hi_all - lo_all
+        lims = [float(month_index(str(v))) if month else float(v) for v in (r.low, r.high)]
+        shares = [min(1.0, max(0.0, (v - lo_all) / span)) if span > 0 else 0.0 for v in lims]
+        whole = [month_label(v) if month else f"{v:.6g}" for v in (lo_all, hi_all)]
+        rows.append((r.box, r.parameter, r.low, r.high, *shares, *whole))
+    return pd.DataFrame(rows, columns=EXTENTS)
+
+
 def interest(values: pd.Series, above: float | None, below: float | None) -> np.ndarray:
     if (above is None) == (below is None):
         raise AnalysisError("give exactly one of --above X or --below X")
@@ -232,7 +259,7 @@ def discover(folder: str | Path, outcome: str, above: float | None = None, below
         notes.append(f"{censored} runs never cross; counted as crossing after the horizon")
     if not res.complete:
         notes.append(f"only {res.done} of {len(res.experiments)} runs are finished")
-    out = Discovery(box_t, trade, cart, len(y), int(y.sum()), notes)
+    out = Discovery(box_t, trade, cart, len(y), int(y.sum()), notes, box_extents(box_t, x, kinds))
     if write:
         box_t.to_csv(res.folder / FILE, index=False, float_format="%.6g")
         trade.to_csv(res.folder / TRADEOFF_FILE, index=False, float_format="%.6g")
@@ -256,4 +283,4 @@ def describe(d: Discovery) -> list[str]:
     return lines
 
 
-__all__ = ["Discovery", "cart_boxes", "describe", "discover", "prim_boxes"]
+__all__ = ["Discovery", "box_extents", "cart_boxes", "describe", "discover", "prim_boxes"]

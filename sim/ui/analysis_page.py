@@ -45,10 +45,11 @@ def _sensitivity(folder: str, sig: tuple, outcome: str):
 
 
 @st.cache_data(max_entries=16, show_spinner="Running PRIM and CART...")
-def _discovery(folder: str, sig: tuple, outcome: str, above: float | None, below: float | None, density: float):
+def _discovery(folder: str, sig: tuple, outcome: str, above: float | None, below: float | None, density: float,
+               mass_min: float = 0.05):
     from sim.analysis.discovery import discover
 
-    return discover(folder, outcome, above=above, below=below, density=density, write=False)
+    return discover(folder, outcome, above=above, below=below, density=density, mass_min=mass_min, write=False)
 
 
 @st.cache_data(max_entries=16, show_spinner="Ranking the policies...")
@@ -123,7 +124,7 @@ def show_sensitivity(folder: Path, sig: tuple, design: str, year: int) -> None:
 def show_discovery(folder: Path, sig: tuple, year: int) -> None:
     from sim.analysis.discovery import describe
 
-    c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+    c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
     with c1:
         outcome = pick_outcome(year, "a_d_outcome")
     lo, med, hi = _outcome_range(str(folder), sig, outcome)
@@ -134,17 +135,27 @@ def show_discovery(folder: Path, sig: tuple, year: int) -> None:
     density = c4.number_input("Box density", min_value=0.5, max_value=1.0, value=0.8, step=0.05, key="a_d_density",
                               bind="query-params", help="The box reported is the one with the highest coverage "
                                                         "whose density reaches this.")
+    mass = c5.number_input("Smallest box", min_value=0.001, max_value=0.5, value=0.05, step=0.01, key="a_d_mass",
+                           bind="query-params", format="%.3g",
+                           help="The smallest box PRIM may reach, as a share of the runs (--mass-min). Rare "
+                                "runs of interest need a smaller one.")
     d = _discovery(str(folder), sig, outcome, thr if direction == "above" else None,
-                   thr if direction == "below" else None, float(density))
+                   thr if direction == "below" else None, float(density), float(mass))
     for n in d.notes:
-        st.caption(n)
+        st.caption(n.replace("(--mass-min)", "(Smallest box)").replace("try --mass-min", "try a smallest box of"))
     st.markdown("\n".join(f"- **{line.split(':', 1)[0]}**:{line.split(':', 1)[1]}" for line in describe(d)))
+    box = charts.prim_box(d.extents, d.boxes)
+    st.altair_chart(box, width="stretch")
+    st.dataframe(d.boxes, hide_index=True)
+    downloads(d.boxes, box, f"discovery-{folder.name}", "a_dl_d")
     chart = charts.tradeoff(d.tradeoff)
     st.altair_chart(chart, width="stretch")
-    st.dataframe(d.boxes, hide_index=True)
+    downloads(d.tradeoff, chart, f"discovery-tradeoff-{folder.name}", "a_dl_dt")
     with st.expander("CART check (leaves where most runs are of interest)"):
         st.dataframe(d.cart, hide_index=True)
-    downloads(d.boxes, chart, f"discovery-{folder.name}", "a_dl_d")
+        st.download_button("Table CSV", lambda: d.cart.to_csv(index=False).encode("utf-8"),
+                           f"discovery-cart-{folder.name}.csv", "text/csv", key="a_dl_dc:csv", on_click="ignore",
+                           icon=":material/download:")
 
 
 def show_robustness(folder: Path, sig: tuple, axes: list[str], levers: list[str], year: int) -> None:
@@ -172,8 +183,10 @@ def show_robustness(folder: Path, sig: tuple, axes: list[str], levers: list[str]
     chart = charts.regret_bars(r.table, pc)
     st.altair_chart(chart, width="stretch")
     st.dataframe(r.table, hide_index=True)
-    st.altair_chart(charts.regret_heatmap(r.regret), width="stretch")
     downloads(r.table, chart, f"robustness-{folder.name}", "a_dl_r")
+    heat = charts.regret_heatmap(r.regret)
+    st.altair_chart(heat, width="stretch")
+    downloads(r.regret, heat, f"robustness-regret-{folder.name}", "a_dl_rh")
 
 
 def show_attribution(grid_base: str) -> None:

@@ -1,6 +1,6 @@
-"""The Analysis page in headless Chromium: a link opens a folder and a view, switching views and folders
-writes the link, a copied link reopens the same view, an attribution runs on demand with progress, and a
-table downloads."""
+"""The Analysis page in headless Chromium: a link opens a folder and a view, a chart downloads as SVG,
+switching views and folders writes the link, a copied link reopens the same view, an attribution runs on
+demand with progress, and a table downloads."""
 
 from __future__ import annotations
 
@@ -32,10 +32,14 @@ def test_views_follow_the_link_and_write_it(page, browser, analysis_app_url):
     expect(page.locator(CHART).first).to_be_visible(timeout=LOAD_TIMEOUT)
     expect(page.get_by_text("seed noise", exact=False).first).to_be_visible()
     settled(page)
+    with page.expect_download() as dl:        # the tornado chart exports as SVG
+        page.get_by_role("button", name=re.compile("Chart SVG")).click()
+    assert dl.value.suggested_filename == "sensitivity-sobol.svg"
+    assert Path(dl.value.path()).read_bytes().lstrip().startswith(b"<svg")
 
     view(page, "Discovery")
     expect(page.get_by_text("prim-1", exact=False).first).to_be_visible(timeout=LOAD_TIMEOUT)
-    expect(page.locator(CHART).first).to_be_visible()
+    expect(page.locator(CHART)).to_have_count(2, timeout=LOAD_TIMEOUT)      # the box and the trade-off curve
     assert query(page)["a_dir"] == ["sobol"]
 
     # another folder, then the robustness view: the link keeps both
