@@ -166,18 +166,23 @@ class ForeignVendor(ChipVendor):
 
 
 class Huawei(ChipVendor):
-    """Huawei Ascend: capacity built from SMIC wafers x good dies (yield learning) plus the TSMC die
-    bank, capped by HBM stacks. Wafers follow last month's orders, and the newest launched product
-    gets at least half of them (walking the roadmap)."""
+    """Huawei Ascend: capacity built from SMIC wafers x good dies plus the TSMC die bank, capped by HBM
+    stacks. Yield is learnt per process node, so a new product on a node starts at the yield the node has
+    reached. Wafers follow last month's orders, and the newest launched product gets at least half of
+    them (walking the roadmap), reached over ``huawei.transition_months`` after its launch."""
 
     def __init__(self, model, name, vidx):
         super().__init__(model, name, vidx)
         R = model.n_runs
-        self.cum_wafers = np.zeros((R, len(self.products)))
+        p = self.products
+        node = model.node_of[p]
+        self.node = np.unique(node, return_inverse=True)[1]   # node of each product, 0..N-1
+        self.cum_wafers = np.zeros((R, self.node.max() + 1))   # wafers run per node
+        # a node's first yield: that of its first product in the catalogue
+        self.node_y0 = np.array([model.yield0[p][np.flatnonzero(self.node == k)[0]] for k in range(self.node.max() + 1)])
         self.bank = model.p["huawei.die_bank"].astype(float).copy()
         self.hbm = np.full(R, np.inf)
         self.hbm_cut_seen = np.zeros(R, dtype=bool)
-        p = self.products
         self.gross, self.dies, self.stacks = model.gross_dies[p], model.dies[p], model.hbm_stacks[p]
         self.y0, self.uses_bank = model.yield0[p], model.uses_die_bank[p]
         model.huawei_made = np.zeros(R)
@@ -197,11 +202,14 @@ class Huawei(ChipVendor):
         if any_live.any():
             newest = np.argmax(np.where(live, m.launched_at[:, prods], -10**9), axis=1)
             rows = np.flatnonzero(any_live)
-            share[rows, newest[rows]] = np.maximum(share[rows, newest[rows]], 0.5)
+            age = m.t - m.launched_at[rows, np.asarray(prods)[newest[rows]]] + 1   # months on sale, from 1
+            ramp = prm["huawei.transition_months"][rows]
+            least = 0.5 * np.where(ramp > 0, np.minimum(1.0, age / np.maximum(ramp, 1e-9)), 1.0)
+            share[rows, newest[rows]] = np.maximum(share[rows, newest[rows]], least)
             share[rows] = share[rows] / share[rows].sum(axis=1, keepdims=True)
         w = wafers[:, None] * share
-        yld = market.yield_curve(self.y0, prm["huawei.yield_max"][:, None], self.cum_wafers,
-                                 prm["huawei.yield_learning_wafers"][:, None])
+        yld = market.yield_curve(self.node_y0[self.node], prm["huawei.yield_max"][:, None],
+                                 self.cum_wafers[:, self.node], prm["huawei.yield_learning_wafers"][:, None])
         yld = np.clip(yld * np.exp(prm["huawei.yield_noise"][:, None] * m.z_yield[:, m.t]), 0.0, 1.0)
         # die bank: TSMC dies for the products that use it (flows freely until the TSMC cut-off)
         use = self.uses_bank[None, :] & live
@@ -221,7 +229,7 @@ class Huawei(ChipVendor):
         used_frac = np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0)
         self.bank = self.bank - (draw * used_frac).sum(axis=1)
         self.hbm = np.where(self.hbm_cut_seen, np.maximum(self.hbm - hbm_used, 0.0), self.hbm)
-        self.cum_wafers += w
+        np.add.at(self.cum_wafers.T, self.node, w.T)   # wafers run on each node
         m.huawei_made = cards.sum(axis=1)
         m.capacity[:, prods] = cards
 

@@ -173,6 +173,9 @@ class MarketModel(mesa.Model):
         self.gross_dies = np.array([float(cat.get(x, {}).get("gross_dies_per_wafer", 0.0)) for x in ids])
         self.yield0 = np.array([float(cat.get(x, {}).get("yield0", 0.0)) for x in ids])
         self.uses_die_bank = np.array([bool(cat.get(x, {}).get("die_bank", False)) for x in ids])
+        nodes = [cat.get(x, {}).get("node", x) for x in ids]   # a product without a node has its own
+        names = list(dict.fromkeys(nodes))
+        self.node_of = np.array([names.index(x) for x in nodes])
         self.good_per_wafer_hint = np.maximum(self.gross_dies * np.maximum(self.yield0, 0.05), 1.0)
         self.cat_capacity = np.array([float(cat.get(x, {}).get("capacity_per_month", BIG)) for x in ids])
         launched_at = np.array([month_index(cat[x]["launch"]) - start if x in cat else 10**6 for x in ids])

@@ -1,0 +1,63 @@
+"""Domestic supply (MODEL.md 9.2): yield is learnt per process node, and every Ascend draws HBM stacks
+from China's HBM pool, the 950 and 960 included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.model.market_model import MarketModel
+from sim.model.scenario import load_scenario
+
+PLENTY = {"huawei.hbm_stock": 5e7, "huawei.domestic_hbm_2026": 5e6}
+
+
+@pytest.fixture(scope="module")
+def history():
+    return load_scenario("history")
+
+
+def _huawei_compute(sc, params, months):
+    """Compute Huawei can make (cards x BF16, summed over its products) in the given months, seed 2."""
+    m = MarketModel(sc.with_changes(parameters=params, header={"end": max(months)}), seed=2, mesa_collect=False)
+    hw = [i for i, v in enumerate(m.vendor_of) if v == 2]
+    names, out = list(m.months), {}
+    while m.running:
+        month = names[m.t]
+        m.step()
+        if month in months:
+            out[month] = float((m.capacity[0, hw] * m.bf16[0, hw]).sum())
+    return m, out
+
+
+def test_the_960_starts_at_the_yield_its_node_has_learnt(history):
+    """The 960 (Dec 2027) shares the 950's node: taking half of Huawei's wafers does not restart yield,
+    so Huawei's compute does not collapse in its launch month (it fell 7x when yield was per product)."""
+    m, c = _huawei_compute(history, PLENTY, ["2027-11", "2027-12", "2028-01"])
+    i950, i960 = m.pidx["ascend_950"], m.pidx["ascend_960"]
+    assert m.node_of[i950] == m.node_of[i960] != m.node_of[m.pidx["ascend_910b"]]
+    assert c["2027-12"] > 0.7 * c["2027-11"] and c["2028-01"] > 0.7 * c["2027-11"], c
+
+
+def test_the_950_needs_hbm_from_the_pool(history):
+    months = ["2026-09"]
+    m, scarce = _huawei_compute(history, {"huawei.hbm_stock": 0.0, "huawei.domestic_hbm_2026": 0.0}, months)
+    assert m.hbm_stacks[m.pidx["ascend_950"]] > 0 and m.hbm_stacks[m.pidx["ascend_960"]] > 0
+    _, plenty = _huawei_compute(history, PLENTY, months)
+    assert plenty["2026-09"] > 0
+    assert scarce["2026-09"] < 0.05 * plenty["2026-09"], (scarce, plenty)   # only die-bank 910Cs, if any
+
+
+def test_a_transition_ramps_the_newest_product_over_months(history):
+    """With huawei.transition_months = 12, the 910C (Jan 2025) is guaranteed only 1/12 of its half of the
+    wafers in its launch month, so fewer 910C can be made then than when it takes the half at once."""
+    def c910(params):
+        m = MarketModel(history.with_changes(parameters={**PLENTY, **params}, header={"end": "2025-01"}), seed=2,
+                        mesa_collect=False)
+        while m.running:
+            m.step()
+        i = m.pidx["ascend_910c"]   # less the cards made of die-bank dies: the SMIC-made part
+        return m.capacity[0, i] - m.p["huawei.die_bank_draw"][0] / m.dies[i]
+
+    at_once, ramped = c910({}), c910({"huawei.transition_months": 12})
+    assert at_once > 0 and ramped < 0.5 * at_once, (at_once, ramped)
