@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.engine.fileio import write_csv
 from sim.analysis.results import (
     AnalysisError,
     GridResults,
@@ -131,7 +132,7 @@ def sensitivity(folder: str | Path, outcomes: list[str], write: bool = True, com
     out = Sensitivity(table, method, notes)
     if write:
         out.path = res.folder / FILE
-        table.to_csv(out.path, index=False, float_format="%.10g")
+        write_csv(table, out.path, index=False, float_format="%.10g")
         write_json({"analysis": "sensitivity", "command": command, "method": method, "outcomes": names,
                     "salib_seed": seed, "conf_level": conf_level, "resamples": resamples,
                     "num_levels": res.grid.num_levels if method == "morris" else None,

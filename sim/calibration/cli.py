@@ -33,6 +33,8 @@ def cmd_calibrate(a) -> int:
     bad = [n for n in names if n not in PARAMS or PARAMS[n].kind == "bool"]
     if bad:
         return _err(f"--params: unknown or non-numeric parameter(s) {bad}")
+    from sim.engine.runs import OutputDirError
+
     if a.budget < 12:
         return _err("--budget must be at least 12")
     if a.seeds < 1 or a.workers < 1:
@@ -41,7 +43,7 @@ def cmd_calibrate(a) -> int:
         s = calibrate(a.scenario, a.targets, a.out, budget=a.budget, n_seeds=a.seeds, workers=a.workers,
                       names=names, ablations=not a.no_ablations, ablation_budget=a.ablation_budget,
                       write=not a.dry_run, update_baseline=a.update_baseline, progress=not a.no_progress)
-    except (ScenarioError, ValueError, OSError) as e:
+    except (ScenarioError, ValueError, OSError, OutputDirError) as e:
         return _err(str(e))
     print(f"calibrated {a.scenario}: loss {s['start_loss']:.1f} -> {s['best_loss']:.1f}; "
           f"{s['accepted']} accepted parameter sets; {s['wall_s'] / 60:.1f} min")
