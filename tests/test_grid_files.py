@@ -297,3 +297,13 @@ def test_checking_an_accepted_million_point_grid_is_fast(monkeypatch):
     g = grid(text, HEAD.replace("replicates = 2", "replicates = 1"))
     assert g.n_points == 200 * 200 * 24
     assert 0 < calls["n"] <= 200 + 200 + 24 + 10, calls   # the axis values, and the horizon once
+
+
+def test_grid_files_are_size_limited_like_scenario_files(tmp_path):
+    from sim.experiments.grid import load_grid
+
+    big = tmp_path / "big.toml"
+    big.write_text(HEAD + "# padding\n" * 200_000)
+    with pytest.raises(ScenarioError) as e:
+        load_grid(big)
+    assert e.value.lines() == [f"{big}: -: file is larger than 1000000 bytes"]

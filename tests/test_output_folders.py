@@ -164,3 +164,30 @@ def test_outputs_written_into_a_grid_folder_are_never_half_written(levers, tmp_p
 def test_other_counts_have_an_upper_limit(capsys, no_sweep, argv, word):
     """Siblings of --seeds: every count a command takes is refused at once above its limit."""
     refused(capsys, argv, word, "is more than")
+
+
+def test_regression_baseline_is_replaced_atomically(tmp_path, monkeypatch):
+    """A crash while the regression baseline is rewritten leaves the previous baseline whole."""
+    import os
+
+    import numpy as np
+
+    from sim.calibration import pipeline
+    from sim.calibration.targets import load_targets
+
+    targets = load_targets()
+    monkeypatch.setattr(pipeline, "baseline_stats", lambda sc: (targets, np.full(len(targets), 0.5)))
+    path = tmp_path / "history.json"
+    path.write_text('{"previous": true}\n')
+
+    def crash(src, dst, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        pipeline.write_baseline("history", path)
+    assert path.read_text() == '{"previous": true}\n' and [p.name for p in tmp_path.iterdir()] == ["history.json"]
+    monkeypatch.undo()
+    monkeypatch.setattr(pipeline, "baseline_stats", lambda sc: (targets, np.full(len(targets), 0.5)))
+    pipeline.write_baseline("history", path)
+    assert json.loads(path.read_text())["n_seeds"] == pipeline.BASELINE_SEEDS

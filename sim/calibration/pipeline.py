@@ -332,5 +332,7 @@ def write_baseline(scenario, path: Path = BASELINE) -> dict[str, Any]:
                            "low": t.low, "high": t.high} for t, x in zip(targets, mu) if math.isfinite(x)},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    from sim.engine.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     return data
