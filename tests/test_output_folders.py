@@ -191,3 +191,17 @@ def test_regression_baseline_is_replaced_atomically(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "baseline_stats", lambda sc: (targets, np.full(len(targets), 0.5)))
     pipeline.write_baseline("history", path)
     assert json.loads(path.read_text())["n_seeds"] == pipeline.BASELINE_SEEDS
+
+
+@pytest.mark.parametrize("command,word", [
+    (["sensitivity", "sobol", "--outcome", "share:Huawei:2024", "--conf-level", "7"], "--conf-level"),
+    (["sensitivity", "sobol", "--outcome", "share:Huawei:2024", "--resamples", "0"], "--resamples"),
+    (["robustness", "levers", "--outcome", "share:Huawei:2024", "--bootstrap", "-3"], "--bootstrap"),
+])
+def test_analysis_options_out_of_range_are_refused_without_a_traceback(tmp_path_factory, capsys, command, word):
+    """Siblings of `summarize --max-rows -1`: an option out of its range is one line, never a traceback."""
+    from analysis_synthetic import make_outputs
+
+    root = make_outputs(tmp_path_factory.mktemp("opts") / "outputs")
+    command = [command[0], str(root / command[1]), *command[2:]]
+    refused(capsys, command, word)

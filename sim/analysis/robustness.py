@@ -79,6 +79,8 @@ def robustness(folder: str | Path, outcome: str, levers: list[str] | None = None
                command: str = "") -> Robustness:
     if not 0 < percentile <= 100:
         raise AnalysisError(f"--percentile must be in (0, 100], got {percentile}")
+    if boot < 0:
+        raise AnalysisError(f"--bootstrap must be 0 (no intervals) or more, got {boot}")
     res = open_results(folder, require_complete=True)
     names = [a.name for a in res.grid.axes]
     if levers:

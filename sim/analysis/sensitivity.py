@@ -84,6 +84,10 @@ def indices(method: str, names: list[str], u: np.ndarray, y: np.ndarray, num_lev
 
 def sensitivity(folder: str | Path, outcomes: list[str], write: bool = True, command: str = "",
                 conf_level: float = 0.95, resamples: int = 1000) -> Sensitivity:
+    if not 0 < conf_level < 1:
+        raise AnalysisError(f"--conf-level must be in (0, 1), e.g. 0.95; got {conf_level}")
+    if resamples < 2:
+        raise AnalysisError(f"--resamples must be at least 2, got {resamples}")
     res = open_results(folder)
     method = res.grid.design
     if method not in METHODS:
