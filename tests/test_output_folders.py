@@ -13,25 +13,12 @@ import pytest
 
 from sim.cli import main
 from sim.engine.runs import OutputDirError, folder_kind
-
-
-def refused(capsys, argv, *words) -> str:
-    code = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: "), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in err, err
-    return err
+from test_run_folders import forbid_runs, refused
 
 
 @pytest.fixture
 def no_sweep(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("a model run started before the request was checked")
-
-    monkeypatch.setattr("sim.analysis.continuity.sweep", boom)
-    monkeypatch.setattr("sim.calibration.pipeline.fit", boom)
+    forbid_runs(monkeypatch, "sim.analysis.continuity.sweep", "sim.calibration.pipeline.fit")
 
 
 def thesis(tmp_path: Path) -> Path:
