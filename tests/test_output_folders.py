@@ -105,26 +105,26 @@ def levers(tmp_path_factory):
                              + ROBUST_AXES, lever_payoff)
 
 
-@pytest.mark.parametrize("command,files", [
-    (["summarize", "{d}", "--outcome", "share:Huawei:2024"], ["summary.csv", "summary.parquet", "outcomes.parquet"]),
-    (["robustness", "{d}", "--outcome", "share:Huawei:2024", "--bootstrap", "20"], ["robustness.csv"]),
-    (["discover", "{d}", "--outcome", "share:Huawei:2024", "--above", "0.6"], ["discovery.csv"]),
+@pytest.mark.parametrize("command,table", [
+    (["summarize", "{d}", "--outcome", "share:Huawei:2024"], "summary.csv"),
+    (["robustness", "{d}", "--outcome", "share:Huawei:2024", "--bootstrap", "20"], "robustness.csv"),
+    (["discover", "{d}", "--outcome", "share:Huawei:2024", "--above", "0.6"], "discovery.csv"),
 ])
 def test_outputs_written_into_a_grid_folder_are_never_half_written(levers, tmp_path, monkeypatch, capsys,
-                                                                   command, files):
+                                                                   command, table):
     """summarize and the analyses replace their tables in the results folder atomically: a crash while a
-    table is being written leaves the previous one whole, never half of a new one."""
+    table is being written (here: the disk fills up before the new file is in place) leaves the previous
+    one whole, never half of a new one."""
     import os
     import shutil
 
     d = tmp_path / "levers"
     shutil.copytree(levers, d)
-    for f in files:
-        (d / f).write_text("previous results\n")
+    (d / table).write_text("previous results\n")
     real = os.replace
 
     def crash(src, dst, *a, **k):
-        if Path(dst).name in files:
+        if Path(dst).name == table:
             raise OSError(28, "No space left on device")
         return real(src, dst, *a, **k)
 
@@ -132,8 +132,7 @@ def test_outputs_written_into_a_grid_folder_are_never_half_written(levers, tmp_p
     code = main([c.format(d=d) for c in command])
     capsys.readouterr()
     assert code != 0
-    for f in files:
-        assert (d / f).read_text() == "previous results\n", f
+    assert (d / table).read_text() == "previous results\n"
     assert not [p.name for p in d.iterdir() if p.name.startswith(".tmp-")]
 
 
