@@ -578,3 +578,25 @@ def test_stale_temporary_files_are_cleaned_only_under_the_lock(copy_of):
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("process-group and /proc checks are Linux-specific")
+
+
+def test_resume_of_a_folder_with_a_damaged_log_or_manifest_field_says_so(copy_of, reference, run_cli):
+    """Siblings of the damaged shard: a damaged damaged/reasons.json is kept beside a new one (never a
+    traceback, never overwritten), and a manifest missing a field --resume needs is named."""
+    g, out = copy_of
+    (out / "damaged").mkdir()
+    (out / "damaged" / "reasons.json").write_text("{ half a log")
+    flip_a_byte(store.shard_files(out)[0])
+    r = run_cli("grid", g, "--out", out, "--resume", "--workers", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    no_traceback(r)
+    kept = list((out / "damaged").glob("reasons.unreadable-*.json"))
+    assert len(kept) == 1 and kept[0].read_text() == "{ half a log"
+    assert len(json.loads((out / "damaged" / "reasons.json").read_text())) == 1
+    pd.testing.assert_frame_equal(frame(out), frame(reference[1]))
+    man = manifest_of(out)
+    del man["model_fingerprint"]
+    (out / "manifest.json").write_text(json.dumps(man))
+    r = run_cli("grid", g, "--out", out, "--resume", "--workers", "1", "--no-progress")
+    assert r.returncode == 2 and "manifest.json: model_fingerprint: missing" in r.stderr, r.stderr
+    no_traceback(r)
