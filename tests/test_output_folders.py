@@ -81,7 +81,19 @@ def test_calibrate_checks_its_folder_before_the_fit(tmp_path, monkeypatch, capsy
     refused(capsys, ["calibrate", "--out", d, "--budget", 12, "--seeds", 1, "--workers", 1, "--dry-run"],
             "not empty")
     refused(capsys, ["calibrate", "--out", "/proc/chipshift-x/cal", "--budget", 12, "--dry-run"], "cannot write")
+    refused(capsys, ["calibrate", "--out", d, "--overwrite", "--budget", 12, "--dry-run"],
+            "not a ChipShift results folder", "replaces only a calibration folder")
     assert [p.name for p in d.iterdir()] == ["thesis.tex"]
+    # --overwrite accepts an earlier calibration report (the fit then starts; here it is forbidden), and the
+    # earlier report stays whole until a new one is complete
+    old = tmp_path / "cal"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"tool": "chipshift", "kind": "calibration"}))
+    (old / "report.md").write_text("earlier report")
+    with pytest.raises(AssertionError, match="a model run started"):
+        calibrate("history", out=old, budget=12, n_seeds=1, workers=1, write=False, progress=False, overwrite=True)
+    assert (old / "report.md").read_text() == "earlier report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "thesis"]
 
 
 def test_calibrate_leaves_no_half_written_report(tmp_path, monkeypatch):

@@ -42,7 +42,8 @@ def cmd_calibrate(a) -> int:
     try:
         s = calibrate(a.scenario, a.targets, a.out, budget=a.budget, n_seeds=a.seeds, workers=a.workers,
                       names=names, ablations=not a.no_ablations, ablation_budget=a.ablation_budget,
-                      write=not a.dry_run, update_baseline=a.update_baseline, progress=not a.no_progress)
+                      write=not a.dry_run, update_baseline=a.update_baseline, progress=not a.no_progress,
+                      overwrite=a.overwrite)
     except (ScenarioError, ValueError, OSError, OutputDirError) as e:
         return _err(str(e))
     print(f"calibrated {a.scenario}: loss {s['start_loss']:.1f} -> {s['best_loss']:.1f}; "
@@ -64,6 +65,7 @@ def add(sub) -> None:
     c = sub.add_parser("calibrate", help="fit the history scenario's calibrated parameters to the targets")
     c.add_argument("--targets", default=None, help="calibration targets CSV (default data/calibration_targets.csv)")
     c.add_argument("--out", default=None, help="report folder (default outputs/calibration-<time>)")
+    c.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier calibration report")
     c.add_argument("--budget", type=int, default=1600,
                    help="candidate parameter sets evaluated in the main fit (default 1600)")
     c.add_argument("--seeds", type=int, default=8, help="common seeds averaged per candidate (default 8)")

@@ -113,7 +113,7 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
               out: str | Path | None = None, budget: int = 1600, n_seeds: int = 8, workers: int = 2,
               names: tuple[str, ...] = CALIBRATED, ablations: bool = True, ablation_budget: int | None = None,
               ablation_seeds: int = 6, write: bool = True, update_baseline: bool = False,
-              progress: bool = True, n_unc: int | None = None) -> dict[str, Any]:
+              progress: bool = True, n_unc: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     t_all = time.perf_counter()
     path = find_scenario(scenario)
     sc = load_scenario(path)
@@ -123,9 +123,10 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
     from sim.engine.runs import reserve_out_dir
 
     out = Path(out) if out else REPO / "outputs" / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}"
-    # checked and reserved before the fit (OutputDirError): never into a folder of other work, never found
+    # checked and reserved before the fit (OutputDirError): never into a folder of other work (--overwrite
+    # replaces only a calibration report), never found
     # unwritable hours later; the report appears whole, in one rename, when every file is written
-    staging = reserve_out_dir(out, overwrite=False, replaces=("calibration",))
+    staging = reserve_out_dir(out, overwrite=overwrite, replaces=("calibration",))
     try:
         return _calibrate(sc, path, targets, tfile, oos, out, staging, t_all, budget, n_seeds, workers, names,
                           ablations, ablation_budget, ablation_seeds, write, update_baseline, progress, n_unc)
