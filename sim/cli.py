@@ -160,6 +160,28 @@ def _seeds_in_range(a) -> str | None:
     return None
 
 
+# Upper limits of the other counts a command takes (each command checks their lower limits): a typo of a few
+# extra digits must be refused at once, not start a million processes or a week of bootstrap.
+COUNT_LIMITS = {
+    "workers": 256,          # worker processes (grid, attribute, continuity, calibrate)
+    "chunk_size": 100_000,   # runs stepped together per grid task (memory-bounded by the engine anyway)
+    "resamples": 100_000,    # sensitivity bootstrap
+    "bootstrap": 100_000,    # robustness bootstrap
+    "permutations": 100_000,  # attribution's sampled orders
+    "boxes": 50,             # discovery boxes
+    "budget": 1_000_000,     # calibration candidates
+    "ablation_budget": 1_000_000,
+}
+
+
+def _counts_in_range(a) -> str | None:
+    for name, top in COUNT_LIMITS.items():
+        v = getattr(a, name, None)
+        if isinstance(v, int) and v > top:
+            return f"--{name.replace('_', '-')} {v:,} is more than {top:,}"
+    return None
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised in the main thread so that every command cleans up as on Ctrl-C (worker
     pools stopped, nothing half-written, a grid session marked interrupted)."""
@@ -184,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     a = parser.parse_args(argv)
-    msg = _seeds_in_range(a)
+    msg = _seeds_in_range(a) or _counts_in_range(a)
     if msg:
         return _err(msg)
     saved = {}

@@ -3,6 +3,7 @@ time series made up so that an outcome is a known function of the design (no mod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from collections.abc import Callable
@@ -36,9 +37,8 @@ def synthetic_results(out: Path, grid_text: str,
              for p in range(grid.n_points) for r in range(R)]
     ex = experiments_frame(grid, specs)
     store.write_table(ex, out / store.EXPERIMENTS)
-    store.write_json({"tool": "chipshift", "kind": "grid", "grid": grid.name, "design": grid.design,
-                      "master_seed": grid.seed, "seed_mode": grid.seeds, "model_fingerprint": "synthetic"},
-                     out / store.MANIFEST)
+    man = {"tool": "chipshift", "kind": "grid", "grid": grid.name, "design": grid.design,
+           "master_seed": grid.seed, "seed_mode": grid.seeds, "model_fingerprint": "synthetic"}
     u = unit_sample(grid)
     rows = []
     for s in specs:
@@ -55,7 +55,11 @@ def synthetic_results(out: Path, grid_text: str,
     ts["entity"] = ts["entity"].astype("str")
     ts["metric"] = ts["metric"].astype("str")
     (out / store.SHARDS).mkdir()
-    ts.to_parquet(out / store.SHARDS / "part-0000-000001.parquet", index=False)
+    shard = out / store.SHARDS / "part-0000-000001.parquet"
+    ts.to_parquet(shard, index=False)
+    data = shard.read_bytes()
+    man["shards"] = {shard.name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "runs": len(specs)}}
+    store.write_manifest(man, out)
     return out
 
 

@@ -136,3 +136,41 @@ def test_without_a_link_the_newest_folder_is_opened_and_named():
     assert at.selectbox(key="a_dir").value == "levers"
     assert at.session_state["a_dir"] == "levers"
     assert any("Sensitivity indices need" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("query", [
+    {"a_dir": "../../../etc", "a_view": "Sensitivity"},
+    {"a_dir": "/proc/self", "a_view": "Discovery"},
+    {"a_view": "Attribution", "a_t_scenario": "../../../../etc/passwd", "a_t_base": "/proc/self/environ"},
+])
+def test_a_link_naming_a_server_path_opens_nothing(query, monkeypatch):
+    """A sibling of the upload leak: folder and scenario names in the link are only picked from the lists
+    the page offers (results folders under the outputs root, shipped scenarios); anything else opens
+    nothing and shows no server path."""
+    import sim.model.scenario as S
+
+    asked = []
+    real = S.load_scenario
+
+    def spy(ref, *a, **k):
+        asked.append(str(ref))
+        return real(ref, *a, **k)
+
+    monkeypatch.setattr(S, "load_scenario", spy)
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    bad = [v for v in query.values() if "/" in v]
+    for key in ("a_dir", "a_t_scenario", "a_t_base"):
+        try:
+            value = at.selectbox(key=key).value
+        except KeyError:
+            continue
+        assert value not in bad, (key, value)
+    assert not any(b in a for b in bad for a in asked), asked
+    if query["a_view"] == "Attribution":
+        assert asked, "the page loaded its scenarios some other way: this test would not see a bad one"
+    shown = " ".join(str(e.value) for kind in ("error", "warning", "info", "markdown", "caption") for e in at.get(kind))
+    assert "root:x" not in shown and "/etc" not in shown and "/proc" not in shown

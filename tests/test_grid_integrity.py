@@ -148,10 +148,26 @@ def test_resume_while_the_grid_is_still_running_is_refused(tmp_path, python_exe)
     assert len(man["sessions"]) == 1  # the refused commands recorded no session
 
 
+def manifest_of(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def copy_shard_recorded(shard: Path, name: str) -> Path:
+    """A copy of a shard under another name, recorded in the manifest as if a writer had committed it (the
+    old two-writer bug: the same runs stored twice, each shard intact)."""
+    dst = shard.with_name(name)
+    shutil.copy(shard, dst)
+    out = shard.parent.parent
+    man = manifest_of(out)
+    man["shards"][name] = dict(man["shards"][shard.name])
+    (out / "manifest.json").write_text(json.dumps(man))
+    return dst
+
+
 def test_doubled_shards_are_never_summed(copy_of, reference, run_cli):
     g, out = copy_of
     shard = store.shard_files(out)[0]
-    shutil.copy(shard, shard.with_name("part-0009-000001.parquet"))  # the same runs twice (old two-writer bug)
+    copy_shard_recorded(shard, "part-0009-000001.parquet")
     with pytest.raises(store.StoreError, match="stored twice"):
         store.read_runs(out)
     with pytest.raises(store.StoreError, match="stored twice"):
@@ -165,6 +181,7 @@ def test_doubled_shards_are_never_summed(copy_of, reference, run_cli):
     assert r.returncode == 0, r.stderr
     assert "set aside" in r.stdout + r.stderr and "0 computed" in r.stdout
     assert (out / "damaged" / "part-0009-000001.parquet").exists()
+    assert "part-0009-000001.parquet" not in manifest_of(out)["shards"]
     pd.testing.assert_frame_equal(frame(out), frame(reference[1]))
     a, _ = summarize(out, write=False)
     b, _ = summarize(reference[1], write=False)
@@ -179,6 +196,125 @@ def test_shard_names_carry_their_sha256(reference):
 
     for f in store.shard_files(reference[1]):
         assert store.shard_checksum(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_manifest_records_every_shard_with_its_sha256_size_and_runs(reference):
+    import hashlib
+
+    out = reference[1]
+    rec = manifest_of(out)["shards"]
+    files = store.shard_files(out)
+    assert sorted(rec) == [f.name for f in files]
+    for f in files:
+        data = f.read_bytes()
+        assert rec[f.name]["sha256"] == hashlib.sha256(data).hexdigest() and rec[f.name]["bytes"] == len(data)
+        assert rec[f.name]["runs"] == len(set(pd.read_parquet(f, columns=["run"])["run"]))
+
+
+def forge_shard(out: Path) -> Path:
+    """Replace the first shard by a well-formed one holding the same runs with doubled values, named with
+    its own correct SHA-256 (a shard copied in from elsewhere, or written by another program)."""
+    import hashlib
+    import io
+
+    first = store.shard_files(out)[0]
+    t = pd.read_parquet(first)
+    t["value"] = t["value"] * 2
+    buf = io.BytesIO()
+    t.to_parquet(buf, index=False)
+    data = buf.getvalue()
+    first.unlink()
+    forged = out / "timeseries" / f"part-0001-000001-{hashlib.sha256(data).hexdigest()}.parquet"
+    forged.write_bytes(data)
+    return forged
+
+
+def test_a_shard_the_manifest_does_not_record_is_never_read(copy_of, reference, run_cli):
+    """A well-formed shard whose name carries its own correct checksum, but which no writer of this folder
+    recorded, is refused by every reader, and --resume sets it aside and computes its runs again."""
+    g, out = copy_of
+    forged = forge_shard(out)
+    with pytest.raises(store.StoreError, match="not recorded in manifest.json"):
+        store.read_runs(out)
+    r = run_cli("summarize", out)
+    assert r.returncode == 2 and forged.name in r.stderr and "not recorded in manifest.json" in r.stderr
+    no_traceback(r)
+    r = run_cli("grid", g, "--out", out, "--resume", "--workers", "1", "--no-progress")
+    assert r.returncode == 0 and "set aside 1" in r.stderr and "2 computed" in r.stdout, r.stderr
+    assert (out / "damaged" / forged.name).exists()
+    pd.testing.assert_frame_equal(frame(out), frame(reference[1]))
+    assert sorted(manifest_of(out)["shards"]) == [f.name for f in store.shard_files(out)]
+
+
+def test_shards_are_recorded_in_the_manifest_before_they_appear(tmp_path, monkeypatch):
+    """Every shard a reader can list is already in the manifest on disk (the writer records, then renames),
+    and only the holder of the folder's lock writes shards."""
+    g = write_grid(tmp_path / "g.toml")
+    out = tmp_path / "out"
+    seen = []
+    real = store._atomic_bytes
+
+    def spy(data, path):
+        if path.parent.name == "timeseries":
+            seen.append((path.name, path.name in manifest_of(path.parent.parent)["shards"]))
+        real(data, path)
+
+    monkeypatch.setattr(store, "_atomic_bytes", spy)
+    rep = run_grid(g, out, executor=SerialExecutor(), chunk_size=1, progress=False)
+    assert rep.complete and len(seen) == 4 and all(recorded for _, recorded in seen), seen
+    with pytest.raises(store.StoreError, match="only under the folder's lock"):
+        store.ShardWriter(out, 9, manifest_of(out), store.FolderLock(out))
+
+
+def test_resume_drops_a_record_whose_shard_never_appeared(copy_of, reference):
+    """A writer killed between recording a shard and renaming it into place: the run is not done, and the
+    next --resume computes it and drops the stale entry."""
+    g, out = copy_of
+    shard = store.shard_files(out)[2]
+    shard.unlink()
+    assert len(store.completed_runs(out)) == 4   # readers read the rest
+    rep = run_grid(g, out, executor=SerialExecutor(), resume=True, progress=False)
+    assert rep.complete and rep.computed == 2 and not rep.set_aside
+    rec = manifest_of(out)["shards"]
+    assert shard.name not in rec and sorted(rec) == [f.name for f in store.shard_files(out)]
+    pd.testing.assert_frame_equal(frame(out), frame(reference[1]))
+
+
+def test_folder_written_before_the_manifest_recorded_shards(copy_of, reference, run_cli):
+    """Older folders (no "shards" in the manifest) are still read, verified by the checksum in each shard's
+    name; --resume records their shards in the manifest."""
+    g, out = copy_of
+    man = manifest_of(out)
+    del man["shards"]
+    (out / "manifest.json").write_text(json.dumps(man))
+    a, _ = summarize(out, write=False)
+    b, _ = summarize(reference[1], write=False)
+    pd.testing.assert_frame_equal(a, b)
+    flip_a_byte(store.shard_files(out)[0])
+    r = run_cli("summarize", out)
+    assert r.returncode == 2 and "SHA-256 does not match the one recorded in its name" in r.stderr, r.stderr
+    no_traceback(r)
+    rep = run_grid(g, out, executor=SerialExecutor(), resume=True, progress=False)
+    assert rep.complete and rep.computed == 2 and len(rep.set_aside) == 1
+    assert sorted(manifest_of(out)["shards"]) == [f.name for f in store.shard_files(out)]
+    pd.testing.assert_frame_equal(frame(out), frame(reference[1]))
+
+
+def test_a_damaged_record_of_shards_is_reported_cleanly(copy_of, run_cli):
+    g, out = copy_of
+    man = manifest_of(out)
+    man["shards"] = "gone"
+    (out / "manifest.json").write_text(json.dumps(man))
+    for args in (["summarize", out], ["grid", g, "--out", out, "--resume", "--workers", "1", "--no-progress"],
+                 ["robustness", out, "--outcome", "share:Huawei:2022"]):
+        r = run_cli(*args)
+        assert r.returncode == 2 and "manifest.json: shards: not a table" in r.stderr, (args, r.stderr)
+        no_traceback(r)
+    man["shards"] = {f.name: {"sha256": "x"} for f in store.shard_files(out)}   # entries without a checksum
+    (out / "manifest.json").write_text(json.dumps(man))
+    r = run_cli("summarize", out)
+    assert r.returncode == 2 and "has no valid SHA-256 in manifest.json" in r.stderr
+    no_traceback(r)
 
 
 def flip_a_byte(p: Path) -> None:
@@ -196,9 +332,11 @@ def test_damaged_shard_gives_a_clear_error_and_resume_repairs_it(copy_of, refere
         shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 3])
     else:
         flip_a_byte(shard)
-    # readers: a clear error naming the shard, never a traceback, never a wrong number
-    with pytest.raises(store.StoreError, match=shard.name):
+    # readers: a clear error naming the shard and the reason, never a traceback, never a wrong number
+    with pytest.raises(store.StoreError, match=shard.name) as e:
         summarize(out)
+    assert ("cut short" if damage == "truncate" else "SHA-256 does not match the one recorded in manifest.json") \
+        in str(e.value)
     r = run_cli("summarize", out)
     assert r.returncode == 2 and shard.name in r.stderr and "resume" in r.stderr
     no_traceback(r)
@@ -228,9 +366,16 @@ def _damage(out: Path, how: str) -> str:
         f.write_bytes(f.read_bytes()[:100])
         return "resume"
     if how == "doubled":
-        shard = store.shard_files(out)[0]
-        shutil.copy(shard, shard.with_name("part-0009-000001.parquet"))
+        copy_shard_recorded(store.shard_files(out)[0], "part-0009-000001.parquet")
         return "stored twice"
+    if how == "unrecorded":
+        forge_shard(out)
+        return "not recorded in manifest.json"
+    if how == "record":
+        man = manifest_of(out)
+        man["shards"] = ["not", "a", "table"]
+        (out / "manifest.json").write_text(json.dumps(man))
+        return "manifest.json: shards:"
     if how == "manifest":
         (out / "manifest.json").write_text("{ not json")
         return "manifest.json"
@@ -255,7 +400,8 @@ def _analysis_page():
     render()
 
 
-@pytest.mark.parametrize("how", ["flip", "truncate", "doubled", "manifest", "experiments", "columns"])
+@pytest.mark.parametrize("how", ["flip", "truncate", "doubled", "unrecorded", "record", "manifest", "experiments",
+                                 "columns"])
 @pytest.mark.parametrize("page", [_grid_page, _analysis_page])
 def test_results_pages_show_a_damaged_folder_as_one_error_without_server_paths(copy_of, monkeypatch, how, page):
     from streamlit.testing.v1 import AppTest
@@ -432,3 +578,25 @@ def test_stale_temporary_files_are_cleaned_only_under_the_lock(copy_of):
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("process-group and /proc checks are Linux-specific")
+
+
+def test_resume_of_a_folder_with_a_damaged_log_or_manifest_field_says_so(copy_of, reference, run_cli):
+    """Siblings of the damaged shard: a damaged damaged/reasons.json is kept beside a new one (never a
+    traceback, never overwritten), and a manifest missing a field --resume needs is named."""
+    g, out = copy_of
+    (out / "damaged").mkdir()
+    (out / "damaged" / "reasons.json").write_text("{ half a log")
+    flip_a_byte(store.shard_files(out)[0])
+    r = run_cli("grid", g, "--out", out, "--resume", "--workers", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    no_traceback(r)
+    kept = list((out / "damaged").glob("reasons.unreadable-*.json"))
+    assert len(kept) == 1 and kept[0].read_text() == "{ half a log"
+    assert len(json.loads((out / "damaged" / "reasons.json").read_text())) == 1
+    pd.testing.assert_frame_equal(frame(out), frame(reference[1]))
+    man = manifest_of(out)
+    del man["model_fingerprint"]
+    (out / "manifest.json").write_text(json.dumps(man))
+    r = run_cli("grid", g, "--out", out, "--resume", "--workers", "1", "--no-progress")
+    assert r.returncode == 2 and "manifest.json: model_fingerprint: missing" in r.stderr, r.stderr
+    no_traceback(r)

@@ -29,14 +29,18 @@ def refused(capsys, argv, *words) -> str:
     return err
 
 
-@pytest.fixture
-def no_runs(monkeypatch):
-    """Any model run fails the test: every refusal here must come before the runs."""
+def forbid_runs(monkeypatch, *targets: str) -> None:
+    """Calling any of ``targets`` fails the test: every refusal must come before the runs."""
     def boom(*a, **k):
         raise AssertionError("a model run started before the request was checked")
 
-    monkeypatch.setattr("sim.cli.run_scenario", boom)
-    monkeypatch.setattr("sim.analysis.attribution.attribute", boom)
+    for t in targets:
+        monkeypatch.setattr(t, boom)
+
+
+@pytest.fixture
+def no_runs(monkeypatch):
+    forbid_runs(monkeypatch, "sim.cli.run_scenario", "sim.analysis.attribution.attribute")
 
 
 def run_folder(path: Path, kind: str | None = "run") -> Path:

@@ -54,7 +54,9 @@ def _guard(fn):
 def _save_chart(chart, path: Path) -> None:
     from sim.charts import to_image
 
-    path.write_bytes(to_image(chart, "svg"))
+    from sim.engine.fileio import atomic_write_bytes
+
+    atomic_write_bytes(path, to_image(chart, "svg"))
 
 
 @_guard
@@ -221,10 +223,24 @@ CONTINUITY_DIRECTIONS = (
 )
 
 
+def _write_continuity(stage: Path, a, sc, df, jumps, dirs, pdirs) -> None:
+    import json
+
+    df.to_csv(stage / "sweep.csv", index=False)
+    jumps.to_csv(stage / "jumps.csv", index=False)
+    dirs.to_csv(stage / "removal_directions.csv", index=False)
+    pdirs.to_csv(stage / "parameter_directions.csv", index=False)
+    (stage / "scenario.toml").write_text(sc.to_toml(), encoding="utf-8")
+    man = {"tool": "chipshift", "kind": "continuity", "analysis": "continuity", "command": _command(),
+           "scenario": sc.name, "year": a.year, "basis": a.basis, "seeds": a.seeds, "months": a.months,
+           "threshold": a.threshold}
+    (stage / "manifest.json").write_text(json.dumps(man, indent=2) + "\n", encoding="utf-8")
+
+
 @_guard
 def cmd_continuity(a) -> int:
     from sim.analysis import continuity as C
-    from sim.engine.runs import OutputDirError, check_out_dir, default_out_dir
+    from sim.engine.runs import OutputDirError, default_out_dir, reserve_out_dir
     from sim.model.params import CALIBRATED, PARAMS
     from sim.model.scenario import load_scenario
 
@@ -233,6 +249,9 @@ def cmd_continuity(a) -> int:
     if not 0 < a.threshold < 1:
         return _err("--threshold is a share between 0 and 1, e.g. 0.10")
     sc = load_scenario(a.scenario)
+    if a.months >= len(sc.months):
+        return _err(f"--months {a.months:,} moves events by more than the scenario's {len(sc.months)} months; "
+                    "give fewer")
     if not int(sc.header.start[:4]) <= a.year <= int(sc.header.end[:4]):
         return _err(f"--year {a.year} is outside the horizon {sc.header.start} to {sc.header.end}")
     names = a.param if a.param is not None else list(CALIBRATED)
@@ -240,23 +259,23 @@ def cmd_continuity(a) -> int:
     if unknown:
         return _err(f"--param: unknown parameter(s) {', '.join(unknown)}")
     out = Path(a.out) if a.out else default_out_dir(f"continuity-{sc.name}")
-    try:
-        check_out_dir(out, a.overwrite)
+    try:  # checked and reserved before any run; the folder appears whole when every file is written
+        staging = reserve_out_dir(out, a.overwrite, replaces=("continuity",))
     except OutputDirError as e:
         return _err(str(e))
-    pts = C.event_points(sc, a.months) + C.parameter_points(sc, names)
-    print(f"{sc.name}: {len(pts)} points x {a.seeds} seeds = {len(pts) * a.seeds} runs", file=sys.stderr)
-    df = C.sweep(sc, pts, seeds=a.seeds, year=a.year, basis=a.basis, workers=a.workers)
-    jumps = C.jumps(df, a.threshold)
-    dirs = C.removal_directions(sc, seeds=a.seeds, basis=a.basis, workers=a.workers)
-    checks = [c for c in CONTINUITY_DIRECTIONS if c[0] in PARAMS]
-    pdirs = C.parameter_directions(sc, checks, seeds=a.seeds, basis=a.basis, workers=a.workers)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "sweep.csv", index=False)
-    jumps.to_csv(out / "jumps.csv", index=False)
-    dirs.to_csv(out / "removal_directions.csv", index=False)
-    pdirs.to_csv(out / "parameter_directions.csv", index=False)
-    (out / "scenario.toml").write_text(sc.to_toml())
+    try:
+        pts = C.event_points(sc, a.months) + C.parameter_points(sc, names)
+        print(f"{sc.name}: {len(pts)} points x {a.seeds} seeds = {len(pts) * a.seeds} runs", file=sys.stderr)
+        df = C.sweep(sc, pts, seeds=a.seeds, year=a.year, basis=a.basis, workers=a.workers)
+        jumps = C.jumps(df, a.threshold)
+        dirs = C.removal_directions(sc, seeds=a.seeds, basis=a.basis, workers=a.workers)
+        checks = [c for c in CONTINUITY_DIRECTIONS if c[0] in PARAMS]
+        pdirs = C.parameter_directions(sc, checks, seeds=a.seeds, basis=a.basis, workers=a.workers)
+        _write_continuity(staging.stage, a, sc, df, jumps, dirs, pdirs)
+        staging.commit()
+    finally:
+        if staging.stage.exists():   # not committed: nothing is left behind
+            staging.discard()
     print(f"continuity ({a.basis} shares {a.year}, jumps > {a.threshold:.0%} between neighbouring points):")
     if jumps.empty:
         print("  none")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.engine.fileio import write_csv
 from sim.analysis.results import (
     AnalysisError,
     check_outcome,
@@ -261,9 +262,9 @@ def discover(folder: str | Path, outcome: str, above: float | None = None, below
         notes.append(f"only {res.done} of {len(res.experiments)} runs are finished")
     out = Discovery(box_t, trade, cart, len(y), int(y.sum()), notes, box_extents(box_t, x, kinds))
     if write:
-        box_t.to_csv(res.folder / FILE, index=False, float_format="%.6g")
-        trade.to_csv(res.folder / TRADEOFF_FILE, index=False, float_format="%.6g")
-        cart.to_csv(res.folder / CART_FILE, index=False, float_format="%.6g")
+        write_csv(box_t, res.folder / FILE, index=False, float_format="%.6g")
+        write_csv(trade, res.folder / TRADEOFF_FILE, index=False, float_format="%.6g")
+        write_csv(cart, res.folder / CART_FILE, index=False, float_format="%.6g")
         write_json({"analysis": "discovery", "command": command, "outcome": name, "condition": cond,
                     "density": density, "peel_alpha": peel_alpha, "mass_min": mass_min, "boxes": boxes,
                     "cases": len(y), "of_interest": int(y.sum()), "notes": notes, "input": res.inputs()},

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.engine.fileio import write_csv
 from sim.analysis.results import AnalysisError, check_outcome, open_results, outcome_per_run, write_json
 from sim.model.seeds import derive_seed
 
@@ -78,6 +79,8 @@ def robustness(folder: str | Path, outcome: str, levers: list[str] | None = None
                command: str = "") -> Robustness:
     if not 0 < percentile <= 100:
         raise AnalysisError(f"--percentile must be in (0, 100], got {percentile}")
+    if boot < 0:
+        raise AnalysisError(f"--bootstrap must be 0 (no intervals) or more, got {boot}")
     res = open_results(folder, require_complete=True)
     names = [a.name for a in res.grid.axes]
     if levers:
@@ -141,8 +144,8 @@ def robustness(folder: str | Path, outcome: str, levers: list[str] | None = None
         notes.append(f"{censored} runs never cross; counted as crossing after the horizon")
     out = Robustness(t, long, levers, len(futures), threshold, maximize, notes)
     if write:
-        t.to_csv(res.folder / FILE, index=False, float_format="%.10g")
-        long.to_csv(res.folder / REGRET_FILE, index=False, float_format="%.10g")
+        write_csv(t, res.folder / FILE, index=False, float_format="%.10g")
+        write_csv(long, res.folder / REGRET_FILE, index=False, float_format="%.10g")
         write_json({"analysis": "robustness", "command": command, "outcome": name, "levers": levers,
                     "uncertainties": unc, "maximize": maximize, "threshold": threshold, "percentile": percentile,
                     "bootstrap": boot, "bootstrap_seed": int(derive_seed(res.grid.seed, 2**31 - 3)), "notes": notes,

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.engine.fileio import write_csv
 from sim.analysis.results import (
     AnalysisError,
     GridResults,
@@ -83,6 +84,10 @@ def indices(method: str, names: list[str], u: np.ndarray, y: np.ndarray, num_lev
 
 def sensitivity(folder: str | Path, outcomes: list[str], write: bool = True, command: str = "",
                 conf_level: float = 0.95, resamples: int = 1000) -> Sensitivity:
+    if not 0 < conf_level < 1:
+        raise AnalysisError(f"--conf-level must be in (0, 1), e.g. 0.95; got {conf_level}")
+    if resamples < 2:
+        raise AnalysisError(f"--resamples must be at least 2, got {resamples}")
     res = open_results(folder)
     method = res.grid.design
     if method not in METHODS:
@@ -131,7 +136,7 @@ def sensitivity(folder: str | Path, outcomes: list[str], write: bool = True, com
     out = Sensitivity(table, method, notes)
     if write:
         out.path = res.folder / FILE
-        table.to_csv(out.path, index=False, float_format="%.10g")
+        write_csv(table, out.path, index=False, float_format="%.10g")
         write_json({"analysis": "sensitivity", "command": command, "method": method, "outcomes": names,
                     "salib_seed": seed, "conf_level": conf_level, "resamples": resamples,
                     "num_levels": res.grid.num_levels if method == "morris" else None,

@@ -33,6 +33,8 @@ def cmd_calibrate(a) -> int:
     bad = [n for n in names if n not in PARAMS or PARAMS[n].kind == "bool"]
     if bad:
         return _err(f"--params: unknown or non-numeric parameter(s) {bad}")
+    from sim.engine.runs import OutputDirError
+
     if a.budget < 12:
         return _err("--budget must be at least 12")
     if a.seeds < 1 or a.workers < 1:
@@ -40,8 +42,9 @@ def cmd_calibrate(a) -> int:
     try:
         s = calibrate(a.scenario, a.targets, a.out, budget=a.budget, n_seeds=a.seeds, workers=a.workers,
                       names=names, ablations=not a.no_ablations, ablation_budget=a.ablation_budget,
-                      write=not a.dry_run, update_baseline=a.update_baseline, progress=not a.no_progress)
-    except (ScenarioError, ValueError, OSError) as e:
+                      write=not a.dry_run, update_baseline=a.update_baseline, progress=not a.no_progress,
+                      overwrite=a.overwrite)
+    except (ScenarioError, ValueError, OSError, OutputDirError) as e:
         return _err(str(e))
     print(f"calibrated {a.scenario}: loss {s['start_loss']:.1f} -> {s['best_loss']:.1f}; "
           f"{s['accepted']} accepted parameter sets; {s['wall_s'] / 60:.1f} min")
@@ -62,6 +65,7 @@ def add(sub) -> None:
     c = sub.add_parser("calibrate", help="fit the history scenario's calibrated parameters to the targets")
     c.add_argument("--targets", default=None, help="calibration targets CSV (default data/calibration_targets.csv)")
     c.add_argument("--out", default=None, help="report folder (default outputs/calibration-<time>)")
+    c.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier calibration report")
     c.add_argument("--budget", type=int, default=1600,
                    help="candidate parameter sets evaluated in the main fit (default 1600)")
     c.add_argument("--seeds", type=int, default=8, help="common seeds averaged per candidate (default 8)")

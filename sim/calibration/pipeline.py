@@ -113,15 +113,30 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
               out: str | Path | None = None, budget: int = 1600, n_seeds: int = 8, workers: int = 2,
               names: tuple[str, ...] = CALIBRATED, ablations: bool = True, ablation_budget: int | None = None,
               ablation_seeds: int = 6, write: bool = True, update_baseline: bool = False,
-              progress: bool = True, n_unc: int | None = None) -> dict[str, Any]:
+              progress: bool = True, n_unc: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     t_all = time.perf_counter()
     path = find_scenario(scenario)
     sc = load_scenario(path)
     tfile = Path(targets_file) if targets_file else DEFAULT_TARGETS
     targets = load_targets(tfile)
     oos = out_of_sample(tfile)
+    from sim.engine.runs import reserve_out_dir
+
     out = Path(out) if out else REPO / "outputs" / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
+    # checked and reserved before the fit (OutputDirError): never into a folder of other work (--overwrite
+    # replaces only a calibration report), never found
+    # unwritable hours later; the report appears whole, in one rename, when every file is written
+    staging = reserve_out_dir(out, overwrite=overwrite, replaces=("calibration",))
+    try:
+        return _calibrate(sc, path, targets, tfile, oos, out, staging, t_all, budget, n_seeds, workers, names,
+                          ablations, ablation_budget, ablation_seeds, write, update_baseline, progress, n_unc)
+    finally:
+        if staging.stage.exists():   # not committed: nothing is left behind
+            staging.discard()
+
+
+def _calibrate(sc, path, targets, tfile, oos, out, staging, t_all, budget, n_seeds, workers, names, ablations,
+               ablation_budget, ablation_seeds, write, update_baseline, progress, n_unc) -> dict[str, Any]:
     start = {n: sc.parameters.get(n, PARAMS[n].default) for n in names}
 
     # 1. fit
@@ -175,11 +190,16 @@ def calibrate(scenario: str | Path = "history", targets_file: str | Path | None 
 
     # 5. report
     wall = time.perf_counter() - t_all
-    summary = write_report(out, sc_cal, targets, oos, res, tt, st_p, pa_p, pa_u, set_of_run, sets, abl, start,
+    summary = write_report(staging.stage, sc_cal, targets, oos, res, tt, st_p, pa_p, pa_u, set_of_run, sets, abl, start,
                            dict(budget=budget, n_seeds=n_seeds, workers=workers, wall_s=wall, fit_s=t_fit,
                                 eval_s=t_eval, ablation_s=t_abl, date=date, method=method,
                                 targets_file=str(tfile), scenario_file=str(path), written=write,
-                                n_point=n_point, n_unc=n_u))
+                                n_point=n_point, n_unc=n_u, out=str(out)))
+    (staging.stage / "manifest.json").write_text(json.dumps(
+        {"tool": "chipshift", "kind": "calibration", "scenario_file": str(path), "targets_file": str(tfile),
+         "budget": budget, "n_seeds": n_seeds, "date": summary["date"], "written": write}, indent=2) + "\n",
+        encoding="utf-8")
+    staging.commit()
     if update_baseline:
         write_baseline(path if write else sc_cal, BASELINE)
         summary["baseline"] = str(BASELINE)
@@ -278,7 +298,7 @@ def write_report(out: Path, sc_cal, targets, oos, res: FitResult, tt, st_p, pa_p
         "acceptance": at.to_dict(orient="records"),
         "targets": tt.drop(columns=["source"]).to_dict(orient="records"),
         "ablations": [{"id": a.id, "loss": r.best_loss, "best": r.best} for a, r in abl],
-        "out": str(out),
+        "out": info.get("out", str(out)),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
     return summary
@@ -313,5 +333,7 @@ def write_baseline(scenario, path: Path = BASELINE) -> dict[str, Any]:
                            "low": t.low, "high": t.high} for t, x in zip(targets, mu) if math.isfinite(x)},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    from sim.engine.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     return data

@@ -26,3 +26,8 @@ def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = False) -> No
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(df, path: str | Path, **kw) -> None:
+    """A data frame as CSV, replaced atomically (``DataFrame.to_csv`` arguments in ``kw``)."""
+    atomic_write_bytes(path, df.to_csv(**kw).encode("utf-8"))

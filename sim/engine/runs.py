@@ -216,7 +216,8 @@ def check_run_size(n_seeds: int, n_months: int) -> str | None:
 
 
 def folder_kind(out: Path) -> str | None:
-    """What a ChipShift folder is, by its manifest: 'run', 'grid', 'attribution', or None (not ours)."""
+    """What a ChipShift folder is, by its manifest: 'run', 'grid', 'attribution', 'continuity',
+    'calibration', or None (not ours)."""
     try:
         man = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -227,7 +228,8 @@ def folder_kind(out: Path) -> str | None:
         return "attribution"
     if man.get("tool") != "chipshift":
         return None
-    return "grid" if man.get("kind") == "grid" else "run"
+    kind = man.get("kind")
+    return kind if kind in ("grid", "continuity", "calibration") else "run"
 
 
 def check_out_dir(out: Path, overwrite: bool, replaces: tuple[str, ...] = RUN_KINDS) -> None:

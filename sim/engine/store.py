@@ -3,7 +3,8 @@
     DIR/grid.toml              the grid file, verbatim
     DIR/scenario.toml          the resolved base scenario (after any horizon change in the grid)
     DIR/experiments.parquet    one row per run: run, point, replicate, seed_index, seed, spec_hash, axes
-    DIR/manifest.json          versions, git commit, hashes, seeds, one entry per session (start, resume)
+    DIR/manifest.json          versions, git commit, hashes, seeds, one entry per session (start, resume),
+                               and "shards": every shard's SHA-256, size and number of runs
     DIR/timeseries/part-*.parquet   the output contract (run, seed, date, entity, metric, value); every
                                shard holds whole runs, and a run is in exactly one shard
     DIR/failures.json          runs that raised in the last session (retried by --resume)
@@ -11,11 +12,16 @@
     DIR/damaged/               shards that failed their checksum or doubled runs, set aside by --resume
 
 Only the parent process writes here, and only while it holds the folder's lock (``FolderLock``): a second
-writer is refused. A shard appears by an atomic rename and its name carries the SHA-256 of its bytes
-(``part-<session>-<seq>-<sha256>.parquet``), so the checksum is committed with the shard. Readers verify
-every shard and refuse a damaged one or a run stored twice with a ``StoreError`` (never summing doubled
-data); ``--resume`` sets such shards aside and re-runs their runs. A folder killed at any moment holds only
-complete runs and ``completed_runs`` is the truth about what is done.
+writer is refused. A shard is first recorded in the manifest (its SHA-256, size and runs; the manifest is
+replaced atomically) and then appears by an atomic rename, so every shard a reader can see is recorded
+(its name also carries the SHA-256: ``part-<session>-<seq>-<sha256>.parquet``). Readers list the shards,
+then read the manifest, verify every shard against it and refuse a damaged one, one the manifest does not
+record, or a run stored twice with a ``StoreError`` (never summing doubled or damaged data); ``--resume``
+sets such shards aside and re-runs their runs. A folder killed at any moment holds only complete runs and
+``completed_runs`` is the truth about what is done.
+
+Folders written before the manifest recorded shards (no "shards" in it) are still read: their shards are
+verified against the SHA-256 in their names, and the next ``--resume`` records them in the manifest.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import os
 import re
 import socket
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -153,17 +160,24 @@ def shard_checksum(p: Path) -> str | None:
     return m.group(3) if m else None
 
 
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
 @lru_cache(maxsize=4096)
-def _check_shard(path: str, _size: int, _mtime: int, _ino: int) -> tuple[tuple[int, ...] | None, str | None]:
-    """(run ids, None) for a sound shard, (None, reason) for a damaged one. Cached per file version."""
+def _check_shard(path: str, _size: int, _mtime: int, _ino: int, want: str | None, want_bytes: int | None,
+                 where: str) -> tuple[tuple[int, ...] | None, str | None]:
+    """(run ids, None) for a sound shard, (None, reason) for a damaged one. Cached per file version and
+    expected checksum."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
         return None, f"cannot be read ({e.strerror})"
-    want = shard_checksum(Path(path))
+    if want_bytes is not None and len(data) != want_bytes:
+        return None, (f"is {len(data)} bytes but {where} records {want_bytes} "
+                      f"({'cut short' if len(data) < want_bytes else 'grown or overwritten'})")
     if want is not None and hashlib.sha256(data).hexdigest() != want:
-        return None, "its SHA-256 does not match the one recorded when it was written"
+        return None, f"its SHA-256 does not match the one recorded in {where} (damaged: bytes changed)"
     try:
         runs = pq.read_table(pa.BufferReader(data), columns=["run"]).column("run").unique().to_pylist()
     except (pa.ArrowException, OSError, ValueError):
@@ -171,19 +185,45 @@ def _check_shard(path: str, _size: int, _mtime: int, _ino: int) -> tuple[tuple[i
     return tuple(int(r) for r in runs), None
 
 
-def check_shard(p: Path) -> tuple[tuple[int, ...] | None, str | None]:
+def check_shard(p: Path, want: str | None = None, want_bytes: int | None = None,
+                where: str = "its name") -> tuple[tuple[int, ...] | None, str | None]:
+    """Verify one shard against an expected SHA-256 and size (default: the checksum in its name)."""
+    if want is None and where == "its name":
+        want = shard_checksum(p)
     try:
         st = p.stat()
     except OSError as e:
         return None, f"cannot be read ({e.strerror})"
-    return _check_shard(str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+    return _check_shard(str(p), st.st_size, st.st_mtime_ns, st.st_ino, want, want_bytes, where)
+
+
+def recorded_shards(man: dict | None, out: Path) -> dict[str, dict] | None:
+    """The manifest's record of the shards ({name: {sha256, bytes, runs, session}}), or None for a folder
+    written before the manifest recorded them. StoreError if the record is not a table."""
+    if man is None or "shards" not in man:
+        return None
+    rec = man["shards"]
+    if not isinstance(rec, dict):
+        raise StoreError(f"{Path(out) / MANIFEST}: shards: not a table of shard checksums (damaged manifest); "
+                         "restore the folder's manifest.json from a copy, or run its grid into a new folder")
+    return rec
+
+
+def _entry_problem(e: Any) -> str | None:
+    if not isinstance(e, dict) or not isinstance(e.get("sha256"), str) or not _HEX64.match(e["sha256"]):
+        return f"has no valid SHA-256 in {MANIFEST} (its entry is damaged)"
+    b = e.get("bytes")
+    if not isinstance(b, int) or isinstance(b, bool) or b < 0:
+        return f"has no valid size in {MANIFEST} (its entry is damaged)"
+    return None
 
 
 @dataclass
 class ShardScan:
     """What the shards of a folder hold: every run's shard, and the shards that cannot be used."""
     done: dict[int, Path] = field(default_factory=dict)
-    bad: list[tuple[Path, str]] = field(default_factory=list)   # (shard, reason): damaged or doubled runs
+    bad: list[tuple[Path, str]] = field(default_factory=list)   # (shard, reason): damaged, unrecorded, doubled
+    legacy: bool = False      # the manifest records no shards (a folder written before it did)
 
     def error(self, out: Path) -> StoreError:
         shard, reason = self.bad[0]
@@ -193,12 +233,29 @@ class ShardScan:
                           "re-run its runs")
 
 
-def scan_shards(out: Path) -> ShardScan:
-    """Verify every shard (checksum, readability) and find runs stored twice. A shard that repeats a run
-    of an earlier shard (in name order) is reported as bad, so doubled data is never read."""
-    scan = ShardScan()
-    for f in shard_files(out):
-        runs, reason = check_shard(f)
+def scan_shards(out: Path, man: dict | None = None) -> ShardScan:
+    """Verify every shard against the manifest's record (checksum, size, readability) and find runs stored
+    twice. A shard the manifest does not record, or that repeats a run of an earlier shard (in name order),
+    is reported as bad, so unrecorded or doubled data is never read. ``man``: the manifest as the caller
+    holds it (the writer, under the lock); by default it is read after listing the shards (a writer records
+    a shard before it commits it, so every listed shard of a live folder is in the manifest read after)."""
+    out = Path(out)
+    files = shard_files(out)
+    if man is None:
+        man = read_manifest(out)
+    rec = recorded_shards(man, out)
+    scan = ShardScan(legacy=rec is None)
+    for f in files:
+        if rec is None:
+            runs, reason = check_shard(f)
+        elif f.name not in rec:
+            runs, reason = None, (f"is not recorded in {MANIFEST} (not written by this folder's grid: copied in, "
+                                  "or left by another program)")
+        else:
+            reason = _entry_problem(rec[f.name])
+            runs = None
+            if reason is None:
+                runs, reason = check_shard(f, rec[f.name]["sha256"], rec[f.name]["bytes"], MANIFEST)
         if runs is None:
             scan.bad.append((f, reason))
             continue
@@ -209,6 +266,25 @@ def scan_shards(out: Path) -> ShardScan:
         for r in runs:
             scan.done[r] = f
     return scan
+
+
+def reconcile(man: dict, out: Path, scan: ShardScan) -> None:
+    """Make the manifest's record of shards match the sound shards after a scan (and the set-aside of the
+    bad ones): entries of shards that are gone (set aside, or recorded by a writer killed before it renamed
+    the shard) are dropped, and the shards of a folder written before the manifest recorded them are
+    recorded now. Only for the writer that holds the folder's lock; the caller writes the manifest."""
+    rec = recorded_shards(man, out) or {}
+    runs_of: dict[Path, int] = defaultdict(int)
+    for f in scan.done.values():
+        runs_of[f] += 1
+    new = {}
+    for f, n in sorted(runs_of.items()):
+        e = rec.get(f.name)
+        if e is None or _entry_problem(e) is not None:
+            data = f.read_bytes()
+            e = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "runs": n}
+        new[f.name] = e
+    man["shards"] = new
 
 
 def completed_runs(out: Path) -> dict[int, Path]:
@@ -239,7 +315,15 @@ def set_aside(out: Path, bad: list[tuple[Path, str]]) -> list[dict]:
         moved.append({"shard": f.name, "moved_to": f"{DAMAGED}/{dest.name}", "reason": reason,
                       "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     log = d / "reasons.json"
-    old = json.loads(log.read_text(encoding="utf-8")) if log.exists() else []
+    old: Any = []
+    if log.exists():
+        try:
+            old = json.loads(log.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, OSError):
+            old = None
+        if not isinstance(old, list):   # a damaged log is kept beside the new one, never overwritten
+            os.replace(log, log.with_name(f"reasons.unreadable-{time.strftime('%Y%m%dT%H%M%S')}.json"))
+            old = []
     write_json(old + moved, log)
     return moved
 
@@ -247,7 +331,7 @@ def set_aside(out: Path, bad: list[tuple[Path, str]]) -> list[dict]:
 def clean_partials(out: Path) -> int:
     """Remove temporary files a killed writer left behind; returns how many."""
     n = 0
-    for d in (Path(out), Path(out) / SHARDS):
+    for d in (Path(out), Path(out) / SHARDS, Path(out) / DAMAGED):
         if d.is_dir():
             for p in d.glob(".tmp-*"):
                 p.unlink(missing_ok=True)
@@ -263,6 +347,22 @@ def write_json(obj: Any, path: Path) -> None:
     _atomic_bytes((json.dumps(obj, indent=2, default=str) + "\n").encode(), Path(path))
 
 
+def manifest_text(man: dict) -> str:
+    """The manifest as JSON, indented, with long lists of numbers (every run's seed) on one line each: the
+    writer replaces it once per shard, so its size must stay small beside a shard's."""
+    long = {k: v for k, v in man.items()
+            if isinstance(v, list) and len(v) > 16 and all(isinstance(x, (int, float)) for x in v)}
+    text = json.dumps({k: (f"@@{k}@@" if k in long else v) for k, v in man.items()}, indent=2, default=str)
+    for k, v in long.items():
+        text = text.replace(json.dumps(f"@@{k}@@"), json.dumps(v, separators=(",", ":")), 1)
+    return text + "\n"
+
+
+def write_manifest(man: dict, out: Path) -> None:
+    """Replace DIR/manifest.json atomically (written to a temporary file, synced, renamed)."""
+    _atomic_bytes(manifest_text(man).encode(), Path(out) / MANIFEST)
+
+
 def write_table(df: pd.DataFrame, path: Path) -> None:
     import io
 
@@ -272,31 +372,45 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 
 
 class ShardWriter:
-    """Commits shards under DIR/timeseries as part-<session>-<seq>.parquet (atomic rename)."""
+    """Commits shards under DIR/timeseries as part-<session>-<seq>-<sha256>.parquet. Each shard is first
+    recorded in the manifest (SHA-256, size, runs; the manifest replaced atomically), then written to a
+    temporary file and renamed into place: every shard a reader can see is in the manifest, and a writer
+    killed between the two leaves only an entry without a file (dropped by the next --resume). Only the
+    holder of the folder's lock writes: ``lock`` must be held."""
 
-    def __init__(self, out: Path, session: int):
-        self.dir = Path(out) / SHARDS
+    def __init__(self, out: Path, session: int, manifest: dict, lock: FolderLock):
+        if lock.folder.resolve() != Path(out).resolve() or lock._fd is None:
+            raise StoreError(f"{out}: shards are written only under the folder's lock")
+        self.out = Path(out)
+        self.dir = self.out / SHARDS
         self.dir.mkdir(parents=True, exist_ok=True)
         self.session = session
+        self.man = manifest
+        self.man.setdefault("shards", {})
         self.seq = 0
 
     def _next(self, digest: str) -> Path:
         while True:
             self.seq += 1
             stem = f"part-{self.session:04d}-{self.seq:06d}"
-            if not any(self.dir.glob(stem + "*.parquet")):
+            if not any(self.dir.glob(stem + "*.parquet")) and not any(n.startswith(stem) for n in self.man["shards"]):
                 return self.dir / f"{stem}-{digest}.parquet"
 
-    def commit_bytes(self, payload: bytes) -> Path:
-        """Write one shard; its name records the SHA-256 of ``payload`` (committed with the rename)."""
-        p = self._next(hashlib.sha256(payload).hexdigest())
+    def commit_bytes(self, payload: bytes, runs: int | None = None) -> Path:
+        """Record one shard in the manifest, then write it (atomic rename)."""
+        digest = hashlib.sha256(payload).hexdigest()
+        p = self._next(digest)
+        self.man["shards"][p.name] = {"sha256": digest, "bytes": len(payload), "runs": runs,
+                                      "session": self.session}
+        write_manifest(self.man, self.out)
         _atomic_bytes(payload, p)
         return p
 
     def commit_table(self, table: pa.Table) -> Path:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
-        return self.commit_bytes(sink.getvalue().to_pybytes())
+        runs = len(pc.unique(table.column("run")))
+        return self.commit_bytes(sink.getvalue().to_pybytes(), runs)
 
 
 def copy_runs(sources: dict[Path, dict[int, list[int]]]) -> pa.Table | None:

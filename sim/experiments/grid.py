@@ -50,6 +50,7 @@ from sim.model.calendar import month_index, month_str
 from sim.model.params import PARAMS
 from sim.model.scenario import (
     CROSS_CHECKED_PARAMETERS,
+    MAX_FILE_BYTES,
     SCENARIO_DIR,
     PathRefused,
     Scenario,
@@ -228,6 +229,8 @@ def load_grid(name_or_path: str | Path, base: Scenario | None = None, check_poin
     f = str(path)
     if not path.is_file():
         raise ScenarioError([(f, "-", f"grid file not found (shipped grids: {', '.join(list_grids()) or 'none'})")])
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ScenarioError([(f, "-", f"file is larger than {MAX_FILE_BYTES} bytes")])
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:

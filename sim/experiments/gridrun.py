@@ -100,6 +100,7 @@ def _manifest(grid: Grid, specs: list[RunSpec], grid_file: str, fp: str) -> dict
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "status": "running",
         "sessions": [],
+        "shards": {},
     }
 
 
@@ -249,6 +250,12 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
         man = store.read_manifest(out)
         if man is None or not _is_results_dir(out):
             raise GridError(f"{out}: nothing to resume (no {store.MANIFEST}); run without --resume to start")
+        for key in ("grid_file_sha256", "model_fingerprint"):
+            if not isinstance(man.get(key), str):
+                raise GridError(f"{out / store.MANIFEST}: {key}: missing or not a string (damaged manifest); "
+                                "run its grid into a new folder (with --reuse of this one)")
+        if not isinstance(man.get("sessions", []), list):
+            raise GridError(f"{out / store.MANIFEST}: sessions: not a list (damaged manifest)")
         frozen = load_frozen_grid(out)
         if grid is not None and grid.sha256() != man["grid_file_sha256"]:
             raise GridError(f"{out}: the grid file {grid_path} has changed since this folder was started "
@@ -260,10 +267,10 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
         grid = frozen
         specs = run_specs(grid, fp)
         ex_old = store.read_experiments(out)
-        if ex_old["spec_hash"].tolist() != [s.spec_hash for s in specs]:
+        if "spec_hash" not in ex_old.columns or ex_old["spec_hash"].tolist() != [s.spec_hash for s in specs]:
             raise GridError(f"{out}: experiments.parquet does not match the grid; the folder was modified")
         for old in man.get("sessions", []):  # we hold the lock: a session still "running" was killed
-            if old.get("status") == "running":
+            if isinstance(old, dict) and old.get("status") == "running":
                 old.update(status="interrupted", note="the process ended without closing its session (killed)")
     else:
         if _entries(out):
@@ -275,7 +282,7 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
             (out / store.BASE_COPY).write_text(grid.base.to_toml(), encoding="utf-8")
             store.write_table(experiments_frame(grid, specs), out / store.EXPERIMENTS)
             man = _manifest(grid, specs, grid_file, fp)
-            store.write_json(man, out / store.MANIFEST)
+            store.write_manifest(man, out)
         except OSError as e:
             _clear_leftovers(out)
             if created:
@@ -283,8 +290,9 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
             raise GridError(f"{out}: cannot write the results folder ({e.strerror or e}); nothing was kept") from None
 
     store.clean_partials(out)  # only temporary files of a killed writer: the folder is ours (locked)
-    scan = store.scan_shards(out)
+    scan = store.scan_shards(out, man)   # against the manifest's record (or, for an older folder, the names)
     set_aside = store.set_aside(out, scan.bad) if scan.bad else []
+    store.reconcile(man, out, scan)       # the record now lists exactly the sound shards
     done = scan.done
     by_run = {s.run: s for s in specs}
     stray = set(done) - set(by_run)
@@ -310,13 +318,13 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
     work.sort(key=lambda w: w[0][0])
 
     session = len(man.get("sessions", [])) + 1
-    writer = store.ShardWriter(out, session)
+    writer = store.ShardWriter(out, session, man, lock[0])
     sess = {"session": session, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": command, "executor": report.executor, "status": "running", "already_done": len(done)}
     if set_aside:
         sess["set_aside"] = set_aside
     man.setdefault("sessions", []).append(sess)
-    store.write_json(man, out / store.MANIFEST)
+    store.write_manifest(man, out)
 
     bar = None
     if progress:
@@ -352,7 +360,7 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
                     raise GridError(f"a worker (pid {res.pid}) runs different model code (fingerprint "
                                     f"{res.fingerprint[:12]}, here {fp[:12]}); install the same version everywhere")
                 if res.payload is not None:
-                    writer.commit_bytes(res.payload)
+                    writer.commit_bytes(res.payload, len(res.runs))
                 report.computed += res.computed
                 report.copied += len(res.runs) - res.computed
                 report.done_this_session += len(res.runs)
@@ -375,7 +383,7 @@ def _run_grid(grid_path: Path, out: Path, ex, resume: bool, reuse, chunk_size, p
                     workers=report.workers or getattr(ex, "workers", 0), computed=report.computed,
                     copied=report.copied, failed=len(report.failed), seconds=round(report.seconds, 3))
         man["status"] = "complete" if status == "complete" else "incomplete"
-        store.write_json(man, out / store.MANIFEST)
+        store.write_manifest(man, out)
         fpath = out / store.FAILURES
         if report.failed:
             store.write_json({str(k): v for k, v in sorted(report.failed.items())}, fpath)

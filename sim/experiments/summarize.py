@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sim.engine.fileio import write_csv
 from sim.engine import store
 from sim.model.ids import (
     AGGREGATES,
@@ -227,7 +228,7 @@ def summarize(out: Path, outcomes=None, year: int | None = None, quantiles=(0.05
     if write:
         store.write_table(per_run, out / OUTCOMES_FILE)
         store.write_table(table, out / "summary.parquet")
-        table.to_csv(path, index=False)
+        write_csv(table, path, index=False)
     return table, path
 
 
