@@ -9,6 +9,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from sim import charts as sim_charts
+from sim import labels
 from sim.engine.executors import SerialExecutor
 from sim.experiments.gridrun import run_grid
 
@@ -54,32 +56,64 @@ def _rows(el) -> int:
     return sum(pa.ipc.open_stream(ds.data.data).read_all().num_rows for ds in el.proto.datasets)
 
 
+def _tables(el) -> list[list[dict]]:
+    return [pa.ipc.open_stream(ds.data.data).read_all().to_pylist() for ds in el.proto.datasets]
+
+
 def test_page_without_folder_explains():
     at = AppTest.from_function(_page, args=("/nonexistent",), default_timeout=60).run()
     assert not at.exception
-    assert any("grid results folder" in i.value for i in at.info)
+    assert any("No grid results" in i.value for i in at.info)
+    # the shipped grid files with their run counts and time estimates
+    files = at.dataframe[0].value
+    assert set(files["Grid file"]) >= {"mandate-x-power-subsidy", "uncertainty-lhs"}
+    assert (files["Runs"] == files["Design points"] * files["Runs per point"]).all()
+    assert files["Time here"].str.startswith("about").all()
 
 
 def test_page_shows_heatmap_paths_and_distribution(results):
     at = AppTest.from_function(_page, args=(str(results.parent),), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.text_input(key="grid_dir").value == str(results)   # found under the root
+    assert at.selectbox(key="v:grid").value == results.name      # found under the root, named by its path there
     charts = at.get("vega_lite_chart")
     assert len(charts) == 3
     heat = json.loads(charts[0].proto.spec)
     marks = json.dumps(heat)
-    assert '"rect"' in marks and "hoarding.strength" in marks and "choice.switching_scale" in marks
+    # axes and outcomes in plain words, cell labels in black or white for their cell's colour
+    assert '"rect"' in marks and labels.label("hoarding.strength") in marks
+    assert labels.label("choice.switching_scale") in marks and "share:" not in marks
+    cells = [r for t in _tables(charts[0]) for r in t if "ink" in r]
+    fills = dict(zip(heat["layer"][0]["encoding"]["color"]["scale"]["domain"],
+                     heat["layer"][0]["encoding"]["color"]["scale"]["range"]))
+    assert cells and all(sim_charts.contrast(c["ink"], fills[c["step"]]) >= 4.5 for c in cells)
     assert _rows(charts[0]) == 4                                   # 2 x 2 cells
     assert "facet" in json.loads(charts[1].proto.spec)
     assert _rows(charts[1]) == 4 * 1 * 3                           # 4 points x 1 year x 3 vendors
     assert "boxplot" in json.dumps(json.loads(charts[2].proto.spec))
     assert _rows(charts[2]) == 8                                   # one value per run
 
-    at.selectbox(key="grid_x").select("choice.switching_scale").run()
-    at.selectbox(key="grid_outcome").select("share:Domestic:2022").run()
+    at.selectbox(key="g:grid_x:page").select("choice.switching_scale").run()
+    at.selectbox(key="g:grid_outcome:page").select("share:Domestic:2022").run()
     assert not at.exception
     spec = json.dumps(json.loads(at.get("vega_lite_chart")[0].proto.spec))
-    assert "share:Domestic:2022" in spec
-    at.multiselect(key="grid_points").set_value([1]).run()
+    assert labels.outcome("share:Domestic:2022") in spec
+    at.multiselect(key="g:grid_points:page").set_value([1]).run()
     assert not at.exception
     assert _rows(at.get("vega_lite_chart")[1]) == 1 * 3           # one point left
+
+
+def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):
+    """With no results yet, a shipped grid runs from the page with one run per design point (within the
+    budget) into outputs/NAME-1-per-point, which the page then opens."""
+    at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="g:launch_grid").value == "mandate-x-power-subsidy"   # the fewest design points
+    assert at.number_input(key="g:launch_reps:mandate-x-power-subsidy").value == 1
+    at.button(key="g:launch").click().run()
+    assert not at.exception, at.exception
+    out = tmp_path / "mandate-x-power-subsidy-1-per-point"
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["replicates"] == 1
+    assert at.selectbox(key="v:grid").value == out.name
+    assert at.query_params.get("grid") in (out.name, [out.name])
+    assert len(at.get("vega_lite_chart")) == 3

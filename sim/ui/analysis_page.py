@@ -9,7 +9,6 @@ view. The numbers come from ``sim.analysis``; this module lays out widgets and c
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -20,34 +19,14 @@ from sim.analysis import charts
 from sim.analysis.results import AnalysisError
 from sim.engine import store
 from sim.experiments.summarize import OutcomeError
-from sim.model.scenario import SCENARIO_DIR, ScenarioError, list_scenarios
+from sim.model.scenario import ScenarioError, list_scenarios
+from sim import labels
 from sim.ui import state
+from sim.ui.outputs import clean, outputs_root, result_folders
 
 VIEWS = ("Sensitivity", "Discovery", "Attribution", "Robustness")
 GROUPINGS = {"history": "Named groups (scenarios/groups/history.toml)", "": "One group per event"}
 MAX_ATTRIBUTION_SEEDS = 20
-
-
-def outputs_root() -> Path:
-    """The only folder the page opens results from (``CHIPSHIFT_OUTPUTS``, default: the project's outputs/)."""
-    return Path(os.environ.get("CHIPSHIFT_OUTPUTS") or SCENARIO_DIR.parent / "outputs").resolve()
-
-
-def result_folders(root: Path) -> dict[str, Path]:
-    """Grid results folders under ``root``, by their path relative to it (newest first)."""
-    out = {}
-    for p in store.find_results(root):
-        rp = p.resolve()
-        if rp.is_relative_to(root):
-            out[rp.relative_to(root).as_posix()] = rp
-    return out
-
-
-def clean(msg: str, folder: Path | None, name: str) -> str:
-    """A message without server paths (the folder shows as its name under outputs/)."""
-    if folder is not None:
-        msg = msg.replace(str(folder), f"outputs/{name}")
-    return msg.replace(str(outputs_root()), "outputs").replace(str(SCENARIO_DIR.parent), ".")
 
 
 def outcome_choices(year: int) -> list[str]:
@@ -112,6 +91,7 @@ def downloads(table: pd.DataFrame, chart, stem: str, key: str) -> None:
 
 def pick_outcome(year: int, key: str) -> str:
     return st.selectbox("Outcome", outcome_choices(year), key=key, bind="query-params", accept_new_options=True,
+                        format_func=labels.outcome,
                         help="As in `python -m sim summarize`: share:ENTITY[:YEAR], value_share:..., "
                              "compute_share:..., crossover:A:B, mean:ENTITY:METRIC[:YEAR], sum:...") or \
         outcome_choices(year)[0]

@@ -45,6 +45,7 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
     Widgets are re-seeded from the settings whenever the page changes: Streamlit gives a widget on a new
     page its default value even when a widget with the same key existed on the previous page."""
     state.init()
+    st.html(BASE_CSS)
     st.session_state.pop("_pending", None)   # previews left by a run that was stopped are not finished
     if st.session_state.get("_page") != page:
         state.clear_widgets(state.WIDGET_PREFIXES)
@@ -59,6 +60,25 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
         state.set_settings(Settings())
         base = state.base_scenario("history")
     return base, state.settings()
+
+
+# Every page: text at least WCAG AA contrast (4.5:1) and a layout that works on a 390 px phone.
+BASE_CSS = """
+<style>
+/* Streamlit draws captions and navigation icons at 60% opacity (about 3.9:1 on white): darker here */
+[data-testid="stCaptionContainer"] { opacity: 0.86 !important; }
+[data-testid="stTopNavLink"] [data-testid="stIconMaterial"], [data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"]
+  { color: inherit !important; }
+/* a phone: headline numbers two to a row instead of one under another */
+@media (max-width: 640px) {
+  .st-key-headline [data-testid="stHorizontalBlock"] { flex-direction: row !important; flex-wrap: wrap !important;
+    row-gap: 0.75rem; }
+  .st-key-headline [data-testid="stColumn"] { flex: 1 1 calc(50% - 1rem) !important; min-width: calc(50% - 1rem) !important;
+    max-width: calc(50% - 0.5rem) !important; }
+  .st-key-headline [data-testid="stMetricValue"] p { font-size: 1.9rem !important; }
+}
+</style>
+"""
 
 
 def run_current(what: str = "") -> E.Ensemble | None:
@@ -83,7 +103,8 @@ def pct(x: float | None) -> str:
 
 def headline_metrics(ens: E.Ensemble, basis: str, key: str = "hl") -> dict:
     h = E.headline(ens, basis)
-    cols = st.columns(6)
+    # keyed: on a phone the numbers stand two to a row (BASE_CSS)
+    cols = st.container(key="headline" if key == "hl" else f"headline-{key}").columns(6)
     unit = BASIS_LABELS[basis].split(" ")[0]
     how = "Annual share (sum over the year, mean of the runs)."
     cols[0].metric(f"Nvidia 2025 ({unit})", pct(h["Nvidia_2025"]), help=how)
@@ -202,7 +223,8 @@ def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: dict | alt.To
     def svg() -> bytes:
         return charts.to_image(chart, "svg")
 
-    c = st.columns(5)
+    # one row of buttons that wraps on a narrow screen
+    c = [st.container(horizontal=True, key=f"{key}:row")] * 5
     c[0].download_button("Results CSV", csv, f"{stem}-timeseries.csv", "text/csv", key=f"{key}:csv",
                          on_click="ignore", icon=":material/download:")
     c[1].download_button("Results Parquet", parquet, f"{stem}-timeseries.parquet", "application/octet-stream",
@@ -234,8 +256,10 @@ PRESENT_CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
   { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-left: 2rem; padding-right: 2rem; }
-[data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 3.4rem !important; line-height: 1.15 !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.35rem !important; }
+[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] p { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.15rem !important; }
 </style>

@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import replace
 
 import streamlit as st
@@ -123,7 +124,10 @@ def init() -> None:
         problems += e.lines()
         name = DEFAULT_SCENARIO
         base = base_scenario(name)
-    parsed = from_query({**q, "scenario": [name]}, known, base, lessons=LESSON_IDS)
+    from sim.ui.outputs import result_folders
+
+    parsed = from_query({**q, "scenario": [name]}, known, base, lessons=LESSON_IDS,
+                        grids=list(result_folders()) if q.get("grid") else None)
     ss["settings"] = parsed.settings
     ss["view"] = parsed.view
     ss["url_problems"] = list(dict.fromkeys(problems + parsed.problems))
@@ -270,13 +274,33 @@ def _key(s: Settings, seeds: int) -> tuple:
     return (s.scenario, s.params, s.off, s.moved, int(seeds), _scenario_version())
 
 
+@contextmanager
+def compute_slot(ticket: object, waiting=None):
+    """Hold one of the server's compute slots (taken in arrival order) for the block; ``waiting(seconds)``
+    is called while other requests are ahead."""
+    import time
+
+    runs = _runs()
+    t0 = time.perf_counter()
+    try:
+        while not runs.acquire(ticket, timeout=0.25):
+            if waiting is not None:
+                waiting(time.perf_counter() - t0)
+        try:
+            yield
+        finally:
+            runs.release()
+    finally:
+        runs.leave(ticket)
+
+
 def check_budget(sc: Scenario, seeds: int, analysis: bool = False) -> None:
     """Refuse a request of more run-months than one session may ask of the server (``OverBudget``)."""
     months = len(sc.months)
     limit = MAX_ANALYSIS_RUN_MONTHS if analysis else MAX_RUN_MONTHS
     if seeds * months > limit:
         how = ("fewer changes or runs here, or `python -m sim attribute`" if analysis else
-               "fewer seeds or a shorter horizon here, or `python -m sim run`")
+               "fewer runs or a shorter horizon here, or `python -m sim run`")
         raise OverBudget(f"{seeds:,} runs of {months} months ({seeds * months:,} run-months) is more than this "
                          f"server runs for one request ({limit:,} run-months). Use {how}.")
 
@@ -334,7 +358,7 @@ def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
     pkey = _key(s, first)
     pre = runs.get(pkey)
     if pre is None:
-        label = f"Running {first} seeds{' for ' + what if what else ''}…"
+        label = f"Running {first} runs of the model{' for ' + what if what else ''}…"
         pre = _compute(sc, first, 0, label)
         runs.put(pkey, pre)
     if first == s.seeds:
@@ -358,7 +382,7 @@ def finish_pending() -> None:
             continue
         pre = runs.get(key[:4] + (first, key[5]))
         n = key[4]
-        label = f"Running seeds {first + 1}-{n}{' for ' + what if what else ''}…"
+        label = f"Completing the ensemble: runs {first + 1}–{n} of {n}{' for ' + what if what else ''}…"
         rest = _compute(sc, n - first, first, label)
         base = pre.records if pre is not None else _compute(sc, first, 0, label).records
         runs.put(key, E.Ensemble.from_records(base.concat([base, rest.records])))
