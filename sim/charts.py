@@ -214,7 +214,7 @@ def event_marks(events, size: str = "normal", label: bool = True) -> list[alt.Ch
         x="date:T",
         strokeDash=alt.StrokeDash("actor:N", title="Rules by", scale=alt.Scale(
             domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values())), legend=None),
-        tooltip=tip)
+        tooltip=tip).properties(name="rule_lines")
     if not label:
         return [rule]
     f = FONT_SIZES[size]
@@ -224,11 +224,12 @@ def event_marks(events, size: str = "normal", label: bool = True) -> list[alt.Ch
         fx="datum.f * width", lx=f"datum.f * width + datum['dx' + datum.k]",
         ly=f"-(datum['row' + datum.k] + 1) * {rh} - 4")
     leader = placed.mark_rule(color=RULE_INK, strokeWidth=1, opacity=0.8).encode(
-        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip)
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip).properties(name="rule_leaders")
     text = placed.mark_text(align="center", baseline="middle", fontSize=f, fontWeight="bold", color=INK,
                             dy=-f / 2 - 1).encode(
-        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip)
-    hit = base.mark_rule(strokeWidth=9, opacity=0.01, color=RULE_INK).encode(x="date:T", tooltip=tip)
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip).properties(name="rule_numbers")
+    hit = base.mark_rule(strokeWidth=9, opacity=0.01, color=RULE_INK).encode(x="date:T", tooltip=tip).properties(
+        name="rule_hit")
     return [rule, leader, text, hit]
 
 
@@ -294,10 +295,14 @@ def hover_marks(hover, bands, entities, color: alt.Color) -> list[alt.Chart]:
     tip += [alt.Tooltip(f"e{i}:N", title=e) for i, e in enumerate(entities)]
     tip += [alt.Tooltip("rules:N", title="Rules in force from this month")]
     cross = alt.Chart(hover).mark_rule(color=INK, strokeWidth=1).encode(
-        x="date:T", opacity=alt.condition(sel, alt.value(0.7), alt.value(0.0)), tooltip=tip).add_params(sel)
+        x="date:T", opacity=alt.condition(sel, alt.value(0.7), alt.value(0.0)), tooltip=tip).add_params(sel).properties(
+        name="crosshair")
+    # the dots on the lines at that month are drawn under the crosshair's pointer cells (the layer order),
+    # so a pointer resting on a dot still gets the read-out
     dots = alt.Chart(bands).mark_point(filled=True, size=60, opacity=1).encode(
-        x="date:T", y="mean:Q", color=color, tooltip=alt.value(None)).transform_filter(sel)
-    return [cross, dots]
+        x="date:T", y="mean:Q", color=color, tooltip=alt.value(None)).transform_filter(sel).properties(
+        name="crosshair_dots")
+    return [dots, cross]
 
 
 # ---------------------------------------------------------------- the main share chart
@@ -319,16 +324,17 @@ def _share_layers(bands, entities, basis, events, observed, now, title, width, h
     y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
               scale=alt.Scale(domain=[0, 1]))
     band = alt.Chart(bands).mark_area(opacity=0.18, tooltip=None).encode(
-        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q", color=color)
+        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q", color=color
+    ).properties(name="bands")
     dash = alt.StrokeDash("entity:N", legend=None, scale=alt.Scale(
         domain=list(entities), range=[[5, 3] if e in AGGREGATES else [1, 0] for e in entities]))
     line = alt.Chart(bands).mark_line(strokeWidth=2.5 if size == "present" else 2, tooltip=None).encode(
-        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash)
+        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash).properties(name="lines")
     layers = [band]
     if prev is not None:
         layers.append(alt.Chart(prev).mark_line(strokeWidth=1.5, opacity=0.4, strokeDash=[2, 2], tooltip=None).encode(
             x=_x(domain=x_domain), y="mean:Q", color=alt.Color("entity:N", scale=entity_scale(entities), legend=None),
-            detail="entity:N"))
+            detail="entity:N").properties(name="previous"))
     layers.append(line)
     if now is not None:
         layers.append(alt.Chart(now).mark_rule(color="#000000", strokeWidth=2).encode(x="date:T"))
@@ -477,8 +483,11 @@ def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[
 
 def mix_chart(mix: pd.DataFrame, title: str = "", width="container", height: int = 260) -> alt.Chart:
     """Domestic share of a buyer's choice by workload tier (columns date, tier, domestic_share)."""
+    words = {t: t.replace("_", " ").replace("low priority", "low-priority") for t in TIER_COLORS}
     d = mix.rename(columns={"tier": "series", "domestic_share": "value"})
-    return lines_chart(d, "Domestic share of the choice (compute)", "Workload tier", TIER_COLORS, fmt="%",
+    d["series"] = d["series"].astype(str).map(lambda t: words.get(t, t))   # plain words in the legend
+    return lines_chart(d, "Domestic share of the choice (compute)", "Workload tier",
+                       {words[t]: c for t, c in TIER_COLORS.items()}, fmt="%",
                        title=title, width=width, height=height, y_domain=[0, 1])
 
 
@@ -554,9 +563,9 @@ def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, f
     rect = base.mark_rect(stroke="#ffffff", strokeWidth=1).encode(
         color=alt.Color("step:N", title=value_title, scale=alt.Scale(domain=steps, range=colours),
                         legend=alt.Legend(orient="right", direction="vertical", titleLimit=220, labelLimit=0)),
-        tooltip=tip)
+        tooltip=tip).properties(name="heat_cells")
     text = base.mark_text(fontSize=FONT_SIZES["normal"], fontWeight="bold").encode(
-        text="text:N", color=alt.Color("ink:N", scale=None), tooltip=tip)
+        text="text:N", color=alt.Color("ink:N", scale=None), tooltip=tip).properties(name="heat_labels")
     # rows of a fixed height (a fixed total height would be shared with the legend in the app)
     props = {"width": width, "height": alt.Step(height or 52)}
     return alt.layer(rect, text).properties(**props).resolve_scale(color="independent")

@@ -184,7 +184,8 @@ def test_share_chart_layers_colours_and_export(ens5, history):
     assert charts.VENDOR_COLORS["Nvidia"] in text and charts.VENDOR_COLORS["Huawei"] in text
     assert "Share of cards delivered (units)" in text
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
-    assert marks == ["area", "line", "rule", "point", "rule", "rule", "text", "rule", "rule", "point", "rule"]
+    # band, line, dots under the crosshair (whose pointer cells then lie over them), rules, observed, rule hits
+    assert marks == ["area", "line", "point", "rule", "rule", "rule", "text", "rule", "rule", "point", "rule"]
     assert spec["layer"][0]["mark"]["tooltip"] is None        # the band never catches the mouse
     assert spec["config"]["axis"]["labelFontSize"] >= 14
     png = charts.to_image(ch, "png")

@@ -65,7 +65,7 @@ def test_page_without_folder_explains():
     assert not at.exception
     assert any("No grid results" in i.value for i in at.info)
     # the shipped grid files with their run counts and time estimates
-    files = at.dataframe[0].value
+    files = at.table[0].value.reset_index()
     assert set(files["Grid file"]) >= {"mandate-x-power-subsidy", "uncertainty-lhs"}
     assert (files["Runs"] == files["Design points"] * files["Runs per point"]).all()
     assert files["Time here"].str.startswith("about").all()

@@ -69,6 +69,9 @@ BASE_CSS = """
 [data-testid="stCaptionContainer"] { opacity: 0.86 !important; }
 [data-testid="stTopNavLink"] [data-testid="stIconMaterial"], [data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"]
   { color: inherit !important; }
+/* headline labels wrap rather than end in "…" */
+[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] p { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
 /* a phone: headline numbers two to a row instead of one under another */
 @media (max-width: 640px) {
   .st-key-headline [data-testid="stHorizontalBlock"] { flex-direction: row !important; flex-wrap: wrap !important;
@@ -258,8 +261,6 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-left: 2rem; padding-right: 2rem; }
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 3.4rem !important; line-height: 1.15 !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.35rem !important; }
-[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] p { white-space: normal !important;
-  overflow: visible !important; text-overflow: clip !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.15rem !important; }
 </style>
@@ -292,28 +293,39 @@ def history_label(base: Scenario, s: Settings) -> str:
     return whatchanged.short_label(base, s, state.scenario_label(s.scenario))
 
 
-def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev: dict | None = None) -> None:
-    """Under the headline numbers: what the current changes moved against the scenario as shipped, and why."""
+WHAT_CHANGED_HEIGHT = 200  # px: one height before and after a change, so the chart below never jumps
+
+
+def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev: dict | None = None):
+    """Under the headline numbers, in a box of one height (longer text scrolls inside it): what the
+    current changes moved against the scenario as shipped, and why. Returns the story (None without
+    changes) for ``attribution_box``."""
     name = state.scenario_label(s.scenario)
-    if not s.n_changes:
-        st.caption(f"Showing **{name}** as shipped. Change a parameter in the sidebar or switch off a rule beside "
-                   "the chart: this space then says what moved and why.")
-        return
-    # the scenario as shipped on the same seeds as the result shown (a preview is set against a preview)
-    base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
-    try:
-        e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
-    except (ScenarioError, state.OverBudget) as e:
-        st.error("\n".join(e.lines()))
-        return
-    story = whatchanged.explain(base, s, e0, ens, basis)
-    with st.container(border=True, key="what_changed"):
+    with st.container(border=True, key="what_changed", height=WHAT_CHANGED_HEIGHT):
+        if not s.n_changes:
+            st.markdown(f"**What changed:** nothing yet. Showing **{name}** as shipped. Change a parameter in the "
+                        "sidebar or switch off a rule beside the chart: this space then says what moved against the "
+                        "scenario as shipped, and why.")
+            st.caption("**Reading the chart.** Each line is a vendor's share, the mean of the model's runs; the "
+                       "shaded band around it holds the middle 90% of the runs. Numbered vertical lines are rules "
+                       "(listed, with their names, beside the chart). Point at the chart to read every vendor's "
+                       "share in a month.")
+            return None
+        # the scenario as shipped on the same seeds as the result shown (a preview is set against a preview)
+        base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
+        try:
+            e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
+        except (ScenarioError, state.OverBudget) as e:
+            st.error("\n".join(e.lines()))
+            return None
+        story = whatchanged.explain(base, s, e0, ens, basis)
         st.markdown(f"**What changed** against *{name}* as shipped ({ens.n_runs} runs each, "
                     f"{'the same random draws' if story.paired else 'different random draws'}; shares of "
                     f"{whatchanged.BASIS_WORDS[basis]})")
-        left, right = st.columns([1, 1.4], gap="medium")
+        left, mid, right = st.columns([1, 1.1, 1.4], gap="medium")
         with left:
             st.markdown("**You changed**\n" + "\n".join(f"- {c}" for c in story.changes))
+        with mid:
             pa, pb = story.passing
             moved = [m.text() for m in story.moves]
             if pa != pb:
@@ -321,10 +333,23 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
             st.markdown("**What moved**\n" + "\n".join(f"- {m}" for m in moved))
         with right:
             st.markdown("**When and why**\n\n" + story.when + "\n" + "\n".join(f"- {w}" for w in story.why))
+        notes = []
+        if prev is not None:
+            notes.append(f"Faint dotted lines on the chart: your previous result ({prev['label']}).")
         if len(story.changes) > 1:
-            _attribution(base, s, ens, basis, story)
-    if prev is not None:
-        st.caption(f"Faint dotted lines on the chart: your previous result ({prev['label']}).")
+            notes.append("Several changes: *Which change moved it?* under the chart splits a headline number among "
+                         "them.")
+        if notes:
+            st.caption(" ".join(notes))
+    return story
+
+
+def attribution_box(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story) -> None:
+    """With several changes: split a headline number among them (under the chart, on request)."""
+    if story is None or len(story.changes) < 2:
+        return
+    with st.expander("Which change moved it? Split a headline number among your changes", expanded=True):
+        _attribution(base, s, ens, basis, story)
 
 
 def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story) -> None:

@@ -248,7 +248,7 @@ def shipped_grids(root: Path) -> None:
                      "Time here": _duration(runs * i["months"] / rate),
                      f"Command line, {CLI_WORKERS} workers": _duration(runs * i["months"] / rate / CLI_WORKERS)})
     st.markdown("**Shipped grid files** (`scenarios/grids/`)")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="grid_files")
+    st.table(pd.DataFrame(rows).set_index("Grid file"))
     st.caption(f"Times are estimates from the model's speed on this server now ({rate:,.0f} run-months per second "
                f"in one process); the command line runs a grid on several workers: `python -m sim grid NAME --out "
                f"outputs/NAME --workers {CLI_WORKERS}`.")

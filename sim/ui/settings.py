@@ -246,7 +246,7 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
         if basis in BASES:
             view = replace(view, basis=basis)
         else:
-            problems.append(f"basis: must be one of {', '.join(BASES)}")
+            problems.append(f"basis: {basis!r} is not one of {', '.join(BASES)} (ignored)")
     for f in ("observed", "present"):
         if last(f) is not None:
             val = last(f).lower()
