@@ -224,10 +224,12 @@ def event_marks(events, size: str = "normal", label: bool = True) -> list[alt.Ch
         fx="datum.f * width", lx=f"datum.f * width + datum['dx' + datum.k]",
         ly=f"-(datum['row' + datum.k] + 1) * {rh} - 4")
     leader = placed.mark_rule(color=RULE_INK, strokeWidth=1, opacity=0.8).encode(
-        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip).properties(name="rule_leaders")
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip
+    ).properties(name="rule_leaders")
     text = placed.mark_text(align="center", baseline="middle", fontSize=f, fontWeight="bold", color=INK,
                             dy=-f / 2 - 1).encode(
-        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip).properties(name="rule_numbers")
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip
+    ).properties(name="rule_numbers")
     hit = base.mark_rule(strokeWidth=9, opacity=0.01, color=RULE_INK).encode(x="date:T", tooltip=tip).properties(
         name="rule_hit")
     return [rule, leader, text, hit]
@@ -539,8 +541,9 @@ def _fmt_value(v: float, fmt: str) -> str:
 
 def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, fmt: str = ".0%",
             width="container", height: int | None = None) -> alt.LayerChart:
-    """An outcome over two axes (columns x, y, value), ``height`` px per row: cells coloured in six equal steps of the value, each
-    cell labelled with its value in black or white, whichever reads better on the cell's colour."""
+    """An outcome over two axes (columns x, y, value), ``height`` px per row: cells coloured in six equal
+    steps of the value, each cell labelled with its value in black or white, whichever reads better on the
+    cell's colour."""
     d = cells.copy()
     v = d["value"].astype(float)
     lo, hi = float(v.min()), float(v.max())
@@ -587,7 +590,8 @@ def grid_paths(paths: pd.DataFrame, panel_title: str = "", columns: int = 3, wid
         x=alt.X("year:O", title="Year", axis=alt.Axis(labelAngle=0, labelOverlap="greedy")),
         y=alt.Y("p5:Q", title="Share of cards"), y2="p95:Q", color=color)
     line = alt.Chart().mark_line(point=True, strokeWidth=2).encode(
-        x="year:O", y=alt.Y("mean:Q", axis=alt.Axis(format="%"), title="Share of cards", scale=alt.Scale(domain=[0, 1])),
+        x="year:O", y=alt.Y("mean:Q", axis=alt.Axis(format="%"), title="Share of cards",
+                            scale=alt.Scale(domain=[0, 1])),
         color=color, strokeDash=dash, tooltip=tip)
     return alt.layer(band, line, data=paths).properties(width=width, height=height).facet(
         facet=alt.Facet("panel:N", title=panel_title or None, header=alt.Header(labelLimit=width + 40)),

@@ -183,8 +183,8 @@ def show_attribution(grid_base: str, year: int) -> None:
     with c3:
         outcome = pick_outcome(year, "a_t_outcome")
     c4, c5 = st.columns(2)
-    seeds_n = int(c4.number_input("Seeds", min_value=2, max_value=MAX_ATTRIBUTION_SEEDS, value=10, key="a_t_seeds",
-                                  bind="query-params"))
+    seeds_n = int(c4.number_input("Runs per combination", min_value=2, max_value=MAX_ATTRIBUTION_SEEDS, value=10,
+                                  key="a_t_seeds", bind="query-params"))
     grouping = c5.selectbox("Event groups", list(GROUPINGS), format_func=GROUPINGS.get, key="a_t_groups",
                             bind="query-params")
     target, base = load_scenario(target_name), load_scenario(base_name)
@@ -199,8 +199,8 @@ def show_attribution(grid_base: str, year: int) -> None:
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)
     st.caption(f"{len(changes)} differing event(s) in {n} group(s): "
-               + (f"exact Shapley values, {runs} coalitions x {seeds_n} seeds = {runs * seeds_n} runs." if runs else
-                  f"64 sampled orders x {seeds_n} seeds (standard error shown)."))
+               + (f"exact Shapley values, {runs} coalitions x {seeds_n} runs each = {runs * seeds_n} runs." if runs else
+                  f"64 sampled orders x {seeds_n} runs each (standard error shown)."))
     key = (target_name, base_name, name, seeds_n, grouping)
     done = _attribution_store()
     if key not in done:
@@ -261,7 +261,7 @@ def render() -> None:
         year = _year(res)
         m = res.manifest
         st.caption(f"**{m.get('grid', folder.name)}**: {res.grid.design} design, {res.grid.n_points} points x "
-                   f"{res.grid.replicates} seeds; {res.done} of {len(res.experiments)} runs finished. Levers: "
+                   f"{res.grid.replicates} runs each; {res.done} of {len(res.experiments)} runs finished. Levers: "
                    f"{', '.join(a.name for a in res.grid.levers) or 'none'}.")
         if view == "Sensitivity":
             show_sensitivity(folder, sig, res.grid.design, year)

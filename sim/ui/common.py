@@ -67,8 +67,8 @@ BASE_CSS = """
 <style>
 /* Streamlit draws captions and navigation icons at 60% opacity (about 3.9:1 on white): darker here */
 [data-testid="stCaptionContainer"] { opacity: 0.86 !important; }
-[data-testid="stTopNavLink"] [data-testid="stIconMaterial"], [data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"]
-  { color: inherit !important; }
+[data-testid="stTopNavLink"] [data-testid="stIconMaterial"],
+[data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"] { color: inherit !important; }
 /* headline labels wrap rather than end in "…" */
 [data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] p { white-space: normal !important;
   overflow: visible !important; text-overflow: clip !important; }
@@ -76,8 +76,8 @@ BASE_CSS = """
 @media (max-width: 640px) {
   .st-key-headline [data-testid="stHorizontalBlock"] { flex-direction: row !important; flex-wrap: wrap !important;
     row-gap: 0.75rem; }
-  .st-key-headline [data-testid="stColumn"] { flex: 1 1 calc(50% - 1rem) !important; min-width: calc(50% - 1rem) !important;
-    max-width: calc(50% - 0.5rem) !important; }
+  .st-key-headline [data-testid="stColumn"] { flex: 1 1 calc(50% - 1rem) !important;
+    min-width: calc(50% - 1rem) !important; max-width: calc(50% - 0.5rem) !important; }
   .st-key-headline [data-testid="stMetricValue"] p { font-size: 1.9rem !important; }
 }
 </style>
@@ -259,7 +259,8 @@ PRESENT_CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
   { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-left: 2rem; padding-right: 2rem; }
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 3.4rem !important; line-height: 1.15 !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 3.4rem !important;
+  line-height: 1.15 !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.35rem !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.15rem !important; }

@@ -231,7 +231,8 @@ def event_controls(base: Scenario, nums: dict[str, str], height: int | None = No
             n = nums.get(e.id)
             st.checkbox(_rule_line(e, n, moved.get(e.id)), key=on_key,
                         help=f"{KIND_WORDS.get(e.kind, e.kind)} Announced {e.announced}, in force from {e.effective}"
-                             f"{'' if n else ' (before the chart starts)'}.\n\nSource: {source_markdown(e.source) or 'not given'}"
+                             f"{'' if n else ' (before the chart starts)'}.\n\n"
+                             f"Source: {source_markdown(e.source) or 'not given'}"
                              f"\n\nId in scenario files and links: `{e.id}`")
             new = new.with_event(e.id, bool(ss[on_key]), moved.get(e.id, e.effective), e.effective)
     with st.expander("Move a rule in time"):

@@ -152,14 +152,16 @@ def show_folder(out: Path, name: str) -> None:
     st.markdown(f"**{man.get('grid', out.name)}**: {man.get('design', '?')} design, {ex['point'].nunique()} design "
                 f"points × {reps} runs each; **{done} of {len(ex)} runs finished**.")
     st.caption("Axes (a design point is written as its values in this order): "
-               + "; ".join(f"{k + 1}. {plain[a]} (`{a}`)" for k, a in enumerate(axes)) + f". Master seed {man.get('master_seed')} "
+               + "; ".join(f"{k + 1}. {plain[a]} (`{a}`)" for k, a in enumerate(axes))
+               + f". Master seed {man.get('master_seed')} "
                f"({man.get('seed_mode')} random draws across points).")
     if not done:
         st.warning("No finished runs yet.")
         return
 
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    year = int(c2.number_input("Year", min_value=1990, max_value=2100, value=default_year(out), key=f"g:grid_year:{name}"))
+    year = int(c2.number_input("Year", min_value=1990, max_value=2100, value=default_year(out),
+                               key=f"g:grid_year:{name}"))
     choices = [o if o.startswith("crossover") else f"{o}:{year}" for o in DEFAULT_OUTCOMES]
     outcome = c1.selectbox("Outcome", choices, key=f"g:grid_outcome:{name}", format_func=labels.outcome,
                            help="The name in `python -m sim summarize` is shown in the per-run table.")

@@ -85,7 +85,8 @@ def compare_words(cp: Checkpoint, guess, model) -> str:
         if d == 0:
             rel = "the same as your guess"
         else:
-            rel = f"{abs(d)} point{'s' if abs(d) != 1 else ''} {'above' if d > 0 else 'below'} your guess of {guess:.0%}"
+            rel = (f"{abs(d)} point{'s' if abs(d) != 1 else ''} {'above' if d > 0 else 'below'} your guess of "
+                   f"{guess:.0%}")
         return f"The model says {model:.0%}: {rel}."
     g, m = str(guess), str(model)
     if g == m:
@@ -93,7 +94,8 @@ def compare_words(cp: Checkpoint, guess, model) -> str:
     if NOT_BY in (g, m):
         return f"The model says {m}; your guess was {g}."
     d = int(m) - int(g)
-    return f"The model says {m}: {abs(d)} year{'s' if abs(d) != 1 else ''} {'later' if d > 0 else 'earlier'} than your guess."
+    years = f"{abs(d)} year{'s' if abs(d) != 1 else ''}"
+    return f"The model says {m}: {years} {'later' if d > 0 else 'earlier'} than your guess."
 
 
 def verdict(cp: Checkpoint, guess, model) -> str:

@@ -91,8 +91,9 @@ def _render() -> None:
     stops = T.step_stops(months, marks)
     # the buttons on a row of their own (full labels at any width), the month slider under them, then the chart
     with st.container(horizontal=True, vertical_alignment="center", key="teach-steps"):
-        st.button("Previous rule", on_click=_step, args=(-1, months, marks), key="w:prev", icon=":material/chevron_left:",
-                  help="Back to the previous rule's month (in even steps of at most a year where rules are far apart).")
+        st.button("Previous rule", on_click=_step, args=(-1, months, marks), key="w:prev",
+                  icon=":material/chevron_left:", help="Back to the previous rule's month (in even steps of at most "
+                                                       "a year where rules are far apart).")
         st.button("Next rule", on_click=_step, args=(1, months, marks), key="w:next", icon=":material/chevron_right:",
                   icon_position="right", help="On to the next rule's month; after the last rule, even steps of at "
                                               f"most {T.STEP_EVERY} months to the end.")

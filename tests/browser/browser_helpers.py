@@ -28,6 +28,41 @@ def wait_settled(page: Page, quiet_s: float = 1.0, timeout_s: float = LOAD_TIMEO
     raise AssertionError(f"the page was still running after {timeout_s:.0f} s")
 
 
+def wait_until(check, timeout_s: float = 30.0, what: str = "condition"):
+    """Poll ``check()`` until it returns a true value (returned); fails after the timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not met within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def wait_layout(page: Page, quiet_s: float = 0.6, timeout_s: float = 30.0) -> None:
+    """Wait until the charts stop moving and resizing (Vega draws after the page's run has ended)."""
+    import time
+
+    def boxes():
+        return page.locator("[data-testid=stVegaLiteChart]").evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect(); "
+            "return [Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height)]; })")
+
+    deadline = time.monotonic() + timeout_s
+    last, since = boxes(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = boxes()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+    raise AssertionError("the charts kept moving")
+
+
 def wait_ready(page: Page) -> None:
     """Wait until Explore has finished its run (headline numbers and chart drawn from the full ensemble, no
     run in progress)."""
@@ -37,12 +72,14 @@ def wait_ready(page: Page) -> None:
     expect(page.locator("[data-testid=stVegaLiteChart]").first).to_be_visible(timeout=LOAD_TIMEOUT)
     expect(page.locator("[data-testid=stStatusWidget]")).to_have_count(0, timeout=LOAD_TIMEOUT)
     wait_settled(page)
+    wait_layout(page)
 
 
 def wait_for_text(page: Page, text: str) -> None:
     """Wait until ``text`` is visible and the page has stopped running."""
     expect(page.get_by_text(text).first).to_be_visible(timeout=LOAD_TIMEOUT)
     wait_settled(page)
+    wait_layout(page)
 
 
 def metrics(page: Page) -> list[str]:

@@ -26,6 +26,7 @@ from browser_helpers import (
     wait_for_text,
     wait_ready,
     wait_settled,
+    wait_until,
 )
 from playwright.sync_api import expect
 
@@ -202,7 +203,7 @@ def test_4_teach_guess_reveal_steps_title_buttons_and_sources(browser, app_url, 
         guess = card.get_by_role("spinbutton")
         guess.fill("30")
         guess.press("Enter")
-        expect(reveal).to_be_enabled(timeout=LOAD_TIMEOUT)
+        wait_until(lambda: reveal.count() == 1 and reveal.is_enabled(), LOAD_TIMEOUT / 1000, "Reveal enabled")
         wait_settled(page)
         reveal.click()
         said = card.get_by_text(re.compile(r"^The model says"))
@@ -291,8 +292,9 @@ def test_5_presentation_mode_full_width_large_type_legend_below(page, app_url, s
     plot = plot_box(page)
     assert legend["y"] >= plot["y"] + plot["height"], (legend, plot)   # the legend below the plot
     # the rule list is under the chart, not beside it
-    rules = page.get_by_text("Rules on the chart: switch off or move").bounding_box()
-    assert rules["y"] > c["y"] + c["height"] - 1
+    rules = page.get_by_text("Rules on the chart: switch off or move")
+    wait_until(lambda: rules.bounding_box()["y"] > chart(page).bounding_box()["y"] + chart(page).bounding_box()["height"] - 1,
+               30, "the rule list under the chart")
     shot(page, shots, "presentation")
     # a link opens it in presentation mode
     assert query(page)["present"] == ["1"]
@@ -302,6 +304,7 @@ def test_5_phone_layout_at_390_px(phone, app_url, shots):
     page = phone
     page.goto(app_url + "/explore?seeds=5")
     wait_ready(page)
+    shot(page, shots, "phone")              # the first screen (for the docs, and to look at when this fails)
     # nothing runs off the side
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     # headline numbers two to a row, none overlapping
@@ -331,9 +334,7 @@ def test_5_phone_layout_at_390_px(phone, app_url, shots):
     assert (bottom - top) / cb["height"] < 0.33, (bottom - top, cb["height"])
     plot = plot_box(page)
     assert plot["height"] >= 300
-    # the pictures for the docs (and to look at when this fails)
     shot(ch, shots, "phone-chart")
-    shot(page, shots, "phone", full_page=True)
 
 
 # ---------------------------------------------------------------- 6. hover

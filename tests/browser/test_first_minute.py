@@ -61,7 +61,7 @@ def test_a_first_time_user_reads_the_headline_a_rule_and_the_band(page, app_url,
 
     # 3. The band's meaning: said on the chart and under it, in plain words.
     assert any("Band: middle 90% of runs (5–95%)." in t for t in title), title
-    caption = page.locator("[data-testid=stCaptionContainer]").filter(has_text="The shaded band").first
+    caption = page.locator("[data-testid=stCaptionContainer]").filter(has_text=re.compile("The shaded band")).first
     assert in_view(page, caption)
     words = caption.inner_text()
     assert "middle 90%" in words and "not a forecast error" in words and "runs of the model" in words
