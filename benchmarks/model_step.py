@@ -17,6 +17,7 @@ in docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -66,13 +67,20 @@ class EmptyModel(mesa.Model):
             self.step()
 
 
+CPU = {}
+
+
 def _time(fn, repeat: int) -> float:
+    """Median wall time of ``fn``; the median CPU time of this process is kept in ``CPU`` (steadier than
+    wall time on a shared machine)."""
     fn()  # warm-up
-    xs = []
+    xs, cs = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         fn()
         xs.append(time.perf_counter() - t)
+        cs.append(time.process_time() - c)
+    CPU[len(CPU)] = statistics.median(cs)
     return statistics.median(xs)
 
 
@@ -99,11 +107,14 @@ def main() -> None:
     ens20 = _time(lambda: run_ensemble(sc, 20), max(3, a.repeat // 3))
     jobs = [Job(sc, i, i) for i in range(a.batch)]
     run_batch(jobs[:2], details=())
-    big = []
+    big, big_cpu = [], []
     for _ in range(3):
+        c0 = time.process_time()
         _, dt, mem = timed(run_batch, jobs, details=())
+        big_cpu.append(time.process_time() - c0)
         big.append((dt, mem.parent_mb))
     big_dt = statistics.median(x for x, _ in big)
+    CPU[len(CPU)] = statistics.median(big_cpu) / a.batch
     peak = max(m for _, m in big)
     scale = empty * 1e3 / REFERENCE_EMPTY_MS
     per = big_dt / a.batch
@@ -117,8 +128,11 @@ def main() -> None:
         ("20-seed ensemble (one batch, trace on)", ens20, "20-seed ensemble"),
         (f"{a.batch} runs in one batch, per run", per, "per run in a batch"),
     ]
-    for label, t, goal in rows:
-        line = f"  {label:52s} {t * 1e3:9.2f} ms  {t / empty:7.1f}x empty"
+    cpu = [CPU[k] for k in sorted(CPU)]   # empty, off, on, mesa_dc, ens20, per run in the batch
+    print(f"load average {os.getloadavg()[0]:.2f}; wall time (and CPU time of this process)")
+    for (label, t, goal), c in zip(rows, cpu):
+        line = (f"  {label:52s} {t * 1e3:9.2f} ms  {t / empty:7.1f}x empty   CPU {c * 1e3:8.2f} ms "
+                f"{c / cpu[0]:6.1f}x")
         if goal:
             g = GOALS_MS[goal]
             line += (f"   goal {g:g} ms = {g / REFERENCE_EMPTY_MS:.0f}x empty "

@@ -11,6 +11,7 @@ import json
 from functools import lru_cache
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from sim.model.ids import AGGREGATES, BUYERS, VENDORS
@@ -221,7 +222,7 @@ def event_marks(events, size: str = "normal", label: bool = True) -> list[alt.Ch
     rh = f + 5
     placed = base.transform_calculate(
         k=_width_bucket()).transform_calculate(
-        fx="datum.f * width", lx=f"datum.f * width + datum['dx' + datum.k]",
+        fx="datum.f * width", lx="datum.f * width + datum['dx' + datum.k]",
         ly=f"-(datum['row' + datum.k] + 1) * {rh} - 4")
     leader = placed.mark_rule(color=RULE_INK, strokeWidth=1, opacity=0.8).encode(
         x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip
@@ -271,15 +272,22 @@ def _pct(x: float) -> str:
 def hover_frame(bands: pd.DataFrame, entities, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per month for the crosshair: ``month`` and, per entity (columns e0, e1, ... in ``entities``
     order), its mean and 5-95% range as text, e.g. "55% (48–62%)"; ``rules``: rules taking effect that month."""
-    b = bands[bands["entity"].isin(list(entities))]
-    text = [f"{_pct(m)} ({_pct(lo).rstrip('%')}–{_pct(hi)})" for m, lo, hi in zip(b["mean"], b["lo"], b["hi"])]
-    w = pd.DataFrame({"date": b["date"].to_numpy(), "entity": b["entity"].astype(str).to_numpy(), "t": text})
-    wide = w.pivot(index="date", columns="entity", values="t")
-    out = pd.DataFrame({"date": wide.index.astype("datetime64[us]")})
+    ent = bands["entity"].to_numpy(dtype=object)
+    keep = np.isin(ent, list(entities))
+    dates = bands["date"].to_numpy()[keep]
+    ent = ent[keep]
+    text = [f"{_pct(m)} ({_pct(lo).rstrip('%')}–{_pct(hi)})" for m, lo, hi in
+            zip(bands["mean"].to_numpy()[keep], bands["lo"].to_numpy()[keep], bands["hi"].to_numpy()[keep])]
+    udates = np.unique(dates)
+    col = {e: np.full(len(udates), "–", dtype=object) for e in entities}
+    pos = np.searchsorted(udates, dates)
+    for e, i, t in zip(ent, pos, text):
+        col[e][i] = t
+    out = pd.DataFrame({"date": udates.astype("datetime64[us]")})
     out["month"] = out["date"].dt.strftime("%Y-%m")
     out["head"] = out["month"] + ": mean (middle 90% of runs)"
     for i, e in enumerate(entities):
-        out[f"e{i}"] = wide[e].to_numpy() if e in wide.columns else "–"
+        out[f"e{i}"] = col[e]
     rules = {}
     if events is not None and len(events):
         for m, g in events.groupby("month"):
@@ -363,7 +371,8 @@ def _share_layers(bands, entities, basis, events, observed, now, title, width, h
 
 
 def _entities(bands: pd.DataFrame) -> tuple[str, ...]:
-    return tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in set(bands["entity"]))
+    have = set(pd.unique(bands["entity"].to_numpy(dtype=object)))
+    return tuple(e for e in list(VENDORS) + list(AGGREGATES) if e in have)
 
 
 def share_chart(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
@@ -405,12 +414,45 @@ def _share_template(entities: tuple, basis: str, has_events: bool, has_obs: bool
     return json.dumps(themed(ch, size).to_dict())
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
+def _records(df: pd.DataFrame) -> bytes:
+    """A chart dataset as Arrow IPC bytes (what Streamlit sends to the browser; dates as YYYY-MM-DD)."""
+    import pyarrow as pa
+
     out = df.copy()
     for c in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[c]):
             out[c] = out[c].dt.strftime("%Y-%m-%d")
-    return out.to_dict("records")
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+_LABELS: dict = {}
+
+
+def _label_records(events: pd.DataFrame, dom, size: str) -> bytes:
+    """The rule labels' layout as chart data, kept per set of rules, time axis and size (they change only
+    when a rule is switched off or moved)."""
+    key = (tuple(events["full"].tolist()), tuple(events["month"].tolist()), tuple(dom), size)
+    got = _LABELS.get(key)
+    if got is None:
+        if len(_LABELS) > 64:
+            _LABELS.clear()
+        got = _LABELS[key] = _records(label_layout(events, dom, size))
+    return got
+
+
+def _json_datasets(spec: dict) -> dict:
+    """A spec whose datasets are Arrow bytes, with the datasets as JSON records (for image export)."""
+    import pyarrow as pa
+
+    ds = spec.get("datasets")
+    if not ds or not any(isinstance(v, bytes) for v in ds.values()):
+        return spec
+    return {**spec, "datasets": {k: pa.ipc.open_stream(v).read_all().to_pylist() if isinstance(v, bytes) else v
+                                 for k, v in ds.items()}}
 
 
 def share_spec(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFrame | None = None,
@@ -430,7 +472,7 @@ def share_spec(bands: pd.DataFrame, basis: str = "unit_share", events: pd.DataFr
                                       height, band_label, dom, legend, size))
     data = {"bands": _records(bands), "hover": _records(hover_frame(bands, ents, events if has_ev else None))}
     if has_ev:
-        data["events"] = _records(label_layout(events, dom, size))
+        data["events"] = _label_records(events, dom, size)
     if has_obs:
         data["observed"] = _records(_with_mid(observed))
     if has_prev:
@@ -603,7 +645,7 @@ def to_image(chart, fmt: str = "png", width: int = 900) -> bytes:
     import vl_convert as vlc
 
     if isinstance(chart, dict):
-        spec = dict(chart)
+        spec = _json_datasets(dict(chart))
     else:
         with alt.data_transformers.disable_max_rows():
             spec = chart.to_dict()

@@ -29,24 +29,33 @@ def _err(lines: list[str] | str, code: int = 2) -> int:
 
 
 def cmd_run(a) -> int:
+    from sim.engine.runs import check_run_size, reserve_out_dir
+
     try:
         sc = load_scenario(a.scenario)
     except ScenarioError as e:
         return _err(e.lines())
+    n = a.seeds if a.seeds is not None else sc.header.replicates
+    too_big = check_run_size(n, len(sc.months))
+    if too_big:
+        return _err(too_big if a.seeds is not None else f"{a.scenario}: the scenario's replicates = {n}: {too_big}")
     out = Path(a.out) if a.out else default_out_dir(sc.name)
-    try:
-        from sim.engine.runs import check_out_dir
-
-        check_out_dir(out, a.overwrite)
+    try:  # checked and reserved before any run: an --out that cannot be written is refused now
+        staging = reserve_out_dir(out, a.overwrite)
     except OutputDirError as e:
         return _err(str(e))
-    n = a.seeds if a.seeds is not None else sc.header.replicates
-    res = run_scenario(sc, seeds=n, trace=a.trace)
     try:
-        write_run(res, out, overwrite=a.overwrite, source_file=str(find_scenario(a.scenario)),
+        res = run_scenario(sc, seeds=n, trace=a.trace)
+    except BaseException:
+        staging.discard()
+        raise
+    try:
+        write_run(res, staging, source_file=str(find_scenario(a.scenario)),
                   extra_manifest={"command": " ".join(["python -m sim"] + sys.argv[1:])})
-    except (OutputDirError, OSError) as e:
-        return _err(f"{out}: could not write results ({e})")
+    except OutputDirError as e:
+        return _err(f"{e}; the results were not written")
+    except OSError as e:
+        return _err(f"{out}: could not write results ({e.strerror or e})")
     summary = res.annual("unit_share").rename(columns=lambda c: f"{c} unit share")
     print(f"scenario {sc.name}: {len(res.seeds)} seed(s), {len(sc.months)} months, "
           f"{res.wall_time_s:.2f} s -> {out}")
@@ -138,9 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _seeds_positive(a) -> str | None:
-    if getattr(a, "seeds", None) is not None and a.seeds < 1:
+def _seeds_in_range(a) -> str | None:
+    """Every command's --seeds: at least 1, at most MAX_SEEDS (checked before anything is loaded)."""
+    from sim.engine.runs import MAX_SEEDS
+
+    if getattr(a, "seeds", None) is None:
+        return None
+    if a.seeds < 1:
         return "--seeds must be at least 1"
+    if a.seeds > MAX_SEEDS:
+        return f"--seeds {a.seeds:,} is more than {MAX_SEEDS:,}"
     return None
 
 
@@ -168,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     a = parser.parse_args(argv)
-    msg = _seeds_positive(a)
+    msg = _seeds_in_range(a)
     if msg:
         return _err(msg)
     saved = {}

@@ -62,5 +62,50 @@ def grid_head(design: str, samples: int | None = None, replicates: int = 2, extr
             f'seed = 17\nend = "2024-12"\n{extra}')
 
 
+# three parameters of a Sobol or Morris grid (a synthetic outcome reads them from the unit sample)
+ISHIGAMI_AXES = """
+[[axes]]
+parameter = "choice.switching_scale"
+range = [1.0, 5.0]
+[[axes]]
+parameter = "hoarding.strength"
+range = [0.0, 4.0]
+[[axes]]
+parameter = "maturity.learning_rate"
+range = [0.05, 1.0]
+"""
+
+# a lever and an uncertainty, 3 x 3 (factorial)
+ROBUST_AXES = """
+[[axes]]
+parameter = "buyers.Tencent.cuda_dependence"
+values = [0.2, 0.5, 0.9]
+role = "lever"
+[[axes]]
+parameter = "hoarding.strength"
+values = [0.0, 1.0, 2.0]
+"""
+
+# Huawei's 2024 share per lever level (rows) in each future (hoarding 0, 1, 2): 0.5 is the minimax choice
+PAY = {0.2: [0.9, 0.5, 0.1], 0.5: [0.7, 0.6, 0.5], 0.9: [0.2, 0.4, 0.8]}
+
+
+def lever_payoff(point: dict, replicate: int, unit_row) -> float:
+    """PAY of the point's lever level in its future, with a little seed noise."""
+    return PAY[point["buyers.Tencent.cuda_dependence"]][int(point["hoarding.strength"])] + 0.001 * (replicate - 1)
+
+
+def make_outputs(root: Path) -> Path:
+    """An outputs root with two results folders for the Analysis page's tests (AppTest and the browser):
+
+        sobol/    a Sobol grid (N = 64) over ISHIGAMI_AXES; Huawei's 2024 share depends on the first two
+        levers/   a factorial grid over ROBUST_AXES with the PAY outcome
+    """
+    synthetic_results(root / "sobol", grid_head("sobol", 64) + ISHIGAMI_AXES,
+                      lambda p, r, u: 0.2 + 0.3 * u[0] + 0.1 * u[1] ** 2 + 0.002 * r)
+    synthetic_results(root / "levers", grid_head("factorial", replicates=3) + ROBUST_AXES, lever_payoff)
+    return root
+
+
 def json_of(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))

@@ -42,6 +42,10 @@ def test_wrong_design_missing_folder_bad_outcome(capsys, factorial, tmp_path):
                                                                "share:Huawei:2029", "--above", "0.2"])
     assert "no such folder" in one_error(capsys, ["discover", tmp_path / "nope", "--outcome", "share:Huawei",
                                                   "--above", "0.2"])
+    # a grid file (or a shipped grid's name) where its results folder belongs: say how to run it first
+    shipped = one_error(capsys, ["sensitivity", "sobol-uncertain-parameters", "--outcome", "share:Huawei:2027"])
+    assert "is a grid file, not a results folder" in shipped
+    assert "python -m sim grid sobol-uncertain-parameters --out outputs/sobol-uncertain-parameters" in shipped
     (tmp_path / "empty").mkdir()
     assert "not a grid results folder" in one_error(capsys, ["robustness", tmp_path / "empty", "--outcome",
                                                              "share:Huawei"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_synthetic import grid_head, synthetic_results
+from analysis_synthetic import ISHIGAMI_AXES, ROBUST_AXES, grid_head, lever_payoff, synthetic_results
 
 from sim.analysis import attribution as A
 from sim.analysis.discovery import discover, prim_boxes
@@ -23,17 +24,6 @@ def ishigami(u: np.ndarray, a: float = 7.0, b: float = 0.1) -> float:
     return math.sin(x[0]) + a * math.sin(x[1]) ** 2 + b * x[2] ** 4 * math.sin(x[0])
 
 
-ISHIGAMI_AXES = """
-[[axes]]
-parameter = "choice.switching_scale"
-range = [1.0, 5.0]
-[[axes]]
-parameter = "hoarding.strength"
-range = [0.0, 4.0]
-[[axes]]
-parameter = "maturity.learning_rate"
-range = [0.05, 1.0]
-"""
 NAMES = ["choice.switching_scale", "hoarding.strength", "maturity.learning_rate"]
 
 
@@ -143,6 +133,19 @@ role = "lever"
         discover(out, "share:Huawei:2024", above=0.9)
 
 
+def test_discovery_of_rare_cases_says_how_to_find_them(tmp_path):
+    axes = '[[axes]]\nparameter = "choice.switching_scale"\nrange = [1.0, 5.0]\n'
+    out = synthetic_results(tmp_path / "rare", grid_head("lhs", 400, replicates=1) + axes,
+                            lambda p, r, u: 0.4 if p["choice.switching_scale"] > 4.9 else 0.1)
+    d = discover(out, "share:Huawei:2024", above=0.3)                   # 2.5% of the runs; boxes of 5% at least
+    hint = [n for n in d.notes if "--mass-min" in n]
+    assert hint and "50% at most" in hint[0], d.notes
+    smaller = float(hint[0].rsplit(" ", 1)[1])
+    b = discover(out, "share:Huawei:2024", above=0.3, mass_min=smaller).boxes.set_index("parameter")
+    assert abs(float(b.loc["choice.switching_scale", "low"]) - 4.9) < 0.05
+    assert b["density"].iloc[0] >= 0.8
+
+
 # ---------------------------------------------------------------- attribution (Shapley arithmetic)
 
 
@@ -155,6 +158,27 @@ def test_exact_shapley_of_a_known_game():
     phi = A.exact_shapley(coalitions, 3)[:, 0]
     assert phi == pytest.approx([3.0, 4.0, 0.0])
     assert phi.sum() == pytest.approx(v({0, 1, 2})[0] - v(set())[0])                  # efficiency
+
+
+def test_two_identical_events_get_equal_shares():
+    # events 0 and 1 are interchangeable (either alone does the same; together a little more), 2 interacts
+    # with each of them in the same way: symmetry gives 0 and 1 the same value, efficiency the total
+    def v(S):
+        k = len(S & {0, 1})
+        return np.array([5.0 * min(k, 1) + 1.0 * k + 2.0 * (2 in S) + 0.5 * k * (2 in S)])
+
+    coalitions = {frozenset(s): v(set(s)) for k in range(4) for s in itertools.combinations(range(3), k)}
+    phi = A.exact_shapley(coalitions, 3)[:, 0]
+    assert phi[0] == pytest.approx(phi[1], abs=1e-12)
+    assert phi.sum() == pytest.approx(v({0, 1, 2})[0] - v(set())[0])
+    # by hand: 0's marginal contributions are 6 (to {}), 1 (to {1}), 6.5 (to {2}), 1.5 (to {1, 2}),
+    # with weights 1/3, 1/6, 1/6, 1/3
+    assert phi[0] == pytest.approx(6 / 3 + 1 / 6 + 6.5 / 6 + 1.5 / 3)
+    # sampled orders (each with its reverse) keep the symmetry on average and stay efficient
+    orders = A.sampled_orders(3, 50, seed=1)
+    per = A.order_contributions(coalitions, orders, 3)[:, :, 0]
+    assert np.allclose(per.sum(axis=1), v({0, 1, 2})[0])
+    assert per.mean(axis=0)[0] == pytest.approx(phi[0], abs=0.5)
 
 
 def test_sampled_orders_are_efficient_and_close_to_exact():
@@ -189,6 +213,21 @@ def test_groups_names_and_errors():
         A.parse_group_option("no-equals-sign")
 
 
+def test_a_grouping_file_is_cut_to_the_scenarios_compared():
+    """The shipped history grouping names every history event; scenarios without some of them (e.g.
+    full-decoupling against no-controls) still use it, with those events left out."""
+    from sim import load_scenario
+
+    target, base = load_scenario("full-decoupling"), load_scenario("no-controls")
+    known = {e.id for e in target.events} | {e.id for e in base.events}
+    named = A.restrict_groups(A.read_groups("history"), known)
+    assert "H200 opening and duty (2026)" not in named                # neither scenario has those events
+    assert all(set(v) <= known for v in named.values())
+    groups = A.make_groups(A.differences(target, base), named, known)
+    keys = [k for g in groups for k in g.keys]
+    assert sorted(keys) == sorted(c.key for c in A.differences(target, base)) and len(keys) == len(set(keys))
+
+
 def test_shipped_history_groups_name_real_events():
     from sim import load_scenario
 
@@ -218,23 +257,9 @@ def test_minimax_regret_on_a_hand_computed_table():
     assert tm["max_regret"].tolist() == [6, 4, 3] and tm["rank"].tolist() == [3, 2, 1]
 
 
-ROBUST_AXES = """
-[[axes]]
-parameter = "buyers.Tencent.cuda_dependence"
-values = [0.2, 0.5, 0.9]
-role = "lever"
-[[axes]]
-parameter = "hoarding.strength"
-values = [0.0, 1.0, 2.0]
-"""
-
-
 def test_robustness_from_a_results_folder(tmp_path):
-    # share = lever-dependent payoff in each future: cuda 0.5 is never far from the best
-    pay = {0.2: [0.9, 0.5, 0.1], 0.5: [0.7, 0.6, 0.5], 0.9: [0.2, 0.4, 0.8]}
-    out = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES,
-                            lambda p, r, u: pay[p["buyers.Tencent.cuda_dependence"]][int(p["hoarding.strength"])]
-                            + 0.001 * (r - 1))
+    # share = lever-dependent payoff in each future (PAY): cuda 0.5 is never far from the best
+    out = synthetic_results(tmp_path / "r", grid_head("factorial", replicates=3) + ROBUST_AXES, lever_payoff)
     res = robustness(out, "share:Huawei:2024", threshold=0.5)
     t = res.table
     assert t["policy"].iloc[0] == "buyers.Tencent.cuda_dependence=0.5"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from sim import charts, list_scenarios, load_scenario, run_scenario
@@ -79,6 +80,19 @@ def test_url_problems_are_reported_and_dropped(history):
     text = "\n".join(parsed.problems)
     for key in ("scenario:", "x.unknown:", "choice.switching_scale:", "off:", "move:", "seeds:", "basis:"):
         assert key in text
+
+
+@pytest.mark.parametrize("month", ["2019-06", "2021-12", "2031-01", "2099-12"])
+def test_link_moving_a_rule_outside_the_horizon_warns_and_never_applies_it(history, month):
+    # before: a move to 2019 was silently clamped to the first month (the rule bound from 2022-01)
+    parsed = from_query({"move": [f"{TPP_RULE}:{month}", "us-2024-12-hbm-rule:2025-06"]}, list_scenarios(), history)
+    assert parsed.settings.moved == (("us-2024-12-hbm-rule", "2025-06"),)
+    assert parsed.settings.off == (TPP_RULE,)
+    (p,) = parsed.problems
+    assert p.startswith(f"move: {TPP_RULE} to {month} is outside") and "2022-01 to 2030-12" in p and "off" in p
+    assert TPP_RULE not in {e.id for e in apply(history, parsed.settings).events}
+    inside = from_query({"move": [f"{TPP_RULE}:2022-01"]}, list_scenarios(), history)
+    assert inside.problems == [] and inside.settings.moved == ((TPP_RULE, "2022-01"),)
 
 
 def test_apply_switches_off_and_moves_rules(history):
@@ -239,9 +253,12 @@ def test_fast_spec_matches_the_chart_and_carries_the_data(ens5, history):
     full = charts.share_chart(b, "unit_share", ev, obs, now=pd.Timestamp("2024-01-01")).to_dict()
     assert [x["mark"] for x in spec["layer"]] == [x["mark"] for x in full["layer"]]
     assert [x["encoding"] for x in spec["layer"]] == [x["encoding"] for x in full["layer"]]
-    assert len(spec["datasets"]["bands"]) == len(b)
-    assert spec["datasets"]["bands"][0]["date"] == "2022-01-01"
-    assert len(spec["datasets"]["events"]) == len(ev) and len(spec["datasets"]["observed"]) == len(obs)
+    # the data travel as Arrow IPC bytes (what Streamlit sends to the browser)
+    data = {k: pa.ipc.open_stream(v).read_all().to_pylist() for k, v in spec["datasets"].items()
+            if isinstance(v, bytes)}
+    assert len(data["bands"]) == len(b)
+    assert data["bands"][0]["date"] == "2022-01-01"
+    assert len(data["events"]) == len(ev) and len(data["observed"]) == len(obs)
     # new data, same layout: the data change, the structure does not
     other = charts.share_spec(b.assign(mean=b["mean"] * 0.5), "unit_share", ev, obs, now=pd.Timestamp("2024-01-01"))
     assert other["layer"] == spec["layer"] and other["datasets"]["bands"] != spec["datasets"]["bands"]
@@ -309,18 +326,50 @@ def test_compute_slots_serve_waiting_requests_in_arrival_order():
         time.sleep(delay)
         assert c.acquire(ticket, timeout=10)
         order.append(name)
-        c.release()
+        c.release(ticket)
 
     ts = [threading.Thread(target=wait_for, args=(second, "second", 0.0)),
           threading.Thread(target=wait_for, args=(third, "third", 0.2))]
     for t in ts:
         t.start()
     time.sleep(0.4)
-    assert not c.acquire(object(), timeout=0.05)   # the one slot is taken
-    c.release()
+    late = object()
+    assert not c.acquire(late, timeout=0.05)   # the one slot is taken
+    c.leave(late)
+    c.release(first)
     for t in ts:
         t.join(10)
     assert order == ["second", "third"]
+
+
+def test_a_session_holds_at_most_one_compute_slot():
+    """Two requests of one session (a page still finishing a superseded run, and the new one) never take
+    two slots: the second waits, and another session's later request takes the free slot first."""
+    from sim.ui.state import _RunCache
+
+    c = _RunCache(1e9, slots=2)
+    a1, a2, b1 = object(), object(), object()
+    assert c.acquire(a1, timeout=1, session="A") and c.busy == 1
+    assert not c.acquire(a2, timeout=0.1, session="A")     # a slot is free, but session A holds one
+    assert c.acquire(b1, timeout=0.1, session="B")         # session B, later, is served first
+    assert c.busy == 2
+    c.release(b1)
+    assert not c.acquire(a2, timeout=0.1, session="A")     # still: A holds a1
+    c.release(a1)
+    assert c.acquire(a2, timeout=1, session="A") and c.busy == 1
+    c.release(a2)
+    assert c.busy == 0
+
+
+def test_a_waiting_session_does_not_block_the_queue_behind_it():
+    from sim.ui.state import _RunCache
+
+    c = _RunCache(1e9, slots=2)
+    a1, a2, b1 = object(), object(), object()
+    assert c.acquire(a1, timeout=1, session="A")
+    assert not c.acquire(a2, timeout=0.05, session="A")    # A's second request waits first in line ...
+    assert c.acquire(b1, timeout=0.5, session="B")         # ... and B behind it is not held up
+    c.leave(a2)
 
 
 def test_run_cache_is_bounded_in_bytes(history):
@@ -342,3 +391,44 @@ def test_request_over_the_budget_is_refused_with_a_message(history, monkeypatch)
     with pytest.raises(state.OverBudget, match=r"5 runs of 108 months \(540 run-months\)"):
         state.check_budget(history, 5)
     state.check_budget(history.with_changes(header={"end": "2022-12"}), 5)
+
+
+def test_what_changed_names_a_reversal_and_its_mechanism():
+    """Switching off the April 2025 H20 rule lowers Nvidia's 2025 share of cards; the panel says so and
+    names the card mix, which the compute per card shows."""
+    from sim.model.scenario import load_scenario
+    from sim.ui import whatchanged as W
+    from sim.ui.settings import Settings, apply
+
+    base = load_scenario("history").with_changes(header={"end": "2026-12"})
+    s = Settings("history", (), ("us-2025-04-h20-licence",), (), 5)
+    e0 = E.run_ensemble(base, 5)
+    e1 = E.run_ensemble(apply(base, s), 5)
+    assert W.rule_directions(base)["us-2025-04-h20-licence"] == 1
+    story = W.explain(base, s, e0, e1, "unit_share")
+    nv = next(m for m in story.moves if m.label == "Nvidia 2025")
+    assert nv.delta < -0.005
+    lines = [w for w in story.why if w.startswith("**A reversal:**")]
+    assert len(lines) == 1 and "2025" in lines[0]
+    assert "card mix" in lines[0] or "does not show a single mechanism" in lines[0]
+    # on value shares removing the rule does not lower Nvidia's share: no reversal is claimed
+    story_v = W.explain(base, s, e0, e1, "value_share")
+    assert not [w for w in story_v.why if w.startswith("**A reversal:**")] or \
+        next(m for m in story_v.moves if m.label == "Nvidia 2025").delta < -0.005
+
+
+def test_analyses_of_the_app_take_their_turn_on_the_compute_slots():
+    """An attribution run from a page waits for a slot like any request and gives way between batches."""
+    from sim.ui import state
+
+    runs = state._runs()
+    seen = []
+
+    def analysis(step):
+        seen.append(runs.busy)
+        step(1, 2)
+        seen.append(runs.busy)
+        return "done"
+
+    assert state.analysis_run(analysis, progress=lambda d, t: seen.append((d, t))) == "done"
+    assert seen == [1, (1, 2), 1] and runs.busy == 0

@@ -113,6 +113,13 @@ def test_explore_bad_url_entries_are_reported():
     assert any("no.such.param" in w.value for w in at.warning)
 
 
+def test_explore_link_moving_a_rule_outside_the_horizon_warns_and_switches_it_off():
+    at = ok(app(move=f"{TPP_RULE}:2019-06").run())
+    assert any(f"{TPP_RULE} to 2019-06 is outside" in w.value for w in at.warning), [w.value for w in at.warning]
+    s = at.session_state["settings"]
+    assert TPP_RULE in s.off and TPP_RULE not in dict(s.moved)
+
+
 def test_explore_rejects_a_broken_upload_with_cli_errors():
     at = ok(app().run())
     broken = b'[scenario]\nname = "x"\nstart = 2023\n[parameters]\n"choice.switching_scale" = 99\n'
@@ -121,6 +128,29 @@ def test_explore_rejects_a_broken_upload_with_cli_errors():
     errors = " ".join(e.value for e in at.error)
     assert "broken.toml: parameters.choice.switching_scale:" in errors
     assert "broken.toml: scenario.start:" in errors
+    assert at.session_state["settings"].scenario == "history"
+
+
+@pytest.mark.parametrize("target", ["/proc/self/environ", "/etc/passwd", "../../../../etc/passwd", "{secret}",
+                                    "link.csv"])
+def test_explore_upload_naming_a_server_file_shows_none_of_it(target, tmp_path, monkeypatch):
+    """Issue 11, item 1: an uploaded scenario's parameter_sets cannot read a server file, and the page's
+    messages quote nothing from one (before: /proc/self/environ showed the server's environment)."""
+    secret = tmp_path / "secrets.csv"
+    secret.write_text("hoarding.strength,SECRET_COLUMN\n0.5,TOPSECRET-VALUE\nroot:x:0:0,1\n")
+    monkeypatch.setenv("CHIPSHIFT_TEST_SECRET", "ENV-SECRET-VALUE")
+    monkeypatch.chdir(tmp_path)   # a file in the server's working folder is not reachable either
+    target = target.replace("{secret}", str(secret))
+    at = ok(app().run())
+    up = (f'[scenario]\nname = "leak"\nextends = "history"\nparameter_sets = "{target}"\n').encode()
+    at.file_uploader(key="w:upload").upload("leak.toml", up, "application/toml").run()
+    ok(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "leak.toml: scenario.parameter_sets:" in errors, errors
+    shown = " ".join(str(e.value) for kind in ("error", "warning", "info", "markdown", "caption", "code")
+                     for e in at.get(kind))
+    for leaked in ("ENV-SECRET-VALUE", "TOPSECRET", "SECRET_COLUMN", "root:x:0", "PATH=", "HOME="):
+        assert leaked not in shown, leaked
     assert at.session_state["settings"].scenario == "history"
 
 

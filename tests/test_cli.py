@@ -189,9 +189,13 @@ def test_non_empty_out_is_refused_without_overwrite(tmp_path, python_exe):
     assert "not empty" in r.stderr and "--overwrite" in r.stderr and str(out) in r.stderr
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # nothing written beside it either
-    r = cli(python_exe, "run", "history", "--seeds", 1, "--out", out, "--overwrite", cwd=tmp_path)
+    # --overwrite replaces a run folder only (tests/test_run_folders.py: never a folder of other work)
+    (out / "keep.txt").unlink()
+    assert cli(python_exe, "run", "history", "--seeds", 1, "--out", out, cwd=tmp_path).returncode == 0
+    first = (out / "manifest.json").read_bytes()
+    r = cli(python_exe, "run", "history", "--seeds", 2, "--out", out, "--overwrite", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (out / "timeseries.parquet").exists() and (out / "manifest.json").exists()
+    assert (out / "timeseries.parquet").exists() and (out / "manifest.json").read_bytes() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
 
 

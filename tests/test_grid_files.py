@@ -184,3 +184,106 @@ def test_model_fingerprint_covers_the_model_sources():
             "model/data/products.toml"} <= names
     assert not names & {"cli.py", "charts.py", "experiments/grid.py", "ui/state.py"}
     assert len(model_fingerprint()) == 32
+
+
+# ---------------------------------------------------------------- size and speed (issue 11, item 6)
+
+
+HUGE = [
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\nsteps = 1000000\n'
+     '[[axes]]\nparameter = "choice.nest_vendor"\nrange = [0.5, 1.0]\nsteps = 1000000\n', HEAD, 10**12),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\nsteps = 10000000000000\n', HEAD, 10**13),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\n', HEAD + 'design = "sobol"\nsamples = 1099511627776\n',
+     2**40 * 3),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\n', HEAD + 'design = "lhs"\nsamples = 1000000000\n',
+     10**9),
+    (AX + '[[axes]]\nevent = "us-2023-10-tpp-rule"\nfield = "timing"\nrange = ["2023-01", "2800-12"]\n',
+     HEAD.replace("replicates = 2", "replicates = 10000"), 2 * 9336),
+]
+
+
+@pytest.mark.parametrize("text,head,points", HUGE)
+def test_huge_designs_are_refused_before_anything_is_built(monkeypatch, text, head, points):
+    import time
+
+    def never(*a, **k):
+        raise AssertionError("the design was built")
+
+    monkeypatch.setattr("sim.experiments.grid.make_design", never)
+    monkeypatch.setattr("sim.experiments.grid.unit_sample", never)
+    t0 = time.perf_counter()
+    probs = problems(text, head)
+    assert time.perf_counter() - t0 < 5
+    (_, key, reason), = probs
+    assert key == "grid" and f"{points:,} design points" in reason and "was not built" in reason
+
+
+@pytest.mark.parametrize("text,head", [
+    (AX + '[[axes]]\nevent = "us-2023-10-tpp-rule"\nfield = "timing"\nrange = ["2023-01", "2024-12"]\nstep = 5\n', HEAD),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\nsteps = 7\n[[axes]]\nparameter = '
+     '"china.reactive.coverage_trigger"\nvalues = [0.2, 0.8]\n', HEAD),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\n[[axes]]\nevent = "cn-2025-11-power-subsidy"\n'
+     'field = "rate"\nrange = [0.0, 0.6]\n', HEAD + 'design = "sobol"\nsamples = 16\n'),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\n[[axes]]\nparameter = "choice.nest_vendor"\n'
+     'range = [0.5, 1.0]\n', HEAD + 'design = "morris"\nsamples = 4\n'),
+    ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\n[[axes]]\nevent = "cn-2025-11-power-subsidy"\n'
+     'field = "rate"\nrange = [0.0, 0.6]\nsteps = 3\nrole = "lever"\n[[axes]]\nevent = "us-2023-10-tpp-rule"\n'
+     'field = "timing"\nrange = ["2023-01", "2023-06"]\nrole = "lever"\n', HEAD + 'design = "lhs"\nsamples = 5\n'),
+])
+def test_design_size_is_the_number_of_points_built(text, head):
+    from sim.experiments.grid import design_size
+
+    g = grid(text, head)
+    assert design_size(g) == g.n_points == len(g.points) > 1
+
+
+def test_sampled_values_equal_the_scalar_mapping_to_the_bit():
+    from sim.experiments.grid import Axis
+
+    rng = np.random.default_rng(3)
+    u = np.concatenate([rng.random(2000), [0.0, 1.0, 1.0 - 1e-13, -0.1, 1.5]])
+    for ax in (Axis("f", parameter="x", lo=0.05, hi=3.7, kind="float"), Axis("i", parameter="x", lo=-3, hi=11,
+               kind="int"), Axis("m", event="e", field="timing", lo="2023-01", hi="2026-07", kind="month"),
+               Axis("v", parameter="x", values=(0.1, 0.5, 0.9), kind="float")):
+        assert ax.from_units(u) == [ax.from_unit(x) for x in u]
+
+
+def full_check(g) -> set[int]:
+    """The design points that do not make a valid scenario, found the slow way (a scenario per point)."""
+    bad = set()
+    for j, pt in enumerate(g.points):
+        try:
+            g.scenario_at(pt)
+        except ScenarioError:
+            bad.add(j)
+    return bad
+
+
+def test_points_are_checked_by_coupled_axes_with_the_same_verdict_as_a_scenario_per_point():
+    # the nest parameters are checked against each other, an event's fields together: the grouped check
+    # names the first bad point and both kinds of problem, and passes only designs whose every point is valid
+    text = ('[[axes]]\nparameter = "choice.nest_product"\nvalues = [0.3, 0.6, 0.9]\n'
+            '[[axes]]\nparameter = "choice.nest_vendor"\nvalues = [0.5, 0.8]\n'
+            '[[axes]]\nparameter = "hoarding.strength"\nvalues = [0.5, 1.5]\n'
+            '[[axes]]\nevent = "us-2023-10-tpp-rule"\nfield = "effective"\nvalues = ["2023-08", "2023-12"]\n'
+            '[[axes]]\nevent = "us-2023-10-tpp-rule"\nfield = "announced"\nvalues = ["2023-09", "2023-11"]\n')
+    probs = problems(text)
+    named = {int(r.split("design point ")[1].split(" ")[0]) for _, _, r in probs if "design point" in r}
+    slow = full_check(parse_grid(textwrap.dedent(HEAD) + text, "g.toml", check_points=False))
+    assert named <= slow and min(slow) in named
+    assert any("nest_vendor" in r for _, _, r in probs) and any("announced" in r for _, _, r in probs)
+    good = text.replace("0.3, 0.6, 0.9", "0.3, 0.5").replace('"2023-09", "2023-11"', '"2023-07", "2023-08"')
+    assert full_check(grid(good)) == set()
+
+
+def test_checking_an_accepted_million_point_grid_is_fast():
+    import time
+
+    text = ('[[axes]]\nparameter = "hoarding.strength"\nrange = [0.0, 3.0]\nsteps = 200\n'
+            '[[axes]]\nparameter = "china.reactive.coverage_trigger"\nrange = [0.0, 1.0]\nsteps = 200\n'
+            '[[axes]]\nevent = "us-2023-10-tpp-rule"\nfield = "timing"\nrange = ["2022-01", "2023-12"]\n')
+    t0 = time.perf_counter()
+    g = grid(text, HEAD.replace("replicates = 2", "replicates = 1"))
+    took = time.perf_counter() - t0
+    assert g.n_points == 200 * 200 * 24
+    assert took < 60, f"{took:.1f} s to check {g.n_points:,} points"   # a scenario per point: about 20 minutes

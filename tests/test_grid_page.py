@@ -71,10 +71,79 @@ def test_page_without_folder_explains():
     assert files["Time here"].str.startswith("about").all()
 
 
+def _default_page():
+    from sim.ui.grid_results import render
+
+    render()
+
+
+@pytest.fixture
+def outside_linked_in(results, tmp_path, monkeypatch):
+    """The outputs root is the results' parent (CHIPSHIFT_OUTPUTS); a copy of the results lies outside it,
+    with a link to it from inside the root (``link-out``). Returns the copy's path."""
+    import shutil
+
+    outside = tmp_path / "elsewhere" / "secret-grid"
+    shutil.copytree(results, outside)
+    (results.parent / "link-out").symlink_to(outside)
+    monkeypatch.setenv("CHIPSHIFT_OUTPUTS", str(results.parent))
+    yield outside
+    (results.parent / "link-out").unlink()
+
+
+def _shown(at) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "caption", "error", "info", "warning") for e in at.get(kind))
+
+
+def test_page_opens_only_folders_under_the_configured_outputs_root(results, outside_linked_in):
+    """Item 9: the page lists the results folders under CHIPSHIFT_OUTPUTS (no typed paths), and shows no
+    server path; a folder outside the root, even one linked into it, is not offered."""
+    at = AppTest.from_function(_default_page, default_timeout=60).run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="grid_dir")
+    assert box.options == ["page"] and box.value == "page"
+    assert not at.text_input   # no free-text path on the page
+    shown = _shown(at)
+    assert str(results.parent) not in shown and "secret-grid" not in shown
+
+
+@pytest.mark.parametrize("name", ["link-out", "../elsewhere/secret-grid", "page/../../elsewhere/secret-grid",
+                                  "/etc", "ghost"])
+def test_a_link_names_only_a_listed_folder(results, outside_linked_in, name):
+    """The folder in a link (grid=NAME) is one of the listed folders or nothing: any other name, one that
+    leads out of the root included, is ignored with a warning, and the link then names the folder shown."""
+    at = AppTest.from_function(_default_page, default_timeout=60)
+    at.query_params["grid"] = name
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="grid_dir").value == "page"
+    warning = " ".join(w.value for w in at.warning)
+    assert f"grid: {name!r}" in warning and "not a grid results folder under outputs/" in warning, warning
+    shown = _shown(at)
+    assert str(results.parent) not in shown and str(outside_linked_in) not in shown
+    assert at.query_params["grid"] in ("page", ["page"])
+
+
+def test_a_link_reopens_its_folder(results, outside_linked_in):
+    import shutil
+
+    shutil.copytree(results, results.parent / "other")
+    try:
+        at = AppTest.from_function(_default_page, default_timeout=60)
+        at.query_params["grid"] = "other"
+        at.run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="grid_dir").value == "other" and not at.warning
+        at.selectbox(key="grid_dir").select("page").run()
+        assert at.query_params["grid"] in ("page", ["page"])
+    finally:
+        shutil.rmtree(results.parent / "other")
+
+
 def test_page_shows_heatmap_paths_and_distribution(results):
     at = AppTest.from_function(_page, args=(str(results.parent),), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="v:grid").value == results.name      # found under the root, named by its path there
+    assert at.selectbox(key="grid_dir").value == "page"   # found under the root
     charts = at.get("vega_lite_chart")
     assert len(charts) == 3
     heat = json.loads(charts[0].proto.spec)
@@ -114,6 +183,32 @@ def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):
     out = tmp_path / "mandate-x-power-subsidy-1-per-point"
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete" and man["replicates"] == 1
-    assert at.selectbox(key="v:grid").value == out.name
+    assert at.selectbox(key="grid_dir").value == out.name
     assert at.query_params.get("grid") in (out.name, [out.name])
     assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_a_small_grid_never_writes_into_other_work(tmp_path):
+    """A folder that already holds something else under the name the page would write is refused with a
+    message (no server path), and left exactly as it was."""
+    other = tmp_path / "mandate-x-power-subsidy-1-per-point"
+    other.mkdir()
+    (other / "thesis.tex").write_text("my work")
+    at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=120).run()
+    assert not at.exception, at.exception
+    at.button(key="g:launch").click().run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "not empty" in errors and str(tmp_path) not in errors, errors
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"] and (other / "thesis.tex").read_text() == "my work"
+
+
+def test_a_grid_over_the_session_budget_cannot_be_started_here(tmp_path):
+    at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=120).run()
+    at.selectbox(key="g:launch_grid").select("sobol-uncertain-parameters").run()
+    at.number_input(key="g:launch_reps:sobol-uncertain-parameters").set_value(2).run()
+    assert not at.exception, at.exception
+    assert any("Too large to run here" in w.value and "python -m sim grid sobol-uncertain-parameters" in w.value
+               for w in at.warning)
+    assert at.button(key="g:launch").disabled
+    assert list(tmp_path.iterdir()) == []

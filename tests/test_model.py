@@ -540,3 +540,33 @@ def test_invariants_hold_for_any_parameters_within_bounds(params, seed):
     s = wide(ts, "unit_share")
     pos = wide(ts, "units")["Total"] > 0
     np.testing.assert_allclose(s.loc[pos, list(VENDORS)].sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_carried_capex_finances_more_buying_ahead_and_zero_changes_nothing():
+    """demand.capex_carry_months: unspent budget carried forward. 0 (the calibrated history) leaves every
+    result as it was; carrying budget forward never reduces what buyers pull forward."""
+    from sim.engine.batch import Job, run_batch
+
+    sc = load_scenario("history").with_changes(header={"end": "2024-06"},
+                                                parameters={"hoarding.strength": 6.0})
+    carry = sc.with_changes(parameters={"demand.capex_carry_months": 12.0})
+    zero = sc.with_changes(parameters={"demand.capex_carry_months": 0.0})
+    rec = run_batch([Job(sc, 1, 0), Job(zero, 1, 1), Job(carry, 1, 2)], details=())
+    np.testing.assert_array_equal(rec.product[0], rec.product[1])
+    assert rec.hoard[2].sum() >= rec.hoard[0].sum() - 1e-6
+    assert rec.hoard[2].sum() > rec.hoard[0].sum() * 1.01
+
+
+def test_expected_rules_put_parts_near_the_ceiling_at_risk_only_when_switched_on():
+    """anticipation.class_weight: while buyers expect more controls, legal foreign parts near the US ceiling
+    (the class the next rule would catch) are at risk before any rule naming them is announced."""
+    base = load_scenario("history").with_changes(header={"end": "2025-01"})
+    mults = {}
+    for w in (0.0, 1.0):
+        m = MarketModel(base.with_changes(parameters={"anticipation.class_weight": w}), seed=1, mesa_collect=False)
+        m.run_model()
+        mults[w] = m.hoard_mult[0, :, [m.pidx["h20"], m.pidx["a100"]]]
+    h20_0, a100_0 = mults[0.0]
+    h20_1, a100_1 = mults[1.0]
+    assert (h20_1 > h20_0 + 1.0).all()              # the H20 (about half the ceiling) becomes a hoarding target
+    np.testing.assert_allclose(a100_1, a100_0)       # an illegal part is not

@@ -116,6 +116,13 @@ def read_groups(name_or_path: str) -> dict[str, list[str]]:
     return {k: list(v) for k, v in g.items()}
 
 
+def restrict_groups(named: dict[str, list[str]], known_ids: set[str]) -> dict[str, list[str]]:
+    """A grouping file's groups cut to the events of the two scenarios compared: a shipped grouping (e.g.
+    ``history``) names events that another pair of scenarios may not hold at all; groups left empty go."""
+    out = {k: [i for i in v if i in known_ids] for k, v in named.items()}
+    return {k: v for k, v in out.items() if v}
+
+
 def parse_group_option(text: str) -> tuple[str, list[str]]:
     """``NAME=id1,id2`` -> (NAME, [id1, id2])."""
     name, sep, ids = text.partition("=")

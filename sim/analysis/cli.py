@@ -4,6 +4,7 @@
     discover GRID_DIR --outcome NAME (--above X | --below X) [--density D] [--boxes K]
     attribute SCENARIO --base BASE --outcome NAME [--seeds N] [--out DIR] [--group NAME=id,id] [--groups FILE]
     robustness GRID_DIR --outcome NAME [--lever AXIS ...] [--maximize | --minimize] [--threshold X]
+    continuity SCENARIO [--year Y] [--seeds N] [--months M] [--param NAME ...] [--threshold X] [--out DIR]
 
 Problems with the request print one line ``error: ...`` and exit with code 2. Heavy imports happen inside
 the commands, so ``python -m sim --help`` stays fast.
@@ -26,10 +27,11 @@ def _command() -> str:
 
 def _known_errors():
     from sim.analysis.results import AnalysisError
+    from sim.engine.store import StoreError
     from sim.experiments.summarize import OutcomeError
     from sim.model.scenario import ScenarioError
 
-    return AnalysisError, OutcomeError, ScenarioError
+    return AnalysisError, OutcomeError, ScenarioError, StoreError   # StoreError: a damaged or doubled shard
 
 
 def _guard(fn):
@@ -131,11 +133,9 @@ def cmd_robustness(a) -> int:
 @_guard
 def cmd_attribute(a) -> int:
     from sim.analysis import attribution as A
-    from sim.analysis import charts
     from sim.analysis.evaluate import outcome_name
-    from sim.engine.runs import OutputDirError, check_out_dir, default_out_dir
+    from sim.engine.runs import OutputDirError, default_out_dir, reserve_out_dir
     from sim.model.scenario import load_scenario
-    from sim.model.seeds import derive_seeds
 
     if a.seeds < 1:
         return _err("--seeds must be at least 1")
@@ -144,23 +144,35 @@ def cmd_attribute(a) -> int:
     target = load_scenario(a.scenario)
     base = load_scenario(a.base)
     name = outcome_name(a.outcome, target)
-    out = Path(a.out) if a.out else default_out_dir(f"attribution-{target.name}-vs-{base.name}")
-    try:
-        check_out_dir(out, a.overwrite)
-    except OutputDirError as e:
-        return _err(str(e))
+    known = {e.id for e in target.events} | {e.id for e in base.events}
     named: dict[str, list[str]] = {}
-    for f in a.groups or []:
-        for k, v in A.read_groups(f).items():
+    for f in a.groups or []:   # a grouping file may name events neither scenario holds: those are left out
+        for k, v in A.restrict_groups(A.read_groups(f), known).items():
             named[k] = v
-    for g in a.group or []:
+    for g in a.group or []:    # ids given on the command line must exist (a typo is an error)
         k, v = A.parse_group_option(g)
         named[k] = v
     changes = A.differences(target, base)
     if not changes:
         return _err(f"{target.name} and {base.name} do not differ: nothing to attribute")
-    known = {e.id for e in target.events} | {e.id for e in base.events}
     groups = A.make_groups(changes, named, known)
+    out = Path(a.out) if a.out else default_out_dir(f"attribution-{target.name}-vs-{base.name}")
+    try:  # checked and reserved before any run: an --out that cannot be written is refused now
+        staging = reserve_out_dir(out, a.overwrite, replaces=("attribution",))
+    except OutputDirError as e:
+        return _err(str(e))
+    try:
+        return _attribute(a, target, base, name, out, staging, changes, groups)
+    finally:
+        if staging.stage.exists():   # not committed: nothing is left behind
+            staging.discard()
+
+
+def _attribute(a, target, base, name, out, staging, changes, groups) -> int:
+    from sim.analysis import attribution as A
+    from sim.analysis import charts
+    from sim.model.seeds import derive_seeds
+
     seeds = derive_seeds(target.header.seed, a.seeds)
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)
@@ -185,11 +197,12 @@ def cmd_attribute(a) -> int:
     finally:
         if bar is not None:
             bar.close()
-    A.write(r, out, target, base, seeds, groups, command=_command(),
+    A.write(r, staging.stage, target, base, seeds, groups, command=_command(),
             extra={"permutations": a.permutations if r.method == "sampled" else None, "order_seed": a.order_seed})
     if not a.no_chart:
         _save_chart(charts.waterfall(r.table, r.outcome, base.name, target.name, r.base_value, width=700),
-                    out / "attribution.svg")
+                    staging.stage / "attribution.svg")
+    staging.commit()
     for row in r.table.itertuples():
         print(f"  {row.group:44s} {row.contribution:+.4f} ± {row.conf:.4f}")
     for note in r.notes:
@@ -197,6 +210,68 @@ def cmd_attribute(a) -> int:
     print(A.sentence(r, target.name, base.name))
     print(f"-> {out / 'attribution.csv'} (and coalitions.csv, manifest.json, both scenarios, groups.toml)")
     return 0
+
+
+# policy-facing defaults of the continuity sweep's parameters (MODEL.md 9.7: calibrated or policy)
+CONTINUITY_DIRECTIONS = (
+    ("products.ascend_910b.price_usd", 0.8, "Nvidia", -1),   # a cheaper Ascend never raises Nvidia's share
+    ("huawei.wafers_2025", 1.2, "Domestic", +1),              # more domestic capacity never lowers domestic share
+)
+
+
+@_guard
+def cmd_continuity(a) -> int:
+    from sim.analysis import continuity as C
+    from sim.engine.runs import OutputDirError, check_out_dir, default_out_dir
+    from sim.model.params import CALIBRATED, PARAMS
+    from sim.model.scenario import load_scenario
+
+    if a.seeds < 1 or a.months < 1:
+        return _err("--seeds and --months must be at least 1")
+    if not 0 < a.threshold < 1:
+        return _err("--threshold is a share between 0 and 1, e.g. 0.10")
+    sc = load_scenario(a.scenario)
+    if not int(sc.header.start[:4]) <= a.year <= int(sc.header.end[:4]):
+        return _err(f"--year {a.year} is outside the horizon {sc.header.start} to {sc.header.end}")
+    names = a.param if a.param is not None else list(CALIBRATED)
+    unknown = [n for n in names if n not in PARAMS]
+    if unknown:
+        return _err(f"--param: unknown parameter(s) {', '.join(unknown)}")
+    out = Path(a.out) if a.out else default_out_dir(f"continuity-{sc.name}")
+    try:
+        check_out_dir(out, a.overwrite)
+    except OutputDirError as e:
+        return _err(str(e))
+    pts = C.event_points(sc, a.months) + C.parameter_points(sc, names)
+    print(f"{sc.name}: {len(pts)} points x {a.seeds} seeds = {len(pts) * a.seeds} runs", file=sys.stderr)
+    df = C.sweep(sc, pts, seeds=a.seeds, year=a.year, basis=a.basis, workers=a.workers)
+    jumps = C.jumps(df, a.threshold)
+    dirs = C.removal_directions(sc, seeds=a.seeds, basis=a.basis, workers=a.workers)
+    checks = [c for c in CONTINUITY_DIRECTIONS if c[0] in PARAMS]
+    pdirs = C.parameter_directions(sc, checks, seeds=a.seeds, basis=a.basis, workers=a.workers)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "sweep.csv", index=False)
+    jumps.to_csv(out / "jumps.csv", index=False)
+    dirs.to_csv(out / "removal_directions.csv", index=False)
+    pdirs.to_csv(out / "parameter_directions.csv", index=False)
+    (out / "scenario.toml").write_text(sc.to_toml())
+    print(f"continuity ({a.basis} shares {a.year}, jumps > {a.threshold:.0%} between neighbouring points):")
+    if jumps.empty:
+        print("  none")
+    for axis, g in jumps.groupby("axis", sort=False):
+        worst = g.loc[g["jump"].abs().idxmax()]
+        print(f"  {axis}: {len(g)} jump(s), largest {worst['entity']} {worst['share_before']:.0%} -> "
+              f"{worst['share_after']:.0%} between offsets {worst['from']:g} and {worst['to']:g}")
+    wrong = dirs[dirs["wrong"]]
+    print("removing a tightening rule lowers Nvidia's share:" + (" never" if wrong.empty else ""))
+    for r in wrong.itertuples():
+        print(f"  {r.event} {r.year}: {r.nvidia_with:.1%} -> {r.nvidia_without:.1%}")
+    pw = pdirs[pdirs["wrong"]]
+    print("parameter directions:" + (" as expected" if pw.empty else ""))
+    for r in pw.itertuples():
+        print(f"  {r.parameter} x{r.factor:g}: {r.entity} {r.year} moved {r.change:+.1%} (expected {r.expected})")
+    print(f"-> {out}/ (sweep.csv, jumps.csv, removal_directions.csv, parameter_directions.csv)")
+    return 1 if a.check and (not jumps.empty or not wrong.empty or not pw.empty) else 0
 
 
 def add(sub) -> None:
@@ -252,6 +327,25 @@ def add(sub) -> None:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-chart", action="store_true", help="do not write the SVG chart")
     t.set_defaults(func=cmd_attribute)
+
+    c = sub.add_parser("continuity", help="knife-edge and direction checks: sweep event dates and parameters",
+                       description="Sweeps every event's effective month over +-MONTHS (1-month steps) and each "
+                       "named parameter over +-10%% (2%% steps); reports annual vendor shares that jump by more than "
+                       "THRESHOLD between neighbouring points, tightening rules whose removal lowers Nvidia's "
+                       "share, and parameters that move a share the wrong way (MODEL.md 9.7).")
+    c.add_argument("scenario", help="the scenario (name or .toml path)")
+    c.add_argument("--year", type=int, default=2027, help="the year whose annual shares are compared (default 2027)")
+    c.add_argument("--basis", choices=("units", "value", "compute"), default="units")
+    c.add_argument("--seeds", type=int, default=5, help="seeds per point, the same for every point (default 5)")
+    c.add_argument("--months", type=int, default=6, help="event dates moved by up to this many months (default 6)")
+    c.add_argument("--param", nargs="*", default=None, metavar="NAME",
+                   help="parameters to sweep (default: the calibrated ones; none with an empty list)")
+    c.add_argument("--threshold", type=float, default=0.10, help="largest allowed jump of a share (default 0.10)")
+    c.add_argument("--workers", type=int, default=None, help="worker processes (default: all CPUs; 1 = this process)")
+    c.add_argument("--out", default=None, help="new or empty folder (default: a new folder under outputs/)")
+    c.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --out")
+    c.add_argument("--check", action="store_true", help="exit with code 1 when any check fails")
+    c.set_defaults(func=cmd_continuity)
 
     r = sub.add_parser("robustness", help="regret and satisficing of a lever's levels across the uncertainties",
                        description="Ranks the levels of the lever axes (role = \"lever\" in the grid file, or --lever) "

@@ -222,6 +222,12 @@ def discover(folder: str | Path, outcome: str, above: float | None = None, below
     box_t, trade = prim_boxes(x, y, density, peel_alpha, mass_min, boxes, kinds)
     cart = cart_boxes(x, y, mass_min, seed=res.grid.seed % 2**32, kinds=kinds)
     notes = [f"{int(y.sum())} of {len(y)} runs have {cond}"]
+    reach = y.sum() / (mass_min * len(y))     # the highest density a box of the smallest mass can have
+    if reach < density:
+        smaller = max(0.001, float(f"{y.mean() / 2:.1g}"))
+        notes.append(f"the runs of interest are {y.mean():.1%} of all runs: a box of at least {mass_min:.1%} of the "
+                     f"runs (--mass-min) can reach a density of {min(reach, 1):.0%} at most; try --mass-min "
+                     f"{smaller:g}")
     if censored:
         notes.append(f"{censored} runs never cross; counted as crossing after the horizon")
     if not res.complete:

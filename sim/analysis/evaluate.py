@@ -13,11 +13,12 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from sim.engine import tables
 from sim.engine.batch import Job
 from sim.engine.executors import make_executor, run_jobs
-from sim.experiments.summarize import OutcomeError, annual_frame, outcome_columns, parse_outcome
+from sim.experiments.summarize import OutcomeError, outcome_columns, parse_outcome
 from sim.model.scenario import Scenario
 
 MIN_PARALLEL = 4   # fewer scenarios than this run in this process (starting workers costs about a second)
@@ -39,14 +40,30 @@ def outcome_name(outcome: str, sc: Scenario) -> str:
     return o.name
 
 
-def _outcomes(rec, outcome: str, sc: Scenario, n_seeds: int) -> np.ndarray:
-    """The outcome per seed of one scenario's records (NaN where undefined, e.g. no crossover)."""
+def annual_from_records(rec, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+    """``summarize.annual_frame`` straight from the records' arrays (no long table): per run, year, entity
+    and metric, the sum and count of the monthly values."""
+    values, keys = tables.series_matrix(rec)
+    cols = [i for i, k in enumerate(keys) if k in pairs]
+    years = np.array([int(m[:4]) for m in rec.months])
+    uy = np.unique(years)
+    R = rec.n_runs
+    parts = []
+    for y in uy:
+        block = values[:, years == y][:, :, cols]                # (R, months of y, series)
+        sums, counts = np.nansum(block, axis=1), (~np.isnan(block)).sum(axis=1)   # as pandas' sum and count
+        parts.append(pd.DataFrame({
+            "run": np.repeat(rec.run_ids, len(cols)), "year": np.int64(y),
+            "entity": np.tile([keys[i][0] for i in cols], R), "metric": np.tile([keys[i][1] for i in cols], R),
+            "sum": sums.reshape(-1), "count": counts.reshape(-1)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _outcomes(rec, outcome: str, sc: Scenario) -> np.ndarray:
+    """The outcome of every run of ``rec`` (in its order; NaN where undefined, e.g. no crossover)."""
     o = parse_outcome(outcome, last_full_year(sc))
-    ts = tables.timeseries(rec, runs=np.arange(rec.n_runs))
-    col = outcome_columns(annual_frame(ts, o.pairs()), [o])
-    vals = np.full(n_seeds, np.nan)
-    vals[col["run"].to_numpy()] = col[o.name].to_numpy(dtype=float)
-    return vals
+    col = outcome_columns(annual_from_records(rec, o.pairs()), [o]).set_index("run")[o.name]
+    return col.reindex(rec.run_ids).to_numpy(dtype=float)
 
 
 def run_one(scenario: Scenario, seeds: Sequence[int], outcome: str) -> np.ndarray:
@@ -84,11 +101,7 @@ def evaluate(scenarios: Sequence[Scenario], seeds: Sequence[int], outcome: str, 
                     progress((base + d) // k, n)
             rec = run_jobs(group, ex, details=(), progress=step)
             done_runs += len(group)
-            for i in sorted({j.run // k for j in group}):
-                idx = np.flatnonzero(rec.run_ids // k == i)
-                part = rec.select(idx)
-                part.run_ids = part.run_ids - i * k
-                out[i] = _outcomes(part, outcome, scenarios[i], k)
+            out.flat[rec.run_ids] = _outcomes(rec, outcome, group[0].scenario)   # run id = scenario x k + seed
     finally:
         ex.close()
     return out

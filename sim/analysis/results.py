@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine import store
-from sim.experiments.grid import Axis, Grid, load_grid
+from sim.experiments.grid import Axis, Grid, find_grid, load_grid
 from sim.experiments.summarize import OutcomeError, default_year, parse_outcome, run_outcomes
 from sim.model.calendar import month_index
 from sim.model.scenario import ScenarioError, load_scenario
@@ -36,6 +36,7 @@ class GridResults:
     experiments: pd.DataFrame
     manifest: dict
     done: int                     # finished runs
+    shards: tuple[Path, ...] = ()  # the shards holding them (verified when the folder was opened)
 
     @property
     def axes(self) -> list[Axis]:
@@ -64,6 +65,11 @@ def open_results(folder: str | Path, require_complete: bool = False) -> GridResu
     """Open a grid results folder (its frozen grid file and base scenario); AnalysisError if it is not one."""
     out = Path(folder)
     if not out.is_dir():
+        grid_file = find_grid(str(folder))
+        if grid_file.is_file():   # a grid file or a shipped grid's name where its results folder belongs
+            raise AnalysisError(f"{folder} is a grid file, not a results folder: run it first "
+                                f"(python -m sim grid {folder} --out outputs/{grid_file.stem}), then analyse "
+                                f"outputs/{grid_file.stem}")
         raise AnalysisError(f"{out}: no such folder (make one with python -m sim grid GRID --out {out})")
     if not (out / store.MANIFEST).is_file() or not (out / store.EXPERIMENTS).is_file():
         raise AnalysisError(f"{out}: not a grid results folder (no {store.MANIFEST} and {store.EXPERIMENTS})")
@@ -72,10 +78,11 @@ def open_results(folder: str | Path, require_complete: bool = False) -> GridResu
     except ScenarioError as e:
         raise AnalysisError(f"{out}: its grid file no longer loads ({e.lines()[0]})") from None
     ex = store.read_experiments(out)
-    done = len(store.completed_runs(out))
+    completed = store.completed_runs(out)
+    done = len(completed)
     if done == 0:
         raise AnalysisError(f"{out}: no finished runs yet")
-    res = GridResults(out, grid, ex, store.read_manifest(out) or {}, done)
+    res = GridResults(out, grid, ex, store.read_manifest(out) or {}, done, tuple(sorted(set(completed.values()))))
     if require_complete and not res.complete:
         raise AnalysisError(f"{out}: {done} of {len(ex)} runs finished; complete the grid first "
                             f"(python -m sim grid {out} --out {out} --resume)")
@@ -95,24 +102,33 @@ def censor_year(res: GridResults) -> int:
     return int(res.grid.base.header.end[:4]) + 1
 
 
-def outcome_per_run(res: GridResults, outcome: str) -> tuple[pd.DataFrame, int]:
-    """Per finished run: run, point, replicate and ``value``; and how many crossovers were censored."""
-    name = check_outcome(res, outcome)
+def outcomes_per_run(res: GridResults, outcomes: list[str]) -> dict[str, tuple[pd.DataFrame, int]]:
+    """Per outcome: per finished run, run, point, replicate and ``value``; and how many crossovers were
+    censored. The shards are read once for all the outcomes."""
+    names = list(dict.fromkeys(check_outcome(res, o) for o in outcomes))
     try:
-        per = run_outcomes(res.folder, [name])
+        per = run_outcomes(res.folder, names, shards=list(res.shards) or None)
     except OutcomeError as e:
         raise AnalysisError(str(e)) from None
-    d = per.merge(res.experiments[["run", "point", "replicate"]], on="run", how="left")
-    d = d.rename(columns={name: "value"})
-    censored = 0
-    if name.startswith("crossover:"):
-        censored = int(d["value"].isna().sum())
-        d["value"] = d["value"].fillna(float(censor_year(res)))
-    if d["value"].isna().any():
-        bad = d.loc[d["value"].isna(), "run"].tolist()[:5]
-        raise AnalysisError(f"outcome {name} is undefined in {int(d['value'].isna().sum())} run(s) (e.g. runs {bad}): "
-                            "no units sold in that year")
-    return d[["run", "point", "replicate", "value"]], censored
+    per = per.merge(res.experiments[["run", "point", "replicate"]], on="run", how="left")
+    out = {}
+    for name in names:
+        d = per[["run", "point", "replicate", name]].rename(columns={name: "value"})
+        censored = 0
+        if name.startswith("crossover:"):
+            censored = int(d["value"].isna().sum())
+            d["value"] = d["value"].fillna(float(censor_year(res)))
+        if d["value"].isna().any():
+            bad = d.loc[d["value"].isna(), "run"].tolist()[:5]
+            raise AnalysisError(f"outcome {name} is undefined in {int(d['value'].isna().sum())} run(s) (e.g. runs "
+                                f"{bad}): no units sold in that year")
+        out[name] = (d.reset_index(drop=True), censored)
+    return out
+
+
+def outcome_per_run(res: GridResults, outcome: str) -> tuple[pd.DataFrame, int]:
+    """Per finished run: run, point, replicate and ``value``; and how many crossovers were censored."""
+    return next(iter(outcomes_per_run(res, [outcome]).values()))
 
 
 def point_means(per_run: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from sim.analysis.results import (
     GridResults,
     check_outcome,
     open_results,
-    outcome_per_run,
+    outcomes_per_run,
     point_means,
     seed_noise,
     write_json,
@@ -100,8 +100,10 @@ def sensitivity(folder: str | Path, outcomes: list[str], write: bool = True, com
     params = [a.name for a in res.grid.axes]
     seed = analysis_seed(res)
     parts, notes = [], []
+    per_outcome = outcomes_per_run(res, names)
+    names = list(per_outcome)
     for name in names:
-        per_run, censored = outcome_per_run(res, name)
+        per_run, censored = per_outcome[name]
         pts = point_means(per_run).sort_values("point")
         y = pts["mean"].to_numpy(dtype=float)
         if censored:

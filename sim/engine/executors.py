@@ -103,6 +103,9 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
+MAX_TASKS_PER_WORKER = int(os.environ.get("CHIPSHIFT_MAX_TASKS_PER_WORKER", "8"))
+
+
 class LocalExecutor:
     """A ProcessPoolExecutor with an explicit start method (``import mesa`` forces spawn process-wide)."""
     name = "local"
@@ -124,8 +127,10 @@ class LocalExecutor:
         ctx = mp.get_context(self.method)
         if self.method == "forkserver":
             ctx.set_forkserver_preload(["sim.engine.worker"])
+        # a worker is replaced after MAX_TASKS_PER_WORKER tasks, so what a long grid leaves in a worker's
+        # heap (fragmentation of large temporary arrays) cannot grow without bound
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(shared,))
+                                         initargs=(shared,), max_tasks_per_child=MAX_TASKS_PER_WORKER)
         self._shared = shared
         return self._pool
 

@@ -192,11 +192,224 @@ class OutputDirError(Exception):
     pass
 
 
-def check_out_dir(out: Path, overwrite: bool) -> None:
+# The largest `sim run` (and other in-memory runs of the command line): every run's records and long
+# tables are held in memory (about 4.6 MB per run of 108 months), so a run of many seeds is refused before
+# it starts; `sim grid` streams any number of runs to disk.
+MAX_SEEDS = 1000
+MAX_RUN_MONTHS = 108_000   # seeds x months of one in-memory run (1000 seeds of the 2022-2030 horizon)
+RUN_KINDS = ("run", "grid", "attribution")   # the folders --overwrite may replace (by their manifest)
+_STALE_S = 3600            # a staging folder without a live writer's lock is left alone for this long
+
+
+def check_run_size(n_seeds: int, n_months: int) -> str | None:
+    """Why an in-memory run of this size is refused, or None."""
+    if n_seeds < 1:
+        return "--seeds must be at least 1"
+    if n_seeds > MAX_SEEDS:
+        return (f"{n_seeds:,} seeds is more than {MAX_SEEDS:,} for one run held in memory (use `python -m sim "
+                "grid` with replicates: it streams runs to disk)")
+    if n_seeds * n_months > MAX_RUN_MONTHS:
+        return (f"{n_seeds:,} seeds of {n_months} months ({n_seeds * n_months:,} run-months) is more than one "
+                f"run holds in memory ({MAX_RUN_MONTHS:,}); use fewer seeds, or `python -m sim grid` with "
+                "replicates (it streams runs to disk)")
+    return None
+
+
+def folder_kind(out: Path) -> str | None:
+    """What a ChipShift folder is, by its manifest: 'run', 'grid', 'attribution', or None (not ours)."""
+    try:
+        man = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(man, dict):
+        return None
+    if man.get("analysis") == "attribution":
+        return "attribution"
+    if man.get("tool") != "chipshift":
+        return None
+    return "grid" if man.get("kind") == "grid" else "run"
+
+
+def check_out_dir(out: Path, overwrite: bool, replaces: tuple[str, ...] = RUN_KINDS) -> None:
+    """Refuse an --out that is a file, a non-empty folder without --overwrite, or (with --overwrite) a
+    folder that its manifest does not show to be a results folder of a kind in ``replaces``, or the
+    working folder or one of its parents."""
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputDirError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if not out.exists():
+        return
+    try:
+        here = Path.cwd().resolve()
+        inside = here == out.resolve() or out.resolve() in here.parents
+    except OSError:
+        inside = False
+    if inside:
+        raise OutputDirError(f"{out}: is the working folder or contains it; results are written as a new folder "
+                             "that replaces --out, so give a folder below it (e.g. --out results)")
+    try:
+        empty = not any(out.iterdir())
+    except OSError as e:
+        raise OutputDirError(f"{out}: cannot read this folder ({e.strerror or e})") from None
+    if empty:
+        return
+    if not overwrite:
         raise OutputDirError(f"{out}: folder is not empty (use --overwrite to replace its contents)")
+    kind = folder_kind(out)
+    if kind not in replaces:
+        what = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} folder" if kind else "not a ChipShift results folder (no ChipShift manifest.json)"
+        kinds = replaces[0] if len(replaces) == 1 else f"{', '.join(replaces[:-1])} or {replaces[-1]}"
+        raise OutputDirError(f"{out}: is {what}; --overwrite replaces only {'an' if kinds[0] in 'aeiou' else 'a'} "
+                             f"{kinds} folder. Nothing was "
+                             "changed; give a new or empty --out")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+# what a staging folder may hold: the files of a run or attribution folder (a folder holding anything else
+# is not ours, and is never removed)
+_STAGED_FILES = {"timeseries.parquet", "decisions.parquet", "deliveries.parquet", "scenario.toml", "manifest.json",
+                 "attribution.csv", "coalitions.csv", "base.toml", "groups.toml", "attribution.svg", ".writer"}
+
+
+def _only_ours(p: Path) -> bool:
+    try:
+        return all(c.name in _STAGED_FILES or c.name.startswith(".tmp-") for c in p.iterdir())
+    except OSError:
+        return False
+
+
+def clean_stale_partials(parent: Path) -> list[Path]:
+    """Remove the hidden staging folders (``.NAME.partial-*``, ``.NAME.old-PID``) that killed writers left
+    in ``parent``; returns what was removed. A staging folder is stale when no live process holds its
+    ``.writer`` lock (or, without one, when it is older than an hour); a replaced folder ``.old-PID`` when
+    its process has ended and its manifest shows a ChipShift results folder. A live writer's folder is
+    never touched, nor a folder holding files a run does not write."""
+    import fcntl
+    import re
+
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if not p.name.startswith(".") or not p.is_dir() or p.is_symlink():
+            continue
+        stale = False
+        if re.fullmatch(r"\..+\.partial-[A-Za-z0-9_]+", p.name):
+            try:
+                fd = os.open(p / ".writer", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                try:
+                    stale = time.time() - p.stat().st_mtime > _STALE_S
+                except OSError:
+                    stale = False
+            except OSError:
+                stale = False
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    stale = True   # nobody holds it: its writer has ended
+                except OSError:
+                    stale = False
+                finally:
+                    os.close(fd)
+            stale = stale and _only_ours(p)
+        else:
+            m = re.fullmatch(r"\..+\.old-(\d+)", p.name)
+            stale = m is not None and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))) \
+                and folder_kind(p) is not None
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+@dataclass
+class Staging:
+    """A run folder reserved before its runs start: the hidden folder its files are written into (held by
+    this process's ``.writer`` lock), and the parent folders made for it."""
+    out: Path
+    overwrite: bool
+    stage: Path
+    created: list[Path]
+    fd: int | None
+    replaces: tuple[str, ...] = RUN_KINDS
+
+    def discard(self) -> None:
+        """Nothing is written after all: remove the staging folder and the parents made for it."""
+        shutil.rmtree(self.stage, ignore_errors=True)
+        self._unlock()
+        for d in reversed(self.created):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+    def commit(self) -> Path:
+        """The staging folder becomes ``out`` in one rename (replacing a results folder with --overwrite,
+        checked again now: the folder may have changed while the runs ran)."""
+        out, stage = self.out, self.stage
+        try:
+            check_out_dir(out, self.overwrite, self.replaces)
+            (stage / ".writer").unlink()   # the lock stays held (open descriptor) until the rename
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                os.replace(out, old)
+                os.replace(stage, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(stage, out)
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            self._unlock()
+        return out
+
+    def _unlock(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def reserve_out_dir(out: Path, overwrite: bool = False, replaces: tuple[str, ...] = RUN_KINDS) -> Staging:
+    """Check ``out`` (``check_out_dir``) and make its hidden staging folder now, so that an --out that
+    cannot be written is refused before any run starts (OutputDirError; nothing is left behind). Stale
+    staging folders of killed runs beside ``out`` are removed on the way."""
+    import fcntl
+
+    check_out_dir(Path(out), overwrite, replaces)
+    out = Path(os.path.abspath(out))   # '.', 'x/..': the folder's real name and parent
+    created: list[Path] = []
+    try:
+        missing = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+        clean_stale_partials(out.parent)
+        stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    except OSError as e:
+        for d in reversed(created):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise OutputDirError(f"{out}: cannot write the results folder here ({e.strerror or e}); nothing was "
+                             "run") from None
+    os.chmod(stage, 0o755)
+    fd = os.open(stage / ".writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return Staging(out, overwrite, stage, created, fd, replaces)
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -206,15 +419,13 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_run(result: RunResult, out: Path, overwrite: bool = False, source_file: str | None = None,
+def write_run(result: RunResult, out: Path | Staging, overwrite: bool = False, source_file: str | None = None,
               extra_manifest: dict | None = None) -> Path:
-    """Write the run folder. Files are first written to a hidden sibling folder, which then replaces
-    ``out`` in one rename: a failure never leaves a half-written folder."""
-    out = Path(out)
-    check_out_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    os.chmod(stage, 0o755)
+    """Write the run folder. Files are first written to a hidden sibling folder (reserved earlier by
+    ``reserve_out_dir``, or now), which then replaces ``out`` in one rename: a failure never leaves a
+    half-written folder, and --overwrite replaces only a results folder (``check_out_dir``)."""
+    staging = out if isinstance(out, Staging) else reserve_out_dir(Path(out), overwrite)
+    stage = staging.stage
     try:
         write_parquet(result.timeseries, stage / "timeseries.parquet")
         dec = result.decisions if result.decisions is not None else empty_decisions()
@@ -223,17 +434,10 @@ def write_run(result: RunResult, out: Path, overwrite: bool = False, source_file
         (stage / "scenario.toml").write_text(result.scenario.to_toml(), encoding="utf-8")
         man = manifest(result, source_file, extra_manifest)
         (stage / "manifest.json").write_text(json.dumps(man, indent=2, default=str) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(stage, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-    return out
+    except BaseException:
+        staging.discard()
+        raise
+    return staging.commit()
 
 
 def folder_slug(name: str, limit: int = 60) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sim.model.calendar import month_dates
 from sim.model.ids import (AGGREGATES, BUYER_METRICS, BUYERS, MARKET_METRICS, ORIGINS, TIER_METRICS, TIERS,
@@ -41,6 +42,45 @@ def series_matrix(rec: Records) -> tuple[np.ndarray, list[tuple[str, str]]]:
     return np.concatenate(vals, axis=2), keys
 
 
+def _strings(names: list[str], reps: int) -> pa.Array:
+    """``names`` repeated ``reps`` times as an Arrow string column (a C++ gather, no Python objects)."""
+    uniq = list(dict.fromkeys(names))
+    pos = {x: i for i, x in enumerate(uniq)}
+    idx = np.tile(np.array([pos[x] for x in names], dtype=np.int32), reps)
+    return pa.array(uniq, type=pa.large_string()).take(pa.array(idx))
+
+
+_PANDAS_META: dict = {}
+
+
+def _pandas_metadata() -> dict:
+    """The schema metadata pandas writes for the contract's frame (so files read back with the same dtypes
+    whichever way they were written)."""
+    if not _PANDAS_META:
+        one = pd.DataFrame({"run": np.zeros(1, np.int64), "seed": np.zeros(1, np.int64),
+                            "date": np.zeros(1, "datetime64[us]"), "entity": pd.array(["x"], dtype="str"),
+                            "metric": pd.array(["x"], dtype="str"), "value": np.zeros(1)})
+        _PANDAS_META.update(pa.Table.from_pandas(one, preserve_index=False).schema.metadata)
+    return _PANDAS_META
+
+
+def timeseries_table(rec: Records, runs: np.ndarray | None = None) -> pa.Table:
+    """The long output table as Arrow, built straight from the arrays: equal to
+    ``pa.Table.from_pandas(timeseries(rec, runs), preserve_index=False)``, about ten times faster."""
+    values, keys = series_matrix(rec)
+    R, n, k = values.shape
+    run_ids = rec.run_ids if runs is None else np.asarray(runs, dtype=np.int64)
+    t = pa.table({
+        "run": np.repeat(np.asarray(run_ids, dtype=np.int64), n * k),
+        "seed": np.repeat(np.asarray(rec.seeds, dtype=np.int64), n * k),
+        "date": np.tile(np.repeat(month_dates(rec.months).astype("datetime64[us]"), k), R),
+        "entity": _strings([e for e, _ in keys], R * n),
+        "metric": _strings([m for _, m in keys], R * n),
+        "value": values.reshape(-1).astype(np.float64),
+    })
+    return t.replace_schema_metadata(_pandas_metadata())
+
+
 def timeseries(rec: Records, runs: np.ndarray | None = None, metrics: set[str] | None = None) -> pd.DataFrame:
     """The long output table, run by run, month by month, in the contract's entity/metric order.
 
@@ -52,17 +92,38 @@ def timeseries(rec: Records, runs: np.ndarray | None = None, metrics: set[str] |
         values, keys = values[:, :, cols], [keys[i] for i in cols]
     R, n, k = values.shape
     run_ids = rec.run_ids if runs is None else np.asarray(runs, dtype=np.int64)
-    ents = np.array([e for e, _ in keys], dtype=object)
-    mets = np.array([m for _, m in keys], dtype=object)
     df = pd.DataFrame({
         "run": np.repeat(run_ids, n * k),
         "seed": np.repeat(rec.seeds, n * k),
         "date": np.tile(np.repeat(month_dates(rec.months), k), R),
-        "entity": pd.array(np.tile(ents, R * n), dtype="str"),
-        "metric": pd.array(np.tile(mets, R * n), dtype="str"),
+        "entity": _repeated_strings([e for e, _ in keys], R * n),
+        "metric": _repeated_strings([m for _, m in keys], R * n),
         "value": values.reshape(-1).astype(np.float64),
     })
     return df[list(TIMESERIES_COLUMNS)]
+
+
+def timeseries_like(template: pa.Table, run: int, seed: int, values: np.ndarray) -> pa.Table:
+    """Another run's long table in Arrow, built on ``template`` (one run's ``timeseries`` as an Arrow table,
+    from the same records: same months and series): its date, entity and metric columns and schema are
+    reused, and run, seed and value replaced; ``values`` is that run's (months, series) block of
+    ``series_matrix``. Equal to converting the run's own ``timeseries``, at a fraction of the cost."""
+    n = template.num_rows
+    cols = {"run": pa.array(np.full(n, run, dtype=np.int64)), "seed": pa.array(np.full(n, seed, dtype=np.int64)),
+            "value": pa.array(np.ascontiguousarray(values, dtype=np.float64).reshape(-1))}
+    if len(cols["value"]) != n:
+        raise ValueError(f"{len(cols['value'])} values for a table of {n} rows")
+    return pa.Table.from_arrays([cols.get(name, template.column(name)) for name in template.column_names],
+                                schema=template.schema)
+
+
+def _repeated_strings(names: list[str], times: int) -> pd.api.extensions.ExtensionArray:
+    """``names`` repeated ``times`` times as a pandas "str" array, built in Arrow from the few distinct names
+    (the same array as ``pd.array(np.tile(names, times), dtype="str")``, without a Python string per row)."""
+    uniq = list(dict.fromkeys(names))
+    codes = np.array([uniq.index(x) for x in names], dtype=np.int32)
+    arr = pa.DictionaryArray.from_arrays(pa.array(np.tile(codes, times)), pa.array(uniq, pa.large_string()))
+    return pd.array(arr.cast(pa.large_string()), dtype="str")
 
 
 def decisions(rec: Records, runs: np.ndarray | None = None) -> pd.DataFrame:

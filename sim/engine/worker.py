@@ -14,7 +14,6 @@ import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.engine import tables
@@ -87,14 +86,17 @@ def run_chunk(base: Scenario, task: Task) -> ChunkResult:
     try:
         for rec in parts:
             computed += rec.n_runs
-            for i in range(rec.n_runs):
-                one = rec.select(np.array([i]))
-                for r in dup[int(one.run_ids[0])]:
-                    table = pa.Table.from_pandas(tables.timeseries(one, runs=np.array([r])), preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
-                    writer.write_table(table, row_group_size=table.num_rows)
-                    runs.append(r)
+            # each run once per run id it is stored under (identical specs are computed once)
+            idx = [i for i in range(rec.n_runs) for _ in dup[int(rec.run_ids[i])]]
+            ids = [r for i in range(rec.n_runs) for r in dup[int(rec.run_ids[i])]]
+            table = tables.timeseries_table(rec.select(np.array(idx)), runs=np.array(ids, dtype=np.int64))
+            per = table.num_rows // max(1, len(ids))
+            for j, r in enumerate(ids):
+                part = table.slice(j * per, per)
+                if writer is None:
+                    writer = pq.ParquetWriter(sink, part.schema, compression="zstd")
+                writer.write_table(part, row_group_size=per)
+                runs.append(r)
     finally:
         if writer is not None:
             writer.close()

@@ -49,12 +49,15 @@ from sim.engine.fingerprint import _model_sources, model_fingerprint  # noqa: F4
 from sim.model.calendar import month_index, month_str
 from sim.model.params import PARAMS
 from sim.model.scenario import (
+    CROSS_CHECKED_PARAMETERS,
     SCENARIO_DIR,
     PathRefused,
     Scenario,
     ScenarioError,
+    check_event,
     load_scenario,
     locate_scenario,
+    parameter_problems,
 )
 from sim.model.seeds import derive_seed
 
@@ -116,6 +119,18 @@ class Axis:
             a, b = int(self.lo), int(self.hi)
             return a + int(u * (b - a + 1))
         return self.cast(float(self.lo) + u * (float(self.hi) - float(self.lo)))
+
+    def from_units(self, us) -> list:
+        """``from_unit`` of a whole column of samples at once (the same values, to the bit)."""
+        u = np.minimum(np.maximum(np.asarray(us, dtype=float), 0.0), 1.0 - 1e-12)
+        if self.values is not None:
+            return [self.values[i] for i in (u * len(self.values)).astype(np.int64).tolist()]
+        if self.kind in ("month", "int"):
+            a, b = (month_index(self.lo), month_index(self.hi)) if self.kind == "month" else (int(self.lo), int(self.hi))
+            idx = (a + (u * (b - a + 1)).astype(np.int64)).tolist()
+            return [month_str(i) for i in idx] if self.kind == "month" else [int(i) for i in idx]
+        lo, hi = float(self.lo), float(self.hi)
+        return [self.cast(x) for x in (lo + u * (hi - lo)).tolist()]
 
     def cast(self, x):
         if self.kind == "int":
@@ -325,24 +340,18 @@ def parse_grid(text: str, fname: str = "<grid>", base_dir: Path | None = None, b
     grid = Grid(name=name, description=desc, source=fname, scenario_ref=str(ref), base=base, axes=tuple(axes),
                 design=design, samples=samples, replicates=replicates, seed=seed, seeds=seeds,
                 num_levels=num_levels if _is_int(num_levels) else 4, text=text)
+    # the design's size is arithmetic: a design too large to run is refused before anything is built
+    n_points = design_size(grid)
+    if n_points * replicates > MAX_RUNS:
+        raise ScenarioError([(fname, "grid", f"{n_points:,} design points x {replicates} replicates = "
+                              f"{n_points * replicates:,} runs is more than {MAX_RUNS:,} (the design was not built)")])
     try:
         points = make_design(grid)
     except ValueError as e:
         raise ScenarioError([(fname, "grid.design", str(e))]) from None
-    if len(points) * replicates > MAX_RUNS:
-        raise ScenarioError([(fname, "grid", f"{len(points) * replicates} runs is more than {MAX_RUNS}")])
-    # every design point must make a valid scenario (event fields, month order, ...)
-    for j, pt in enumerate(points if check_points else ()):
-        try:
-            grid.base.with_changes(**point_changes(grid.base, grid.axes, pt))
-        except (ScenarioError, ValueError) as e:
-            lines = e.problems if isinstance(e, ScenarioError) else [(fname, "-", str(e))]
-            for _, k, r in lines:
-                desc_pt = ", ".join(f"{a}={v}" for a, v in pt.items())
-                bad(f"axes ({k})", f"design point {j} ({desc_pt}): {r}")
-            if len(problems) >= MAX_PROBLEMS:
-                bad("axes", "... (more problems not shown)")
-                break
+    assert len(points) == n_points, (len(points), n_points)
+    if check_points:  # every design point must make a valid scenario (event fields, month order, ...)
+        check_design_points(grid, points, bad)
     if problems:
         raise ScenarioError(problems)
     return Grid(**{**grid.__dict__, "points": tuple(points)})
@@ -492,10 +501,11 @@ def _parse_axis(a: dict, i: int, design: str, base: Scenario | None, bad) -> Axi
 
 
 def _factorial(axes) -> list[dict]:
-    pts: list[dict] = [{}]
-    for ax in axes:
-        pts = [{**p, ax.name: v} for p in pts for v in ax.discrete()]
-    return pts
+    """Every combination, the first axis varying slowest."""
+    import itertools
+
+    names = [ax.name for ax in axes]
+    return [dict(zip(names, combo)) for combo in itertools.product(*(ax.discrete() for ax in axes))]
 
 
 def sampled_axes(grid: Grid) -> tuple[Axis, ...]:
@@ -530,6 +540,79 @@ def unit_sample(grid: Grid) -> np.ndarray | None:
     return sobol.sample(problem, grid.samples, calc_second_order=False, seed=dseed % 2**32)
 
 
+def axis_size(ax: Axis) -> int:
+    """How many values a factorial axis has (arithmetic: nothing is built)."""
+    if ax.values is not None:
+        return len(ax.values)
+    if ax.kind == "month":
+        return (month_index(ax.hi) - month_index(ax.lo)) // ax.step + 1
+    return int(ax.steps)
+
+
+def design_size(grid: Grid) -> int:
+    """The number of design points ``make_design`` makes, computed from the axes alone."""
+    if grid.design == "factorial":
+        return math.prod(axis_size(a) for a in grid.axes)
+    d = len(sampled_axes(grid))
+    if grid.design == "lhs":
+        return grid.samples * (math.prod(axis_size(a) for a in grid.levers) if grid.levers else 1)
+    if grid.design == "morris":
+        return grid.samples * (d + 1)
+    return grid.samples * (d + 2)   # sobol, first-order and total indices
+
+
+def _check_groups(axes: tuple[Axis, ...]) -> list[list[Axis]]:
+    """Axes whose values a scenario checks together: the fields of one event, the cross-checked parameters;
+    every other parameter axis alone (its values were checked against the parameter's bounds already)."""
+    groups: dict[tuple, list[Axis]] = {}
+    for ax in axes:
+        key = ("event", ax.event) if ax.event else ("cross",) if ax.parameter in CROSS_CHECKED_PARAMETERS \
+            else ("parameter", ax.parameter)
+        groups.setdefault(key, []).append(ax)
+    return list(groups.values())
+
+
+def check_design_points(grid: Grid, points: list[dict], bad) -> None:
+    """Report every design point that does not make a valid scenario, as (key, reason) through ``bad``.
+
+    A scenario checks each event on its own and only a few parameters against each other
+    (``sim.model.scenario.parameter_problems``, ``check_event``), so a point is valid when each group of
+    coupled axes (``_check_groups``) is: each distinct combination of a group's values is checked once, by
+    the scenario's own checks of that event or of the parameters, and reported at the first point that has
+    it. A factorial design is checked in about as many checks as it has axis values."""
+    from operator import itemgetter
+
+    shown = 0
+    base = grid.base
+    for group in _check_groups(grid.axes):
+        names = [a.name for a in group]
+        eid = group[0].event
+        get = itemgetter(*names) if len(names) > 1 else (lambda pt, n=names[0]: (pt[n],))
+        try:
+            combos = list(dict.fromkeys(map(get, points)))   # distinct, in order of first appearance
+        except TypeError:   # list-valued fields: not hashable
+            combos = list({json.dumps(get(pt), sort_keys=True): get(pt) for pt in points}.values())
+        for combo in combos:
+            sub = dict(zip(names, combo))
+            ch = point_changes(base, tuple(group), sub)
+            if eid is not None:
+                raw = {**base.event(eid).model_dump(exclude_none=True), **ch["events"][eid]}
+                probs = check_event(raw, grid.source)[1]
+            elif len(group) == 1 and group[0].parameter not in CROSS_CHECKED_PARAMETERS:  # checked alone
+                probs = parameter_problems(ch["parameters"], grid.source)
+            else:
+                probs = parameter_problems({**base.parameters, **ch["parameters"]}, grid.source)
+            if probs:
+                j, pt = next((j, pt) for j, pt in enumerate(points) if all(pt[a] == v for a, v in sub.items()))
+                desc_pt = ", ".join(f"{a}={v}" for a, v in pt.items())
+                for _, k, r in probs:
+                    bad(f"axes ({k})", f"design point {j} ({desc_pt}): {r}")
+                    shown += 1
+                if shown >= MAX_PROBLEMS:
+                    bad("axes", "... (more problems not shown)")
+                    return
+
+
 def make_design(grid: Grid) -> list[dict]:
     """Design points (dicts axis name -> value), in a fixed order. An lhs design with lever axes crosses
     every lever combination (outer) with the same Latin hypercube of the uncertainties (inner), so each
@@ -538,7 +621,8 @@ def make_design(grid: Grid) -> list[dict]:
         return _factorial(grid.axes)
     axes = sampled_axes(grid)
     u = unit_sample(grid)
-    futures = [{ax.name: ax.from_unit(row[j]) for j, ax in enumerate(axes)} for row in u]
+    names = [ax.name for ax in axes]
+    futures = [dict(zip(names, row)) for row in zip(*(ax.from_units(u[:, j]) for j, ax in enumerate(axes)))]
     if grid.design == "lhs" and grid.levers:
         order = [a.name for a in grid.axes]
         return [{k: {**pol, **fut}[k] for k in order} for pol in _factorial(grid.levers) for fut in futures]

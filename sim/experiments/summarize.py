@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.engine import store
@@ -103,21 +104,26 @@ def default_year(out: Path) -> int:
     return y if m == 12 or y == int(start[:4]) else y - 1
 
 
-def annual_table(out: Path, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+def annual_table(out: Path, pairs: set[tuple[str, str]], shards: list[Path] | None = None) -> pd.DataFrame:
     """Per run, year, entity and metric: sum and count of the monthly values (streamed shard by shard)."""
     ents = sorted({e for e, _ in pairs})
     mets = sorted({m for _, m in pairs})
     parts = []
-    for f in store.verified_shards(out):  # checksums checked, no run counted twice
+    for f in store.verified_shards(out) if shards is None else shards:  # checksums checked, no run counted twice
         try:
+            # entity and metric read as dictionaries: the row filter then compares a few dozen strings, not
+            # millions (about 4x faster than a filter pushed into the reader on plain strings)
             t = pq.read_table(f, columns=["run", "date", "entity", "metric", "value"],
-                              filters=[("metric", "in", mets), ("entity", "in", ents)])
+                              read_dictionary=["entity", "metric"])
+            t = t.filter(pc.and_(_among(t["metric"], mets), _among(t["entity"], ents)))
         except (pa.ArrowException, OSError):
             raise store.StoreError(f"{out}: shard {store.SHARDS}/{f.name} could not be read; resume the folder "
                                    "to check and repair its shards") from None
         if t.num_rows == 0:
             continue
         d = t.to_pandas()
+        d["entity"] = d["entity"].astype(str)
+        d["metric"] = d["metric"].astype(str)
         d["year"] = d["date"].dt.year.astype("int64")
         g = d.groupby(["run", "year", "entity", "metric"], observed=True)["value"].agg(["sum", "count"])
         parts.append(g.reset_index())
@@ -126,6 +132,14 @@ def annual_table(out: Path, pairs: set[tuple[str, str]]) -> pd.DataFrame:
     a = pd.concat(parts, ignore_index=True)
     keep = pd.Series([(e, m) in pairs for e, m in zip(a["entity"], a["metric"])], index=a.index)
     return a[keep].reset_index(drop=True)
+
+
+def _among(col: pa.ChunkedArray, values: list[str]) -> pa.ChunkedArray:
+    """Which rows of a dictionary-encoded string column hold one of ``values`` (tested on each chunk's
+    dictionary, then spread over its rows by the indices)."""
+    vs = pa.array(values, pa.string())
+    return pa.chunked_array([pc.take(pc.is_in(c.dictionary, value_set=vs), c.indices) for c in col.chunks],
+                            pa.bool_())
 
 
 def annual_frame(ts: pd.DataFrame, pairs: set[tuple[str, str]]) -> pd.DataFrame:
@@ -140,13 +154,14 @@ def annual_frame(ts: pd.DataFrame, pairs: set[tuple[str, str]]) -> pd.DataFrame:
 
 
 def run_outcomes(out: Path, outcomes: list[str] | tuple[str, ...] | None = None,
-                 year: int | None = None) -> pd.DataFrame:
-    """One row per finished run: run plus one column per outcome."""
+                 year: int | None = None, shards: list[Path] | None = None) -> pd.DataFrame:
+    """One row per finished run: run plus one column per outcome. ``shards``: the folder's shards if the
+    caller has just verified them (``store.verified_shards``), else they are verified here."""
     out = Path(out)
     dy = year if year is not None else default_year(out)
     outs = [parse_outcome(o, dy) for o in (outcomes or DEFAULT_OUTCOMES)]
     pairs = set().union(*(o.pairs() for o in outs))
-    return outcome_columns(annual_table(out, pairs), outs)
+    return outcome_columns(annual_table(out, pairs, shards), outs)
 
 
 def outcome_columns(a: pd.DataFrame, outs: list[Outcome]) -> pd.DataFrame:

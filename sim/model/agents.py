@@ -269,7 +269,13 @@ class Buyer(mesa.Agent):
                                         p["anticipation.jump"][:, None], p["anticipation.decay"][:, None],
                                         p["anticipation.easing"][:, None])
         s = p["hoarding.strength"][:, None] * m.belief  # (R, B)
-        m.hoard_mult = s[:, :, None] * (m.at_risk + p["hoarding.general"][:, None] * m.foreign_p[None, :])[:, None, :]
+        risk = m.at_risk
+        w = p["anticipation.class_weight"]
+        if w.any():  # the class a further US rule would catch: legal foreign parts near the ceiling
+            near = ((m.tpp >= p["anticipation.near_ceiling"][:, None] * m.rules.tpp_max[:, None])
+                    & m.us_legal & ~m.domestic[None, :] & m.launched).astype(float)
+            risk = np.maximum(risk, w[:, None] * near)
+        m.hoard_mult = s[:, :, None] * (risk + p["hoarding.general"][:, None] * m.foreign_p[None, :])[:, None, :]
         m.opened = m.stock * p["stockpile.open_rate"][:, None, None]
 
     @staticmethod

@@ -52,6 +52,7 @@ BUYER_METRICS: tuple[str, ...] = (
     "stockpile_units",
     "domestic_fraction",
     "service_level",
+    "stockpile_compute",
 )
 TIER_METRICS: tuple[str, ...] = ("domestic_fraction", "compute")
 MARKET_METRICS: tuple[str, ...] = ("compute_gap", "price_index")

@@ -24,7 +24,7 @@ from sim.model.calendar import month_index
 from sim.model.ids import BUYERS, FOREIGN_VENDORS, TIERS, TRAINING_TIERS, VENDORS
 from sim.model.params import PARAMS, load_catalogue
 from sim.model.records import Records
-from sim.model.rules import RuleState, Scheduled, products_cut_by
+from sim.model.rules import ProductTraits, RuleState, Scheduled, products_cut_by
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.seeds import derive_seed
 
@@ -149,6 +149,9 @@ class MarketModel(mesa.Model):
         self.domestic = self.origin_of_vendor[self.vendor_of].astype(bool)
         self.foreign_p = (~self.domestic).astype(float)
         self.virtual = np.array([x in (GREY, COMPLIANT) for x in ids])
+        # parts made for China under US rules (catalogue ``china_specific``); the compliant part is one
+        self.china_specific = np.array([bool(cat[x].get("china_specific", False)) if x in cat else x == COMPLIANT
+                                        for x in ids])
         self.train, self.infer, self.bf16 = col("train"), col("infer"), col("bf16")
         self.tpp, self.interconnect, self.power = col("tpp"), col("interconnect_gbs"), col("power_w")
         price = col("price_usd")
@@ -251,6 +254,9 @@ class MarketModel(mesa.Model):
     def _build_state(self) -> None:
         R, B, T, P = self.n_runs, len(BUYERS), len(TIERS), len(self.product_ids)
         self.rules = RuleState(R, B, P, self.pidx, self.bidx)
+        self.rules.traits = ProductTraits(list(self.product_ids), np.array([VENDORS[v] for v in self.vendor_of]),
+                                          self.domestic.copy(), self.china_specific, self.tpp, self.interconnect,
+                                          np.array([x == GREY for x in self.product_ids]))
         self.rules.grey_enforcement[:] = self.p["grey.enforcement"]  # baseline; events change it
         self.capacity = np.zeros((R, P))
         self.last_orders = np.zeros((R, P))
@@ -268,6 +274,8 @@ class MarketModel(mesa.Model):
         self.maturity = np.stack([self.p[f"maturity.{v}"] for v in VENDORS], axis=1)  # (R, V)
         self.at_risk = np.zeros((R, P))
         self.pending: list[tuple[int, np.ndarray]] = []  # (effective month, products at risk (R, P))
+        self.capex_carry = np.zeros((R, B))  # unspent capex carried forward (demand.capex_carry_months)
+        self.event_direction: dict[str, np.ndarray] = {}  # event id -> (R,) +1 tightens, -1 eases, 0 (read at announcement)
         self.us_legal = np.ones((R, P), dtype=bool)
         self._legal_key = None
         self.launched = np.zeros((R, P), dtype=bool)
@@ -369,7 +377,11 @@ class MarketModel(mesa.Model):
                 rr = r[restr]
                 cut[rr] = products_cut_by(rules, s.event, self.tpp, self.interconnect, foreign)[rr]
                 self.pending.append((s.t, cut))
-            self.announced_ease[r] |= s.event.eases(rules)[r] & s.news
+            eases = s.event.eases(rules)[r]
+            self.announced_ease[r] |= eases & s.news
+            d = self.event_direction.setdefault(s.event.id, np.zeros(self.n_runs, dtype=np.int8))
+            d[r] = np.where(restr, 1, np.where(eases, -1, 0))
+        rules.renew_quotas()
         self.regulators.do("regulate")
         if self.pending:
             self.pending = [(te, c) for te, c in self.pending if te > t]
@@ -481,8 +493,9 @@ class MarketModel(mesa.Model):
         base_spend = (per_bp * price).sum(axis=2)
         hoard_spend = (hoard * price).sum(axis=2)
         budget = (self.p["demand.budget_headroom"] * self.ref_cost)[:, None] * self.demand_now.sum(axis=2)
-        h_scale = np.clip((budget - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
-        o_scale = np.minimum(1.0, budget / np.maximum(base_spend, 1e-9))
+        funds = budget + self.capex_carry   # this month's budget and what earlier months left unspent
+        h_scale = np.clip((funds - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
+        o_scale = np.minimum(1.0, funds / np.maximum(base_spend, 1e-9))
         allo = np.empty((R, B, T + 1, P))
         allo[:, :, :T] = orders * o_scale[:, :, None, None]
         allo[:, :, T] = hoard * h_scale[:, :, None]
@@ -495,6 +508,10 @@ class MarketModel(mesa.Model):
         delivered = flat.reshape(R, B, T + 1, P)
         self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
+        carry_cap = self.p["demand.capex_carry_months"][:, None] * budget
+        if carry_cap.any():
+            spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
+            self.capex_carry = np.clip(funds - spent, 0.0, carry_cap)
         served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
@@ -564,6 +581,7 @@ class MarketModel(mesa.Model):
         b[..., 3] = self.stock.sum(axis=2)
         b[..., 4] = np.divide(dom_c.sum(axis=2), bt, out=np.zeros_like(bt), where=bt > 0)
         b[..., 5] = self.service
+        b[..., 6] = (self.stock * self.train[:, None, :]).sum(axis=2)   # unopened stockpile, A100-equivalents
         tt = tot_c.sum(axis=1)
         rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
         rec.tier[:, t, :, 1] = tt
@@ -639,6 +657,7 @@ class MarketModel(mesa.Model):
         self._performance_changed()
         self._policy_key = None
         self._compliant_version += 1
+        self.rules.refresh_blocks()   # the new part is tested against every block rule's class
         self.launched_at[runs, slot] = self.t
         self.base_capacity[runs, self.t:, slot] = BIG
         for r in runs:

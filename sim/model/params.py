@@ -78,6 +78,11 @@ _p("demand.backlog_decay", 0.4, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
 _p("demand.budget_headroom", 1.6, "x", 1.0, 5.0, NOT_FOUND, "buyers",
    "Monthly capex budget as a multiple of the spend on wanted compute at reference prices; caps hoarding.",
    (1.2, 2.5))
+_p("demand.capex_carry_months", 0.0, "months", 0.0, 24.0,
+   f"{NOT_FOUND}: MODEL.md 9.4 (unspent budget carried forward for a bounded number of months); capex is "
+   "planned by the year (facts-v2.md 4: ByteDance, Alibaba, Tencent annual capex plans)", "buyers",
+   "Unspent monthly capex budget is carried forward, up to this many months of budget, and can finance "
+   "buying ahead of a rule (0: each month's headroom only, as in the calibrated history).", (0.0, 12.0))
 for _t, _v, _why in (
     ("frontier_training", 0.15, "frontier model training"),
     ("training", 0.25, "other training and fine-tuning"),
@@ -144,6 +149,17 @@ _p("anticipation.decay", 0.93, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
    "Monthly persistence of the belief (0.93 = half-life of about 10 months).", (0.85, 0.98))
 _p("anticipation.easing", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
    "Factor applied to the belief when a rule is eased.")
+_p("anticipation.class_weight", 0.0, "0-1", 0.0, 1.0,
+   f"{NOT_FOUND}: MODEL.md 9.4 (a rule expected on a class puts that class at risk before it is announced); "
+   "facts.md (a),(d): ~1 M H20 delivered in Q1 2025 before the April rule, announced the month it bound",
+   "buyers", "How much a legal foreign product near the US ceiling counts as at risk while buyers expect "
+   "more controls (their belief), before any rule naming it is announced (0: only announced rules, as in "
+   "the calibrated history).", (0.0, 1.0))
+_p("anticipation.near_ceiling", 0.4, "x ceiling", 0.05, 1.0,
+   f"{NOT_FOUND}: the Apr-2025 rule caught the H20 at about half the Oct-2023 TPP ceiling (facts.md (c): "
+   "H20 TPP ~2,370 vs ceiling 4,800)", "buyers",
+   "A legal foreign product whose TPP is at least this share of the US ceiling is exposed to the next "
+   "tightening (the class buyers expect a rule on).", (0.3, 0.8))
 _p("hoarding.strength", 1.5, "months of demand", 0.0, 12.0,
    "facts.md (a),(d): Aug-2023 $5 bn of orders; ~1 M H20 delivered before the Apr-2025 rule (Nikkei)",
    "buyers", "Extra orders of products at risk, in months of the buyer's demand, at full belief.",

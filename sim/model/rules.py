@@ -64,6 +64,19 @@ def _known_buyers(v: list[str] | None) -> list[str] | None:
 # ---------------------------------------------------------------- the rules in force
 
 
+@dataclass
+class ProductTraits:
+    """What a rule's product class is tested against (the model's arrays; ``tpp`` and ``interconnect`` are
+    (R, P) and change when a compliant part launches)."""
+    ids: list[str]
+    vendor: np.ndarray          # (P,) vendor name of each product
+    domestic: np.ndarray        # (P,) bool
+    china_specific: np.ndarray  # (P,) bool
+    tpp: np.ndarray             # (R, P)
+    interconnect: np.ndarray    # (R, P)
+    virtual: np.ndarray         # (P,) bool: the grey-market column (never in a class)
+
+
 class RuleState:
     """The rules in force for R runs (run axis first). ``version`` changes whenever any rule changes, so
     the market can cache arrays derived from the rules."""
@@ -87,18 +100,49 @@ class RuleState:
         self.block = np.zeros((R, B, P))  # China block strength per buyer and product
         self.quota_pool = np.zeros((R, P))  # remaining cards of an import quota
         self.quota_set = np.zeros((R, P), dtype=bool)
+        self.quota_units = np.zeros((R, P))                  # cards per period of a renewing quota
+        self.quota_renew = np.zeros((R, P), dtype=np.int64)  # its period in months (0: a one-off pool)
+        self.quota_age = np.zeros((R, P), dtype=np.int64)    # months since the pool was last (re)filled
         self.quota_buyers = np.zeros((R, B, P), dtype=bool)
         self.guidance = np.zeros((R, B))  # soft domestic floor for commercial demand
         self.mandate_floor = np.zeros(R)  # domestic floor on state-linked demand (strongest x coverage)
         self.subsidy_rate = np.zeros(R)  # power subsidy for domestic chips (strongest x coverage)
         self.pressure = np.zeros((R, len(VENDORS)))
         self.version = 0
+        # China's blocks: one entry per block rule in force (event id -> strength per run (R,), buyers (B,),
+        # the rule); the block on a product is the strictest entry covering it (order-independent)
+        self.block_rules: dict[str, tuple[np.ndarray, np.ndarray, Any]] = {}
+        self.traits: ProductTraits | None = None
 
     def copy(self) -> RuleState:
         """An independent copy (for trying an announced rule before it binds)."""
         s = RuleState.__new__(RuleState)
         s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
+        s.block_rules = {k: (a.copy(), b.copy(), ev) for k, (a, b, ev) in self.block_rules.items()}
         return s
+
+    def renew_quotas(self) -> None:
+        """Start of a month: a renewing quota's pool is refilled when its period is over."""
+        if not self.quota_renew.any():
+            return
+        self.quota_age += 1
+        due = self.quota_set & (self.quota_renew > 0) & (self.quota_age >= self.quota_renew)
+        if due.any():
+            self.quota_pool = np.where(due, self.quota_units, self.quota_pool)
+            self.quota_age = np.where(due, 0, self.quota_age)
+            self.version += 1
+
+    def refresh_blocks(self) -> None:
+        """Recompute the block on every product from the block rules in force: the maximum over the rules
+        that cover it (so two rules in one month give the same state in either order). Called when a rule
+        changes and when a product's traits change (a part launched later is tested against every class)."""
+        block = np.zeros_like(self.block)
+        for strength, buyers, ev in self.block_rules.values():
+            cover = ev.covers(self)  # (R, P)
+            contrib = strength[:, None, None] * buyers[None, :, None] * cover[:, None, :]
+            np.maximum(block, contrib, out=block)
+        self.block = block
+        self.version += 1
 
     def us_legal(self, tpp: np.ndarray, interconnect: np.ndarray, foreign: np.ndarray) -> np.ndarray:
         """(R, P): may the product be exported to China under the ceiling and named bans/allowances?"""
@@ -284,27 +328,121 @@ class GreyEnforcement(_Event):
         s.grey_enforcement[runs] = self.level
 
 
-class ImportBlock(_ProductsEvent):
-    """China: block or deter purchases of named foreign products (strength 1 = not permitted)."""
+class ImportBlock(_Event):
+    """China: block or deter purchases of foreign products (strength 1 = not permitted).
+
+    The rule names a class of products, named products, or both (a product is covered if it is named or
+    matches every class field given): ``vendors``, ``origin``, ``china_specific`` (parts made for China
+    under US rules, including compliant parts launched later) and a TPP band ``tpp_min`` <= TPP <
+    ``tpp_max``. Coverage is re-tested whenever a product's traits change. Blocks combine by the
+    strictest rule in force; a rule replaces an earlier one only where it names it in ``replaces``."""
     kind: Literal["import_block"]
     strength: Share
+    products: list[str] = []
+    vendors: list[str] | None = None
+    origin: Literal["foreign", "domestic"] | None = None
+    china_specific: bool | None = None
+    tpp_min: float | None = Field(default=None, ge=0)
+    tpp_max: float | None = Field(default=None, gt=0)
     buyers: list[str] | None = None
-    words: ClassVar[str] = "China blocks or discourages purchases of named foreign chips."
+    replaces: list[str] = []
+    words: ClassVar[str] = "China blocks or discourages purchases of foreign chips (named, or a class of chips)."
 
     @field_validator("buyers")
     @classmethod
     def _b(cls, v):
         return _known_buyers(v)
 
+    @field_validator("products")
+    @classmethod
+    def _p_known(cls, v):
+        return _known_products(v) if v else v
+
+    @field_validator("vendors")
+    @classmethod
+    def _v_known(cls, v):
+        bad = [x for x in v or [] if x not in VENDORS]
+        if bad:
+            raise ValueError(f"unknown vendor(s) {', '.join(map(repr, bad))} (known: {', '.join(VENDORS)})")
+        return v
+
+    @model_validator(mode="after")
+    def _some_class(self):
+        if not self.products and self._class_fields() == {}:
+            raise ValueError("names no products and no class (give products, vendors, origin, china_specific, "
+                             "tpp_min or tpp_max)")
+        return self
+
+    def _class_fields(self) -> dict:
+        return {k: getattr(self, k) for k in ("vendors", "origin", "china_specific", "tpp_min", "tpp_max")
+                if getattr(self, k) is not None}
+
+    def covers(self, s: RuleState) -> np.ndarray:
+        """(R, P) bool: the products this rule covers, for the products' current traits."""
+        tr = s.traits
+        R, P = s.n_runs, s.n_products
+        named = np.zeros(P, dtype=bool)
+        named[[s.pidx[p] for p in self.products]] = True
+        cls = self._class_fields()
+        if not cls:
+            return np.broadcast_to(named, (R, P)).copy()
+        if tr is None:
+            raise RuntimeError("product traits are not set on the rule state")
+        m = np.broadcast_to(~tr.virtual, (R, P)).copy()
+        if self.vendors is not None:
+            m &= np.isin(tr.vendor, self.vendors)[None, :]
+        if self.origin is not None:
+            m &= (tr.domestic == (self.origin == "domestic"))[None, :]
+        if self.china_specific is not None:
+            m &= (tr.china_specific == self.china_specific)[None, :]
+        if self.tpp_min is not None:
+            m &= tr.tpp >= self.tpp_min
+        if self.tpp_max is not None:
+            m &= tr.tpp < self.tpp_max
+        return m | named[None, :]
+
+    def _key(self) -> str:
+        """The rule's identity in the state: its id and what it covers (runs of a batch may hold variants of
+        one event, e.g. a grid axis on its products)."""
+        return self.id + "|" + self.model_dump_json(include={"products", "vendors", "origin", "china_specific",
+                                                              "tpp_min", "tpp_max", "buyers"})
+
     def apply(self, s, runs):
-        s.block[np.ix_(runs, self._rows(s), self._p(s))] = self.strength
+        for old in self.replaces:
+            for k, (strength, _, _) in s.block_rules.items():
+                if k.split("|", 1)[0] == old:
+                    strength[runs] = 0.0
+        buyers = np.zeros(s.n_buyers)
+        buyers[self._rows(s)] = 1.0
+        strength, _, _ = s.block_rules.setdefault(self._key(), (np.zeros(s.n_runs), buyers, self))
+        strength[runs] = self.strength
+        s.refresh_blocks()
+
+    def describe(self) -> str:
+        return super().describe() + (f" Covers: {self.coverage_words()}." if self._class_fields() else "")
+
+    def coverage_words(self) -> str:
+        parts = []
+        if self.vendors:
+            parts.append("/".join(self.vendors))
+        if self.origin:
+            parts.append(self.origin)
+        if self.china_specific is not None:
+            parts.append("China-specific" if self.china_specific else "not China-specific")
+        if self.tpp_min is not None or self.tpp_max is not None:
+            parts.append(f"TPP {self.tpp_min or 0:g}–{self.tpp_max if self.tpp_max is not None else '∞'}")
+        what = " ".join(parts) + " chips"
+        return what + (f" and {', '.join(self.products)}" if self.products else "")
 
 
 class ImportQuota(_ProductsEvent):
-    """China: named buyers may import up to ``units`` cards in total despite a block."""
+    """China: named buyers may import up to ``units`` cards despite a block: once (``renew_months`` not
+    given), or as a rate, ``units`` per period of ``renew_months`` months, unused cards lapsing at each
+    renewal."""
     kind: Literal["import_quota"]
     buyers: list[str] = Field(min_length=1)
     units: float = Field(ge=0)
+    renew_months: int | None = Field(default=None, ge=1, le=120)
     words: ClassVar[str] = "China lets named buyers import a limited number of otherwise blocked cards."
 
     @field_validator("buyers")
@@ -316,6 +454,9 @@ class ImportQuota(_ProductsEvent):
         P = self._p(s)
         s.quota_pool[np.ix_(runs, P)] = self.units
         s.quota_set[np.ix_(runs, P)] = True
+        s.quota_units[np.ix_(runs, P)] = self.units
+        s.quota_renew[np.ix_(runs, P)] = self.renew_months or 0
+        s.quota_age[np.ix_(runs, P)] = 0
         members = np.zeros(s.n_buyers, dtype=bool)
         members[self._rows(s)] = True
         for p in P:

@@ -42,6 +42,9 @@ MAX_FILE_BYTES = 1_000_000
 # a scenario name is also the start of its default output folder name: no path separators, no control
 # characters, not "." or ".." (sim.engine.runs.default_out_dir also turns it into a slug)
 _NAME_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
+# the only parameters that are checked against each other (parameter_problems); every other parameter is
+# checked alone, and every event alone (check_event): sim.experiments.grid checks design points on this basis
+CROSS_CHECKED_PARAMETERS = ("choice.nest_product", "choice.nest_vendor")
 
 
 class ScenarioError(Exception):
@@ -499,6 +502,48 @@ def _read_parameter_sets_cached(path: str, _mtime: int, _size: int):
     return rows, problems
 
 
+def parameter_problems(params: dict[str, Any], fname: str) -> list[tuple[str, str, str]]:
+    """(file, key, reason) for every unknown or out-of-bounds parameter override, and for the parameters
+    checked against each other (``CROSS_CHECKED_PARAMETERS``)."""
+    problems = []
+    for k, v in params.items():
+        p = PARAMS.get(k)
+        if p is None:
+            close = [n for n in PARAMS if n.split(".")[-1] == k.split(".")[-1]][:3]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            problems.append((fname, f"parameters.{k}", f"unknown parameter{hint}"))
+            continue
+        reason = p.check(v)
+        if reason:
+            problems.append((fname, f"parameters.{k}", reason))
+    nests = [params.get(k, PARAMS[k].default) for k in CROSS_CHECKED_PARAMETERS]
+    if all(PARAMS[k].check(v) is None for k, v in zip(CROSS_CHECKED_PARAMETERS, nests)) \
+            and nests[0] > nests[1]:
+        problems.append((fname, "parameters.choice.nest_product", "must not exceed choice.nest_vendor"))
+    return problems
+
+
+def check_event(e: dict[str, Any], fname: str, i: int = 0) -> tuple[Any, list[tuple[str, str, str]]]:
+    """One event as written (a dict): (the validated event, []) or (None, its problems). Events are
+    checked one by one: no check looks at two events."""
+    eid = e.get("id", f"[{i}]")
+    if "kind" not in e:
+        return None, [(fname, f"events.{eid}.kind", f"missing; one of {sorted(EVENT_KINDS)}")]
+    if not isinstance(e["kind"], str) or e["kind"] not in EVENT_KINDS:
+        return None, [(fname, f"events.{eid}.kind", f"unknown kind {e['kind']!r}; one of {sorted(EVENT_KINDS)}")]
+    try:
+        return EVENT_ADAPTER.validate_python(e), []
+    except ValidationError as err:
+        problems = []
+        for x in err.errors():
+            loc = [p for p in x["loc"] if p != e["kind"]]
+            key = _fmt_loc(tuple(loc))
+            msg = "unknown key" if x["type"] == "extra_forbidden" else x["msg"]
+            msg = msg.removeprefix("Value error, ")
+            problems.append((fname, f"events.{eid}" + (f".{key}" if key else ""), msg))
+        return None, problems
+
+
 def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = (), uploaded: bool = False) -> Scenario:
     problems: list[tuple[str, str, str]] = []
     header = None
@@ -519,38 +564,13 @@ def _validate(raw: dict[str, Any], fname: str, lineage: tuple[str, ...] = (), up
         else:
             problems.extend(_read_parameter_sets(ps)[1])
     params = raw.get("parameters", {})
-    for k, v in params.items():
-        p = PARAMS.get(k)
-        if p is None:
-            close = [n for n in PARAMS if n.split(".")[-1] == k.split(".")[-1]][:3]
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            problems.append((fname, f"parameters.{k}", f"unknown parameter{hint}"))
-            continue
-        reason = p.check(v)
-        if reason:
-            problems.append((fname, f"parameters.{k}", reason))
-    nests = [params.get(k, PARAMS[k].default) for k in ("choice.nest_product", "choice.nest_vendor")]
-    if all(PARAMS[k].check(v) is None for k, v in zip(("choice.nest_product", "choice.nest_vendor"), nests)) \
-            and nests[0] > nests[1]:
-        problems.append((fname, "parameters.choice.nest_product", "must not exceed choice.nest_vendor"))
+    problems.extend(parameter_problems(params, fname))
     events = []
     for i, e in enumerate(raw.get("events", [])):
-        eid = e.get("id", f"[{i}]")
-        if "kind" not in e:
-            problems.append((fname, f"events.{eid}.kind", f"missing; one of {sorted(EVENT_KINDS)}"))
-            continue
-        if not isinstance(e["kind"], str) or e["kind"] not in EVENT_KINDS:
-            problems.append((fname, f"events.{eid}.kind", f"unknown kind {e['kind']!r}; one of {sorted(EVENT_KINDS)}"))
-            continue
-        try:
-            events.append(EVENT_ADAPTER.validate_python(e))
-        except ValidationError as err:
-            for x in err.errors():
-                loc = [p for p in x["loc"] if p != e["kind"]]
-                key = _fmt_loc(tuple(loc))
-                msg = "unknown key" if x["type"] == "extra_forbidden" else x["msg"]
-                msg = msg.removeprefix("Value error, ")
-                problems.append((fname, f"events.{eid}" + (f".{key}" if key else ""), msg))
+        ev, probs = check_event(e, fname, i)
+        problems.extend(probs)
+        if ev is not None:
+            events.append(ev)
     if problems:
         raise ScenarioError(problems)
     events.sort(key=lambda ev: (month_index(ev.effective), ev.id))

@@ -15,14 +15,14 @@ import pandas as pd
 import streamlit as st
 
 from sim import charts as shared_charts
+from sim import labels
 from sim.analysis import charts
 from sim.analysis.results import AnalysisError
 from sim.engine import store
 from sim.experiments.summarize import OutcomeError
 from sim.model.scenario import ScenarioError, list_scenarios
-from sim import labels
 from sim.ui import state
-from sim.ui.outputs import clean, outputs_root, result_folders
+from sim.ui.folders import clean, outputs_root, result_folders
 
 VIEWS = ("Sensitivity", "Discovery", "Attribution", "Robustness")
 GROUPINGS = {"history": "Named groups (scenarios/groups/history.toml)", "": "One group per event"}
@@ -97,6 +97,16 @@ def pick_outcome(year: int, key: str) -> str:
         outcome_choices(year)[0]
 
 
+def pick_folder(found: dict[str, Path]) -> str | None:
+    """The results folder, always named in the link. A bound widget leaves its default out of the URL, and
+    here a default (the newest folder) would change as folders are added; so the widget has none, and the
+    newest folder is chosen through the session state on a first visit without one in the link."""
+    if "a_dir" not in st.session_state and "a_dir" not in st.query_params:
+        st.session_state["a_dir"] = next(iter(found))
+    return st.selectbox("Results folder (under outputs/)", list(found), index=None, placeholder="Pick a results folder",
+                        key="a_dir", bind="query-params")
+
+
 def show_sensitivity(folder: Path, sig: tuple, design: str, year: int) -> None:
     if design not in ("sobol", "morris"):
         st.info(f"Sensitivity indices need a grid with design = \"sobol\" or \"morris\"; this folder's design is "
@@ -168,9 +178,9 @@ def show_robustness(folder: Path, sig: tuple, axes: list[str], levers: list[str]
     downloads(r.table, chart, f"robustness-{folder.name}", "a_dl_r")
 
 
-def show_attribution(grid_base: str, year: int) -> None:
+def show_attribution(grid_base: str) -> None:
     from sim.analysis import attribution as A
-    from sim.analysis.evaluate import outcome_name
+    from sim.analysis.evaluate import last_full_year, outcome_name
     from sim.model.scenario import load_scenario
     from sim.model.seeds import derive_seeds
 
@@ -180,21 +190,22 @@ def show_attribution(grid_base: str, year: int) -> None:
                                key="a_t_scenario", bind="query-params")
     base_name = c2.selectbox("Base", names, index=names.index("no-controls") if "no-controls" in names else 0,
                              key="a_t_base", bind="query-params")
-    with c3:
-        outcome = pick_outcome(year, "a_t_outcome")
+    target = load_scenario(target_name)
+    with c3:   # outcomes in the last full year of the scenarios compared (not of the open grid)
+        outcome = pick_outcome(last_full_year(target), "a_t_outcome")
     c4, c5 = st.columns(2)
     seeds_n = int(c4.number_input("Runs per combination", min_value=2, max_value=MAX_ATTRIBUTION_SEEDS, value=10,
                                   key="a_t_seeds", bind="query-params"))
     grouping = c5.selectbox("Event groups", list(GROUPINGS), format_func=GROUPINGS.get, key="a_t_groups",
                             bind="query-params")
-    target, base = load_scenario(target_name), load_scenario(base_name)
+    base = load_scenario(base_name)
     name = outcome_name(outcome, target)
     changes = A.differences(target, base)
     if not changes:
         st.info(f"{target_name} and {base_name} do not differ: nothing to attribute.")
         return
-    named = A.read_groups(grouping) if grouping else None
     known = {e.id for e in target.events} | {e.id for e in base.events}
+    named = A.restrict_groups(A.read_groups(grouping), known) if grouping else None
     groups = A.make_groups(changes, named, known)
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)
@@ -218,8 +229,10 @@ def show_attribution(grid_base: str, year: int) -> None:
             bar.empty()
             st.error(str(e))
             return
-        # in this process, as batches of runs stepped together (no worker processes under the app)
-        done[key] = A.attribute(target, base, name, seeds, groups, workers=1, progress=progress)
+        # in this process, as batches of runs stepped together (no worker processes under the app), on this
+        # session's turn of the compute slots, giving way to other sessions between batches
+        done[key] = state.analysis_run(lambda step: A.attribute(target, base, name, seeds, groups, workers=1,
+                                                                progress=step), progress=progress)
         bar.empty()
     r = done[key]
     st.write(A.sentence(r, target_name, base_name))
@@ -247,12 +260,14 @@ def render() -> None:
         st.info("No grid results folder under outputs/ yet. Make one with "
                 "`python -m sim grid sobol-uncertain-parameters --out outputs/sobol`.")
         return
-    name = st.selectbox("Results folder (under outputs/)", list(found), key="a_dir", bind="query-params") \
-        if found else None
+    name = pick_folder(found) if found else None
     folder = found.get(name) if name else None
     try:
         if folder is None:
-            show_attribution("history", 2027)
+            if view != "Attribution":
+                st.info("Pick a results folder.")
+                return
+            show_attribution("history")
             return
         from sim.analysis.results import open_results
 
@@ -270,11 +285,11 @@ def render() -> None:
         elif view == "Robustness":
             show_robustness(folder, sig, [a.name for a in res.grid.axes], [a.name for a in res.grid.levers], year)
         else:
-            show_attribution(Path(res.grid.scenario_ref).stem, year)
-    except (AnalysisError, OutcomeError) as e:
-        st.error(clean(str(e), folder, name or ""))
+            show_attribution(Path(res.grid.scenario_ref).stem)
+    except (AnalysisError, OutcomeError, store.StoreError) as e:   # damaged folders too: no traceback
+        st.error(clean(str(e), root))
     except ScenarioError as e:
-        st.error(clean("; ".join(e.lines()), folder, name or ""))
+        st.error(clean("; ".join(e.lines()), root))
 
 
 def _year(res) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 
 import altair as alt
 import pandas as pd
@@ -28,7 +30,8 @@ def syncing_url(draw):
     results are drawn, so a copied link never runs ahead of the page."""
     def render() -> None:
         try:
-            draw()
+            with state.drawing():   # other sessions' background seeds wait while this page draws
+                draw()
         finally:
             state.sync_url()
         state.finish_pending()
@@ -128,10 +131,39 @@ def numbers(base: Scenario) -> dict[str, str]:
     return charts.rule_numbers(base.events, m[0], m[-1])
 
 
+_CHARTS: OrderedDict = OrderedDict()
+_CHARTS_LOCK = threading.Lock()
+CHART_CACHE = 24
+
+
 def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, title: str = "",
                height: int = 460, now=None, upto=None, legend: str = "bottom", prev: pd.DataFrame | None = None,
                nums: dict[str, str] | None = None, size: str | None = None) -> dict:
-    """The main share chart as a Vega-Lite dict (sim.charts.share_spec: fast to redraw)."""
+    """The main share chart as a Vega-Lite dict with its data as Arrow bytes, cached server-wide by its
+    inputs (the same ensemble object, scenario content and view), so a redraw of a result already shown
+    costs no chart building. Streamlit copies the spec before changing it, so a cached spec stays intact."""
+    size = size or ("present" if state.view().present else "normal")
+    key = (id(ens), sc.digest(), basis, show_observed, title, height, str(now), str(upto), legend,
+           id(prev) if prev is not None else None, tuple(sorted((nums or {}).items())), size)
+    with _CHARTS_LOCK:
+        hit = _CHARTS.get(key)
+        if hit is not None and hit[0] is ens and hit[1] is prev:
+            _CHARTS.move_to_end(key)
+            return hit[2]
+    spec = _main_chart(ens, sc, basis, show_observed, title, height, now, upto, legend, prev, nums, size)
+    if "datasets" in spec:
+        from streamlit import dataframe_util
+
+        spec = {**spec, "datasets": {k: v if isinstance(v, bytes) else dataframe_util.convert_anything_to_arrow_bytes(v)
+                                     for k, v in spec["datasets"].items()}}
+    with _CHARTS_LOCK:
+        _CHARTS[key] = (ens, prev, spec)   # the objects are kept, so their ids cannot be reused meanwhile
+        while len(_CHARTS) > CHART_CACHE:
+            _CHARTS.popitem(last=False)
+    return spec
+
+
+def _main_chart(ens, sc, basis, show_observed, title, height, now, upto, legend, prev, nums, size) -> dict:
     bands = E.share_bands(ens, basis, MAIN_ENTITIES)
     if upto is not None:
         bands = bands[bands["date"] <= upto]
@@ -143,7 +175,6 @@ def main_chart(ens: E.Ensemble, sc: Scenario, basis: str, show_observed: bool, t
     if obs is not None and upto is not None:
         obs = obs[obs["date_end"] <= upto]  # nothing from the future while stepping through
     dom = (pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat())
-    size = size or ("present" if state.view().present else "normal")
     return charts.share_spec(bands, basis, ev, obs, title=title, height=height, now=now, x_domain=dom, legend=legend,
                              prev=prev, size=size)
 
@@ -378,9 +409,12 @@ def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story
             target = state.current_scenario()
             state.check_budget(target, len(ens.seeds) * 2 ** len(story.changes), analysis=True)
             # in this process, as batches of runs (no worker processes under the app)
-            res = A.attribute(target, base, outcome, list(ens.seeds),
-                              groups=whatchanged.attribution_groups(base, s, target), workers=1,
-                              progress=lambda d, t: bar.progress(d / t, text=f"Combination {d} of {t}…"))
+            # on this session's turn of the compute slots, giving way to others between batches
+            res = state.analysis_run(
+                lambda step: A.attribute(target, base, outcome, list(ens.seeds),
+                                         groups=whatchanged.attribution_groups(base, s, target), workers=1,
+                                         progress=step),
+                progress=lambda d, t: bar.progress(d / t, text=f"Combination {d} of {t}…"))
         except (AnalysisError, state.OverBudget) as e:
             bar.empty()
             st.error(str(e))

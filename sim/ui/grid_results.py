@@ -13,10 +13,12 @@ from pathlib import Path
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from sim import charts, labels
 from sim.engine import store
+from sim.engine.executors import SerialExecutor
 from sim.experiments.grid import Grid, list_grids, load_grid
 from sim.experiments.summarize import (
     DEFAULT_OUTCOMES,
@@ -27,7 +29,7 @@ from sim.experiments.summarize import (
 )
 from sim.model.scenario import ScenarioError, load_scenario
 from sim.ui import common, state
-from sim.ui.outputs import clean, outputs_root, result_folders
+from sim.ui.folders import clean, outputs_root, result_folders
 
 ENTITIES = ("Nvidia", "Huawei", "Domestic")
 MAX_PANELS = 12
@@ -101,12 +103,21 @@ def _duration(seconds: float) -> str:
 
 
 def render(root: str | Path | None = None) -> None:
-    """The page. ``root``: the outputs folder (default ``outputs_root()``; tests pass their own)."""
+    """The page, on the grid results folders under ``root`` (default: ``CHIPSHIFT_OUTPUTS`` or outputs/).
+    A folder is picked from the list of those found there (and named in the link by its path there); nothing
+    else on the server can be opened, and a damaged folder is reported in one line without a traceback or a
+    server path."""
     root = Path(root).resolve() if root is not None else outputs_root()
     try:
         _render(root)
-    except store.StoreError as e:  # a damaged or doubled shard: say which and how to repair, no traceback
-        st.error(str(e))
+    except (store.StoreError, OutcomeError) as e:   # a damaged or doubled shard: say which and how to repair
+        st.error(clean(str(e), root))
+    except ScenarioError as e:
+        st.error(clean("; ".join(e.lines()), root))
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:   # damaged in some other way
+        st.error(clean(f"This results folder could not be read ({type(e).__name__}: {e}); it may be damaged or "
+                       "still being written. Resume it with `python -m sim grid DIR --out DIR` to check and repair "
+                       "it.", root))
     finally:
         if "settings" in st.session_state:
             state.sync_url()
@@ -128,20 +139,20 @@ def _render(root: Path) -> None:
     names = list(found)
     opened = st.session_state.pop("_grid_open", None)   # a grid just run on this page
     if opened in names:
-        st.session_state["v:grid"] = opened
-    if st.session_state.get("v:grid") not in names:
-        st.session_state["v:grid"] = v.grid if v.grid in names else names[0]
-    name = st.selectbox("Results folder (under outputs/)", names, key="v:grid",
-                        help="Grid results folders under outputs/, newest first. The folder is kept in the link "
-                             "(grid=NAME).")
+        st.session_state["grid_dir"] = opened
+    if st.session_state.get("grid_dir") not in names:
+        st.session_state["grid_dir"] = v.grid if v.grid in names else names[0]
+    name = st.selectbox("Results folder (under outputs/)", names, key="grid_dir",
+                        help="Grid results folders found under the app's outputs folder, newest first. The folder "
+                             "is kept in the link (grid=NAME).")
     if name != v.grid:
         state.set_view(grid=name)
-    show_folder(found[name], name)
+    show_folder(found[name], name, root)
     with st.expander("Run another grid here"):
         shipped_grids(root)
 
 
-def show_folder(out: Path, name: str) -> None:
+def show_folder(out: Path, name: str, root: Path) -> None:
     sig = store.signature(out)
     man = store.read_manifest(out) or {}
     ex = _experiments(str(out), sig)
@@ -168,7 +179,7 @@ def show_folder(out: Path, name: str) -> None:
     try:
         per_run = _outcomes(str(out), sig, (outcome,), year)
     except OutcomeError as e:
-        st.error(clean(str(e), out, name))
+        st.error(clean(str(e), root))
         return
     title = labels.outcome(outcome)
     d = per_run.merge(ex, on="run")
@@ -280,33 +291,23 @@ def shipped_grids(root: Path) -> None:
         st.warning("Too large to run here: use fewer runs per design point, or the command line "
                    f"(`python -m sim grid {g} --out outputs/{g}`).")
     if st.button("Run this grid here", key="g:launch", icon=":material/play_arrow:", disabled=over):
-        _launch(g, reps, root / folder, folder)
+        _launch(g, reps, root, folder)
 
 
-class _PageExecutor:
-    """Runs a grid's batches in the page's process, one compute slot of the server at a time (as the
-    app's ensembles do), reporting each finished batch (progress updates are also where Streamlit stops a
-    page that the user has left)."""
+class _PageExecutor(SerialExecutor):
+    """Runs a grid's batches in the page's process; ``after(n)`` is called after each batch of ``n`` runs
+    (the progress bar, and the point where the grid gives way to other sessions: ``state.analysis_run``)."""
     name = "app"
 
-    def __init__(self, on_batch, waiting):
-        self.workers = 1
-        self.on_batch = on_batch
-        self.waiting = waiting
-
-    def size(self) -> int:
-        return 1
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
 
     def map(self, func, shared, items):
-        ticket = object()
         for it in items:
-            with state.compute_slot(ticket, self.waiting):
-                res = func(shared, it)
-            self.on_batch(len(res.runs) + len(res.errors))
+            res = func(shared, it)
+            self.after(len(res.runs) + len(res.errors))
             yield res
-
-    def close(self) -> None:
-        pass
 
 
 def _grid_text(name: str, reps: int) -> str:
@@ -319,11 +320,12 @@ def _grid_text(name: str, reps: int) -> str:
     return tomlkit.dumps(doc)
 
 
-def _launch(name: str, reps: int, out: Path, folder: str) -> None:
-    """Run (or finish) ``name`` with ``reps`` runs per design point into ``out``, with a progress bar; then
-    open the folder."""
+def _launch(name: str, reps: int, root: Path, folder: str) -> None:
+    """Run (or finish) ``name`` with ``reps`` runs per design point into ``root/folder``, with a progress bar;
+    then open the folder."""
     from sim.experiments.gridrun import GridError, run_grid
 
+    out = root / folder
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{name}.toml"
@@ -338,24 +340,27 @@ def _launch(name: str, reps: int, out: Path, folder: str) -> None:
             t0 = time.perf_counter()
             bar = st.progress(0.0, text=f"Running {name}: 0 of {total} runs…")
 
-            def on_batch(n: int) -> None:
-                done[0] += n
-                bar.progress(min(1.0, done[0] / total),
-                             text=f"Running {name}: {done[0]} of {total} runs ({time.perf_counter() - t0:.0f} s)…")
+            def progress(n: int, _total: int) -> None:
+                bar.progress(min(1.0, n / total),
+                             text=f"Running {name}: {n} of {total} runs ({time.perf_counter() - t0:.0f} s)…")
 
-            def waiting(s: float) -> None:
-                bar.progress(min(1.0, done[0] / total), text=f"Waiting for the server: other runs are ahead "
-                                                             f"({s:.0f} s)…")
+            def grid_run(step):
+                def after(n: int) -> None:
+                    done[0] += n
+                    step(done[0], total)
 
-            chunk = max(4, min(25, total // 20))
-            rep = run_grid(path, out, executor=_PageExecutor(on_batch, waiting), resume=man is not None,
-                           chunk_size=chunk, progress=False, command=f"app: {name}, {reps} runs per point")
+                return run_grid(path, out, executor=_PageExecutor(after), resume=man is not None,
+                                chunk_size=max(4, min(25, total // 20)), progress=False,
+                                command=f"app: {name}, {reps} runs per point")
+
+            # on this session's turn of the compute slots, giving way to other sessions between batches
+            rep = state.analysis_run(grid_run, progress=progress)
             bar.empty()
     except (ScenarioError, state.OverBudget) as e:
         st.error("\n".join(e.lines()))
         return
     except GridError as e:
-        st.error(clean(str(e), out, folder))
+        st.error(clean(str(e), root))
         return
     if rep.failed:
         st.warning(f"{len(rep.failed)} runs failed; see failures.json in outputs/{folder}.")

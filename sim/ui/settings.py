@@ -239,6 +239,14 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
     if base is not None:  # drop overrides equal to the base value
         params = {k: v for k, v in params.items() if v != base_value(base, k)}
         moved = {k: m for k, m in moved.items() if m != ids[k].effective}
+        # a rule moved outside the horizon would bind from the first month (or never): never apply it, and say so
+        first, last_month = base.months[0], base.months[-1]
+        for eid, m in list(moved.items()):
+            if not first <= m <= last_month:
+                problems.append(f"move: {eid} to {m} is outside the scenario's months ({first} to {last_month}); "
+                                "the rule is switched off")
+                del moved[eid]
+                off.append(eid)
     s = Settings(scen, tuple(params.items()), tuple(off), tuple(moved.items()), seeds)
     view = View()
     basis = last("basis")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import replace
 
 import streamlit as st
@@ -124,10 +124,10 @@ def init() -> None:
         problems += e.lines()
         name = DEFAULT_SCENARIO
         base = base_scenario(name)
-    from sim.ui.outputs import result_folders
+    from sim.ui.folders import outputs_root, result_folders
 
     parsed = from_query({**q, "scenario": [name]}, known, base, lessons=LESSON_IDS,
-                        grids=list(result_folders()) if q.get("grid") else None)
+                        grids=list(result_folders(outputs_root())) if q.get("grid") else None)
     ss["settings"] = parsed.settings
     ss["view"] = parsed.view
     ss["url_problems"] = list(dict.fromkeys(problems + parsed.problems))
@@ -193,6 +193,14 @@ MAX_RUN_MONTHS = int(os.environ.get("CHIPSHIFT_APP_MAX_RUN_MONTHS", "7200"))  # 
 # analyses run on request (attribution: 2^changes scenarios x seeds) have their own, larger budget
 MAX_ANALYSIS_RUN_MONTHS = int(os.environ.get("CHIPSHIFT_APP_MAX_ANALYSIS_RUN_MONTHS", "250000"))
 SLICE_SEEDS = PREVIEW_SEEDS   # a request holds a compute slot for at most this many seeds at a time
+# Requests compute in the page's own process, and a model run holds the interpreter lock for most of its
+# time: a second thread computing at once adds no throughput but slows every page. So by default one
+# request computes at a time, slice by slice in arrival order (tests/test_app_sharing.py).
+COMPUTE_SLOTS = max(1, int(os.environ.get("CHIPSHIFT_APP_COMPUTE_SLOTS", "1")))
+# Seeds past a request's preview are background work: they give way to other sessions' requests at once
+# (between two months) and to other sessions' pages being drawn for at most this many seconds per request,
+# so a large request slows other people's pages little and still finishes.
+YIELD_S = 3.0
 
 
 class OverBudget(Exception):
@@ -203,10 +211,15 @@ class OverBudget(Exception):
 
 
 class _RunCache:
-    """Ensembles by input key (LRU, bounded in bytes, thread-safe) and the server's compute slots, one
-    per CPU. A request takes a slot per slice of SLICE_SEEDS seeds and gives it back between slices, and
-    waiting requests are served first come, first served: a long request cannot starve a short one of
-    another session."""
+    """Ensembles by input key (LRU, bounded in bytes, thread-safe) and the server's compute slots.
+
+    Fair sharing: a request takes a slot per slice of SLICE_SEEDS seeds and gives it back between
+    slices; waiting requests are served first come, first served; a session holds at most one slot at a
+    time (a page still finishing a superseded run, or a second request of the same session, waits behind
+    the other sessions). The seeds past a request's preview are background work: a background slice
+    gives its slot up at the next month when another session's request is waiting (``should_pause``),
+    and waits while another session draws a page, for at most YIELD_S per request in all. So a large
+    request cannot starve a small one, nor slow another session's page for long."""
 
     def __init__(self, max_bytes: float, slots: int):
         self._d: OrderedDict = OrderedDict()
@@ -214,8 +227,12 @@ class _RunCache:
         self._lock = threading.Lock()
         self.max_bytes = max_bytes
         self.slots = max(1, slots)
-        self._busy = 0
-        self._queue: list[object] = []
+        self._queue: list[object] = []          # waiting tickets, in arrival order
+        self._owner: dict[object, object] = {}  # ticket -> session (waiting or holding a slot)
+        self._holding: dict[object, int] = {}   # session -> slots held
+        self._pages: dict[object, int] = {}     # session -> pages being drawn now
+        self._bg_since: dict[object, float] = {}  # background ticket waiting -> since when
+        self._bg_spent: dict[object, float] = {}  # background ticket -> seconds it has yielded so far
         self._cv = threading.Condition()
 
     def get(self, key):
@@ -240,58 +257,112 @@ class _RunCache:
         with self._lock:
             return sum(self._size.values())
 
-    def acquire(self, ticket: object, timeout: float) -> bool:
-        """Take a compute slot in arrival order; False if none came free within ``timeout``."""
+    @property
+    def busy(self) -> int:
+        with self._cv:
+            return sum(self._holding.values())
+
+    def background_holding(self) -> int:
+        """Slots held now by background slices (the seeds past a request's preview)."""
+        with self._cv:
+            return sum(1 for t in self._bg_spent if t not in self._bg_since and t not in self._queue
+                       and self._holding.get(self._owner.get(t, t)))
+
+    def _drawing_elsewhere(self, owner: object) -> bool:
+        return any(n > 0 and sess is not owner for sess, n in self._pages.items())
+
+    def _yields(self, t: object, now: float) -> bool:
+        """A waiting background ticket lets other sessions' pages draw first, within its YIELD_S."""
+        since = self._bg_since.get(t)
+        if since is None or self._bg_spent.get(t, 0.0) + now - since > YIELD_S:
+            return False
+        return self._drawing_elsewhere(self._owner[t])
+
+    def _next(self) -> object | None:
+        """The ticket served next: the first in arrival order whose session holds no slot and that does not
+        yield to another session's page."""
+        if sum(self._holding.values()) >= self.slots:
+            return None
+        now = time.monotonic()
+        return next((t for t in self._queue if not self._holding.get(self._owner[t]) and not self._yields(t, now)),
+                    None)
+
+    def acquire(self, ticket: object, timeout: float, session: object | None = None,
+                background: bool = False) -> bool:
+        """Take a compute slot for ``session`` (default: the ticket itself) in arrival order; False if none
+        came free within ``timeout`` (the ticket keeps its place in the queue until ``leave``)."""
         with self._cv:
             if ticket not in self._queue:
                 self._queue.append(ticket)
-            ok = self._cv.wait_for(lambda: self._busy < self.slots and self._queue[0] is ticket, timeout)
+                self._owner[ticket] = ticket if session is None else session
+                if background:
+                    self._bg_since[ticket] = time.monotonic()
+            ok = self._cv.wait_for(lambda: self._next() is ticket, timeout)
             if ok:
-                self._queue.pop(0)
-                self._busy += 1
+                self._queue.remove(ticket)
+                since = self._bg_since.pop(ticket, None)
+                if since is not None:
+                    self._bg_spent[ticket] = self._bg_spent.get(ticket, 0.0) + time.monotonic() - since
+                owner = self._owner[ticket]
+                self._holding[owner] = self._holding.get(owner, 0) + 1
                 self._cv.notify_all()
             return ok
 
-    def leave(self, ticket: object) -> None:
+    def should_pause(self, ticket: object) -> bool:
+        """Whether a background slice holding a slot should give it up now: another session's request
+        (not background work) is waiting for one, or another session is drawing a page and this request
+        has yielded less than YIELD_S so far."""
         with self._cv:
+            owner = self._owner.get(ticket, ticket)
+            if any(self._owner[t] is not owner and t not in self._bg_since and not self._holding.get(self._owner[t])
+                   for t in self._queue):
+                return True
+            return self._bg_spent.get(ticket, 0.0) < YIELD_S and self._drawing_elsewhere(owner)
+
+    def leave(self, ticket: object) -> None:
+        """The request is over (or was stopped): drop it from the queue."""
+        with self._cv:
+            self._bg_since.pop(ticket, None)
+            self._bg_spent.pop(ticket, None)
             if ticket in self._queue:
                 self._queue.remove(ticket)
-                self._cv.notify_all()
+            self._owner.pop(ticket, None)
+            self._cv.notify_all()
 
-    def release(self) -> None:
+    def release(self, ticket: object) -> None:
+        """Give back the slot that ``ticket`` holds."""
         with self._cv:
-            self._busy -= 1
+            owner = self._owner.get(ticket, ticket)
+            n = self._holding.get(owner, 0) - 1
+            if n > 0:
+                self._holding[owner] = n
+            else:
+                self._holding.pop(owner, None)
+            if ticket not in self._queue and ticket not in self._bg_spent:
+                self._owner.pop(ticket, None)
+            self._cv.notify_all()
+
+    def page_started(self, session: object) -> None:
+        with self._cv:
+            self._pages[session] = self._pages.get(session, 0) + 1
+
+    def page_ended(self, session: object) -> None:
+        with self._cv:
+            n = self._pages.get(session, 0) - 1
+            if n > 0:
+                self._pages[session] = n
+            else:
+                self._pages.pop(session, None)
             self._cv.notify_all()
 
 
 @st.cache_resource(show_spinner=False)
 def _runs() -> _RunCache:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return _RunCache(CACHE_MB * 2**20, cpus)
+    return _RunCache(CACHE_MB * 2**20, COMPUTE_SLOTS)
 
 
 def _key(s: Settings, seeds: int) -> tuple:
     return (s.scenario, s.params, s.off, s.moved, int(seeds), _scenario_version())
-
-
-@contextmanager
-def compute_slot(ticket: object, waiting=None):
-    """Hold one of the server's compute slots (taken in arrival order) for the block; ``waiting(seconds)``
-    is called while other requests are ahead."""
-    import time
-
-    runs = _runs()
-    t0 = time.perf_counter()
-    try:
-        while not runs.acquire(ticket, timeout=0.25):
-            if waiting is not None:
-                waiting(time.perf_counter() - t0)
-        try:
-            yield
-        finally:
-            runs.release()
-    finally:
-        runs.leave(ticket)
 
 
 def check_budget(sc: Scenario, seeds: int, analysis: bool = False) -> None:
@@ -305,29 +376,92 @@ def check_budget(sc: Scenario, seeds: int, analysis: bool = False) -> None:
                          f"server runs for one request ({limit:,} run-months). Use {how}.")
 
 
+def _session_id() -> object:
+    """This browser session's id (one compute slot at a time per session); a fresh object outside one."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else object()
+
+
+class drawing:
+    """``with state.drawing():`` around a page's drawing: background slices of other sessions' large
+    requests wait until it is drawn (``_RunCache``)."""
+
+    def __enter__(self):
+        self.session = _session_id()
+        _runs().page_started(self.session)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _runs().page_ended(self.session)
+
+
+class Slot:
+    """This session's turn on the server's compute slots (``_RunCache``), for one request::
+
+        slot = Slot(box)
+        slot.take(background=False)   # waits in arrival order; ``box`` says so while it waits
+        ... compute, calling slot.checkpoint() between pieces of background work ...
+        slot.give()
+        slot.close()                  # the request is over (always: use try/finally)
+    """
+
+    def __init__(self, box=None):
+        self.runs = _runs()
+        self.box = box
+        self.ticket = object()
+        self.session = _session_id()
+        self.held = False
+        self.t0 = time.perf_counter()
+
+    def take(self, background: bool) -> None:
+        while not self.runs.acquire(self.ticket, timeout=0.25, session=self.session, background=background):
+            if self.box is not None:
+                self.box.caption(f"Waiting for the server: other runs are ahead "
+                                 f"({time.perf_counter() - self.t0:.0f} s)…")
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.runs.release(self.ticket)
+
+    def checkpoint(self) -> None:
+        """Between two pieces of background work: let another session's request or page go first."""
+        if self.held and self.runs.should_pause(self.ticket):
+            self.give()
+            self.take(background=True)
+
+    def close(self) -> None:
+        self.give()
+        self.runs.leave(self.ticket)
+
+
 def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
     """Run seeds first_seed .. first_seed + n - 1 in this session's script thread, slice by slice, each
-    slice in a compute slot. Waiting for a slot and every progress update are points where Streamlit
-    stops a run whose input has been superseded."""
-    import time
-
-    runs = _runs()
+    slice in a compute slot; seeds past the preview are background work, which pauses between months for
+    other sessions (``_RunCache``). Waiting for a slot and every progress update are points where
+    Streamlit stops a run whose input has been superseded."""
     box = st.empty()
     t0 = time.perf_counter()
     bar = None
     parts = []
-    ticket = object()
+    slot = Slot(box)
     try:
         for lo in range(first_seed, first_seed + n, SLICE_SEEDS):
             k = min(SLICE_SEEDS, first_seed + n - lo)
-            while not runs.acquire(ticket, timeout=0.25):
-                box.caption(f"Waiting for the server: other runs are ahead ({time.perf_counter() - t0:.0f} s)…")
-                bar = None
+            background = lo >= PREVIEW_SEEDS
+            if not slot.held:
+                bar = None   # the box showed the wait
+            slot.take(background)
             try:
                 done_before = lo - first_seed
 
-                def on_month(done: int, total: int, done_before=done_before, k=k) -> None:
+                def on_month(done: int, total: int, done_before=done_before, k=k, background=background) -> None:
                     nonlocal bar
+                    if background and done < total:
+                        slot.checkpoint()
                     if bar is None and time.perf_counter() - t0 > PROGRESS_AFTER_S:
                         bar = box.progress(0.0, text=label)
                     if bar is not None and (done % 6 == 0 or done == total):
@@ -335,11 +469,30 @@ def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
 
                 parts.append(E.run_ensemble(sc, k, on_month=on_month, first_seed=lo).records)
             finally:
-                runs.release()
+                slot.give()
     finally:
-        runs.leave(ticket)
+        slot.close()
         box.empty()
     return E.Ensemble.from_records(parts[0] if len(parts) == 1 else parts[0].concat(parts))
+
+
+def analysis_run(fn, progress=None):
+    """Run an analysis of the page (``fn(progress)``, e.g. an attribution) on this session's turn of the
+    compute slots, as background work: it waits its turn and gives way to other sessions' requests and
+    pages between its batches. ``progress(done, total)`` is passed on."""
+    slot = Slot(st.empty())
+    try:
+        slot.take(background=True)
+
+        def step(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+            slot.checkpoint()
+
+        return fn(step)
+    finally:
+        slot.close()
+        slot.box.empty()
 
 
 def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:

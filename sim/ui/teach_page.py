@@ -27,7 +27,8 @@ def _step(direction: int, months: list[str], marks: list[str]) -> None:
 
 def render() -> None:
     try:
-        _render()
+        with state.drawing():   # other sessions' background seeds wait while this page draws
+            _render()
     finally:
         # The URL changes only once the results are drawn: a copied link never runs ahead of the page.
         state.sync_url()

@@ -227,12 +227,61 @@ def explain(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, basis: 
         how = "Without it" if eid in s.off else "Moved"
         why.append(f"{how}: **{e.label or e.id}** ({e.actor}, announced {e.announced}, in force from {e.effective}). "
                    f"{KIND_WORDS.get(e.kind, '')}")
+    why += reversals(base, s, e0, e1, story, basis)
     if len(story.changes) == 1:
         why.append("There is one change, so all of the difference is due to it.")
     elif len(story.changes) > 1:
         why.append(f"There are {len(story.changes)} changes; which one moved a number is split below.")
     story.why = why
     return story
+
+
+_DIRECTIONS: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def rule_directions(base: Scenario) -> dict[str, int]:
+    """How the model reads each rule of ``base`` when it is announced: +1 tightens, -1 eases, 0 neither
+    (one model run, cached per scenario content)."""
+    key = (base.name, hash(base.to_toml()))
+    if key not in _DIRECTIONS:
+        from sim.analysis.continuity import event_directions
+
+        if len(_DIRECTIONS) > 32:
+            _DIRECTIONS.clear()
+        _DIRECTIONS[key] = event_directions(base)
+    return _DIRECTIONS[key]
+
+
+def reversals(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, story: Story, basis: str) -> list[str]:
+    """Lines that name it when switching off a rule that restricts foreign chips lowers Nvidia's share (a
+    direction strategists do not expect), with the mechanism when the model shows it."""
+    if not s.off:
+        return []
+    ids = {e.id: e for e in base.events}
+    tight = [ids[i] for i in s.off if i in ids and rule_directions(base).get(i) == 1]
+    out = []
+    for e in tight:
+        fell = [m for m in story.moves if m.label.startswith("Nvidia ") and m.delta is not None and m.delta < -0.005
+                and int(m.label.split()[1]) >= int(e.effective[:4])]
+        if not fell:
+            continue
+        m = fell[0]
+        year = int(m.label.split()[1])
+        line = (f"**A reversal:** *{e.label or e.id}* restricts foreign chips, yet without it Nvidia's {year} share "
+                f"of {BASIS_WORDS[basis]} is {_pts(abs(m.delta), False)} points lower.")
+        sel = pd.DatetimeIndex(e0.months).year == year
+        v0, v1 = _mean(e0, "Nvidia", "units")[sel].sum(), _mean(e1, "Nvidia", "units")[sel].sum()
+        c0, c1 = _mean(e0, "Nvidia", "compute")[sel].sum(), _mean(e1, "Nvidia", "compute")[sel].sum()
+        if v0 > 0 and v1 > 0 and c1 / v1 > 1.1 * (c0 / v0) and basis == "unit_share":
+            line += (f" The mechanism is the card mix: under the rule buyers filled their work with more, weaker "
+                     f"legal Nvidia cards ({c0 / v0:.2f} A100-equivalents per card in {year}, against {c1 / v1:.2f} "
+                     "without the rule), so Nvidia's count of cards rose while its compute fell. Shares of compute "
+                     "or of value show the rule's direct effect.")
+        else:
+            line += (" The model does not show a single mechanism for it here (not the card mix); see the buyers' "
+                     "choice above and docs/ODD.md, 'Continuity and directions'.")
+        out.append(line)
+    return out
 
 
 def _k(x: float) -> str:

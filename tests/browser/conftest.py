@@ -97,6 +97,18 @@ def shots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def analysis_app_url(tmp_path_factory):
+    """The app with its outputs root on small made-up grid results folders (tests/analysis_synthetic.py)."""
+    from analysis_synthetic import make_outputs
+
+    root = make_outputs(tmp_path_factory.mktemp("analysis") / "outputs")
+    log = tmp_path_factory.mktemp("server-analysis") / "streamlit.log"
+    proc, url = start_app(ROOT / "app.py", env={"CHIPSHIFT_OUTPUTS": str(root)}, log=log)
+    yield url
+    stop_app(proc)
+
+
+@pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"Chromium not found at {CHROMIUM} (install Debian's 'chromium' package)")

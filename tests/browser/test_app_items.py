@@ -12,16 +12,15 @@ import pytest
 from browser_helpers import (
     LOAD_TIMEOUT,
     boxes_of,
-    visible_boxes,
     chart,
     contrasts,
     mark_texts,
     metrics,
-    open_group,
     overlap,
     overlapping,
     query,
     shot,
+    visible_boxes,
     wait_changed,
     wait_for_text,
     wait_ready,
@@ -30,7 +29,7 @@ from browser_helpers import (
 )
 from playwright.sync_api import expect
 
-from sim import charts, labels
+from sim import charts
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,105 @@
+"""Rules as classes of products that combine order-independently (MODEL.md 9.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.engine.batch import Job, run_batch
+from sim.model.market_model import COMPLIANT, MarketModel
+from sim.model.rules import EVENT_ADAPTER
+from sim.model.scenario import ScenarioError, load_scenario
+
+
+def _block(eid, month, strength, **cls):
+    return {"id": eid, "kind": "import_block", "actor": "China", "announced": month, "effective": month,
+            "label": eid, "source": "test", "strength": strength, **cls}
+
+
+def _with_events(sc, extra, order):
+    """The scenario with ``extra`` events appended in the given order."""
+    from dataclasses import replace
+
+    return replace(sc, events=tuple(sc.events) + tuple(EVENT_ADAPTER.validate_python(extra[i]) for i in order))
+
+
+@pytest.fixture(scope="module")
+def short():
+    return load_scenario("history").with_changes(header={"end": "2026-06"})
+
+
+def test_two_rules_in_one_month_give_the_same_result_in_either_order(short):
+    a = _block("t-weak", "2025-11", 0.3, vendors=["Nvidia"])
+    b = _block("t-strong", "2025-11", 0.95, products=["a100"], vendors=["Nvidia"], china_specific=True)
+    one, two = _with_events(short, [a, b], [0, 1]), _with_events(short, [a, b], [1, 0])
+    rec = run_batch([Job(one, 3, 0), Job(two, 3, 1)], details=())
+    np.testing.assert_array_equal(rec.product[0], rec.product[1])
+    m = MarketModel(one, seed=3, mesa_collect=False)
+    m.run_model()
+    a100, h800, h100 = m.pidx["a100"], m.pidx["h800"], m.pidx["h100"]
+    assert m.rules.block[0, :, a100].max() == pytest.approx(0.95)   # named by the strict rule
+    assert m.rules.block[0, :, h800].max() == pytest.approx(0.95)   # in the strict rule's class
+    assert m.rules.block[0, :, h100].max() == pytest.approx(0.3)    # only the vendor-wide rule
+
+
+def test_a_class_rule_covers_a_compliant_part_launched_after_it(short):
+    # the US ceiling falls early and is never relaxed: Nvidia launches a compliant part; China's class
+    # rule on Nvidia's China-specific parts, dated before the launch, must cover it
+    sc = short.with_changes(events={"us-2023-10-tpp-rule": {"effective": "2023-03", "announced": "2023-02"}})
+    rule = _block("t-class", "2023-01", 1.0, vendors=["Nvidia"], china_specific=True)
+    with_rule = _with_events(sc, [rule], [0])
+    m = MarketModel(with_rule, seed=1, mesa_collect=False)
+    m.run_model()
+    slot = m.pidx[COMPLIANT]
+    launched = m.launched_at[0, slot]
+    assert launched < m.n_months, "the compliant part was not launched in this set-up"
+    assert m.rules.block[0, :, slot].min() == 1.0
+    assert m.records.field("units")[0, launched:, slot].sum() == 0.0
+    # without the class rule the same part sells
+    m0 = MarketModel(sc, seed=1, mesa_collect=False)
+    m0.run_model()
+    assert m0.records.field("units")[0, :, slot].sum() > 0
+
+
+def test_a_rule_replaces_an_earlier_one_only_where_it_says_so(short):
+    strong = _block("t-strong", "2025-11", 1.0, products=["h100"])
+    lift = _block("t-lift", "2026-02", 0.2, products=["h100"], replaces=["t-strong"])
+    other = _block("t-other", "2026-02", 0.2, products=["h100"])
+    m = MarketModel(_with_events(short, [strong, lift], [0, 1]), seed=1, mesa_collect=False)
+    m.run_model()
+    h100 = m.pidx["h100"]
+    assert m.rules.block[0, :, h100].max() == pytest.approx(0.2)
+    m = MarketModel(_with_events(short, [strong, other], [0, 1]), seed=1, mesa_collect=False)
+    m.run_model()
+    assert m.rules.block[0, :, h100].max() == pytest.approx(1.0)
+
+
+def test_block_rules_are_checked(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nname = "bad"\nextends = "history"\n\n[[events]]\nid = "x"\nkind = "import_block"\n'
+                   'actor = "China"\nannounced = "2025-01"\neffective = "2025-01"\nlabel = "x"\nsource = "s"\n'
+                   'strength = 0.5\nvendors = ["Nvidea"]\n')
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(bad)
+    assert any("unknown vendor" in x for x in e.value.lines())
+    bad.write_text(bad.read_text().replace('vendors = ["Nvidea"]\n', ""))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(bad)
+    assert any("names no products and no class" in x for x in e.value.lines())
+
+
+def test_a_quota_can_be_a_rate_that_renews():
+    sc = load_scenario("history").with_changes(header={"end": "2027-12"})
+    q = {"cn-2026-02-h200-quota": {"units": 30000.0, "renew_months": 3}}
+    renewing = sc.with_changes(events=q)
+    once = sc.with_changes(events={"cn-2026-02-h200-quota": {"units": 30000.0}})
+    rec = run_batch([Job(renewing, 2, 0), Job(once, 2, 1)], details=())
+    h200 = list(rec.product_ids).index("h200")
+    months = list(rec.months)
+    start = months.index("2026-02")
+    units = rec.legal("units")[:, start:, h200]
+    assert units[1].sum() <= 30000.0 + 1e-6                       # one pool in all
+    windows = units[0, : (units.shape[1] // 3) * 3].reshape(-1, 3).sum(axis=1)
+    assert (windows <= 30000.0 + 1e-6).all()                      # at most one pool per period
+    assert (windows > 1000).sum() >= 4                           # and it is used again after each renewal
+    assert units[0].sum() > 2 * units[1].sum()
