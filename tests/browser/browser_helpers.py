@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 from playwright.sync_api import Page, expect
 
 LOAD_TIMEOUT = 180_000   # a loaded 2-core machine: the first run of a server also loads the model's kernels
@@ -252,3 +254,83 @@ def shot(target, shots_dir, name: str, full_page: bool = False) -> bytes:
     path = shots_dir / f"{name}.png"
     png = target.screenshot(path=str(path), full_page=full_page) if full_page else target.screenshot(path=str(path))
     return png
+
+
+# ---------------------------------------------------------------- overlap measured on screenshots
+
+# the page's smallest blocks: element containers holding no other element container
+LEAVES = "[data-testid=stMain] [data-testid=stElementContainer]:not(:has([data-testid=stElementContainer]))"
+_ALONE = "{sel}:not([data-ink-on]), {sel}:not([data-ink-on]) * {{ visibility: hidden !important; }}"
+
+
+def _pixels(page: Page, clip: dict | None = None) -> np.ndarray:
+    from PIL import Image
+
+    png = page.screenshot(clip=clip, scale="css")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def _next_frame(page: Page) -> None:
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def ink_overlaps(page: Page, selector: str, threshold: int = 48, margin: int = 40) -> tuple[dict, int]:
+    """Where the items matching ``selector`` (not nested in one another) paint the same pixels, measured on
+    screenshots of the current window: each item is drawn alone (the others hidden with ``visibility``, so
+    nothing moves), and its ink is where that screenshot differs from one with none of them drawn (within
+    ``margin`` px of its box, so text spilling out of its box counts). Returns {(text a, text b): shared
+    pixels} and how many items drew something."""
+    style = page.add_style_tag(content=_ALONE.format(sel=selector))
+    try:
+        _next_frame(page)
+        blank = _pixels(page)
+        h, w, _ = blank.shape
+        owner = np.full((h, w), -1, dtype=np.int32)
+        items = page.locator(selector)
+        found = items.evaluate_all("""els => els.map(e => { const r = e.getBoundingClientRect();
+            return {text: (e.innerText || e.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 40),
+                    box: [r.left, r.top, r.right, r.bottom]}; })""")
+        shared: dict = {}
+        drawn = 0
+        for i, item in enumerate(found):
+            x0, y0, x1, y1 = item["box"]
+            a0, b0 = max(0, int(x0) - margin), max(0, int(y0) - margin)
+            a1, b1 = min(w, int(x1) + margin + 1), min(h, int(y1) + margin + 1)
+            if x1 - x0 < 1 or y1 - y0 < 1 or a1 - a0 < 2 or b1 - b0 < 2:
+                continue
+            items.nth(i).evaluate("e => e.setAttribute('data-ink-on', '')")
+            _next_frame(page)
+            alone = _pixels(page, {"x": a0, "y": b0, "width": a1 - a0, "height": b1 - b0})
+            items.nth(i).evaluate("e => e.removeAttribute('data-ink-on')")
+            hh, ww = alone.shape[:2]
+            ink = np.zeros((h, w), dtype=bool)
+            ink[b0:b0 + hh, a0:a0 + ww] = np.abs(alone - blank[b0:b0 + hh, a0:a0 + ww]).max(axis=2) > threshold
+            if not ink.any():
+                continue
+            drawn += 1
+            under = owner[ink]
+            for j, n in zip(*np.unique(under[under >= 0], return_counts=True)):
+                pair = (found[j]["text"], item["text"])
+                shared[pair] = shared.get(pair, 0) + int(n)
+            owner[ink] = i
+        return shared, drawn
+    finally:
+        style.evaluate("e => e.remove()")
+
+
+def each_screen(page: Page, step: float = 0.8):
+    """Scroll the main area from top to bottom, a window at a time (overlapping by a fifth); yields the
+    scroll position at each stop."""
+    import time
+
+    main = page.locator("[data-testid=stMain]")
+    total, height = main.evaluate("e => [e.scrollHeight, e.clientHeight]")
+    y = 0
+    while True:
+        main.evaluate(f"e => {{ e.scrollTop = {y}; }}")
+        time.sleep(0.2)
+        yield y
+        if y + height >= total:
+            break
+        y += int(height * step)
+    main.evaluate("e => { e.scrollTop = 0; }")

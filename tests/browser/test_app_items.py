@@ -10,10 +10,13 @@ import re
 
 import pytest
 from browser_helpers import (
+    LEAVES,
     LOAD_TIMEOUT,
     boxes_of,
     chart,
     contrasts,
+    each_screen,
+    ink_overlaps,
     mark_texts,
     metrics,
     overlap,
@@ -145,6 +148,32 @@ def test_2_what_changed_previous_result_run_history_and_compare_a_and_b(page, ap
     table = page.locator(".st-key-cmp_table, [data-testid=stDataFrame]").last
     expect(table).to_be_visible()
     expect(page.get_by_text("A and B are the same scenario")).to_have_count(0)
+
+
+def test_2_which_change_moved_it_splits_a_headline_number_among_the_changes(page, app_url):
+    """With two changes (a parameter and a rule), the panel says why and that the split is below; *Split it
+    among the changes* runs the combinations and shows each change's part, parts adding up to the total."""
+    page.goto(app_url + f"/explore?seeds=5&off={H20_RULE}&choice.switching_scale=2.5")
+    wait_ready(page)
+    panel = page.locator(".st-key-what_changed").inner_text()
+    assert "There are 2 changes; which one moved a number is split below." in panel
+    assert "In the buyers' choice" in panel   # the Buyers page's decomposition of utility terms
+    box = page.get_by_role("combobox", name="Which change moved")
+    expect(box).to_have_value("Nvidia 2025")   # the headline number that moved most
+    page.get_by_role("button", name="Split it among the changes").click()
+    table = page.locator("[data-testid=stDataFrame]")
+    expect(table).to_be_visible(timeout=LOAD_TIMEOUT)
+    cells = table.locator("[role=gridcell]")   # the grid's cells as the page gives them to screen readers
+    expect(cells).to_have_count(9)
+    wait_settled(page)
+    got = cells.all_inner_texts()
+    rows = [got[i:i + 3] for i in range(0, len(got), 3)]
+    assert [r[0] for r in rows] == ["Cost of switching away from CUDA 2.5", "no Licence required for H20 and MI308",
+                                    "all changes together"], rows
+    points = [float(r[1].replace("−", "-")) for r in rows]
+    assert abs(points[0] + points[1] - points[2]) <= 0.11, points   # the parts add up (shown to 0.1)
+    assert all(r[2].startswith("± ") for r in rows)
+    expect(page.get_by_text(re.compile(r"^Nvidia 2025, share points against the scenario as shipped"))).to_be_visible()
 
 
 # ---------------------------------------------------------------- 3. words, not code names
@@ -311,10 +340,17 @@ def test_5_phone_layout_at_390_px(phone, app_url, shots):
     assert len(m) == 6 and overlapping(m) == []
     assert len({round(b["y"]) for b in m}) == 3, m
     assert all(b["x"] + b["width"] <= 390 for b in m)
-    # the page's blocks do not overlap one another
-    leaves = page.locator("[data-testid=stMain] [data-testid=stElementContainer]:not(:has([data-testid=stElementContainer]))")
-    blocks = [b for b in visible_boxes(leaves) if b["height"] > 0]
+    # the page's blocks do not overlap one another: their boxes...
+    blocks = [b for b in visible_boxes(page.locator(LEAVES)) if b["height"] > 0]
     assert overlapping(blocks, tol=1.0) == []
+    # ... nor what they paint, compared on screenshots window by window down the page (each block drawn
+    # alone: no pixel is painted by two blocks)
+    drawn = 0
+    for y in each_screen(page):
+        shared, n = ink_overlaps(page, LEAVES)
+        assert shared == {}, (y, shared)
+        drawn += n
+    assert drawn >= 30
     # the chart: inside the screen, numbers apart, the legend well under half the chart
     ch = chart(page)
     ch.scroll_into_view_if_needed()
@@ -333,6 +369,12 @@ def test_5_phone_layout_at_390_px(phone, app_url, shots):
     assert (bottom - top) / cb["height"] < 0.33, (bottom - top, cb["height"])
     plot = plot_box(page)
     assert plot["height"] >= 300
+    # the rule numbers and the legend's words, compared on screenshots: no two paint the same pixel
+    ch.scroll_into_view_if_needed()
+    shared, n = ink_overlaps(page, "[data-testid=stVegaLiteChart] g.rule_numbers_marks text")
+    assert n >= 20 and shared == {}, shared
+    shared, n = ink_overlaps(page, "[data-testid=stVegaLiteChart] g.role-legend text")
+    assert n >= 12 and shared == {}, shared
     shot(ch, shots, "phone-chart")
 
 
