@@ -581,6 +581,20 @@ def _fmt_value(v: float, fmt: str) -> str:
     return f"{v:{fmt}}" if fmt else f"{v:g}"
 
 
+def _distinct_fmt(values, fmt: str, most: int = 3) -> str:
+    """``fmt`` (".Nf" or ".N%") with as many more decimals, up to ``most``, as it takes to write the distinct
+    ``values`` distinctly (legend steps of a narrow range would otherwise read "6.0% – 6.0%")."""
+    if len(fmt) < 3 or fmt[0] != "." or fmt[-1] not in "f%" or not fmt[1:-1].isdigit():
+        return fmt
+    digits, kind = int(fmt[1:-1]), fmt[-1]
+    want = len(set(values))
+    for extra in range(most + 1):
+        f = f".{digits + extra}{kind}"
+        if len({_fmt_value(x, f) for x in values}) == want:
+            return f
+    return f
+
+
 def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, fmt: str = ".0%",
             width="container", height: int | None = None) -> alt.LayerChart:
     """An outcome over two axes (columns x, y, value), ``height`` px per row: cells coloured in six equal
@@ -595,6 +609,7 @@ def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, f
         steps = [f"{_fmt_value(lo, fmt)}"]
     else:
         edges = [lo + (hi - lo) * k / n for k in range(n + 1)]
+        fmt = _distinct_fmt(edges, fmt)   # the cells' labels in the same precision as the legend
         idx = ((v - lo) / (hi - lo) * n).clip(0, n - 1).fillna(0).astype(int)
         steps = [f"{_fmt_value(edges[k], fmt)} – {_fmt_value(edges[k + 1], fmt)}" for k in range(n)]
     colours = list(HEAT_COLORS[:len(steps)]) if len(steps) > 1 else [HEAT_COLORS[2]]
