@@ -173,7 +173,7 @@ def test_page_shows_heatmap_paths_and_distribution(results):
 
 def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):
     """With no results yet, a shipped grid runs from the page with one run per design point (within the
-    budget) into outputs/NAME-1-per-point, which the page then opens."""
+    budget) into outputs/NAME-1-per-point, which the page then opens; running it again only reopens it."""
     at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=300).run()
     assert not at.exception, at.exception
     assert at.selectbox(key="g:launch_grid").value == "mandate-x-power-subsidy"   # the fewest design points
@@ -186,6 +186,18 @@ def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):
     assert at.selectbox(key="grid_dir").value == out.name
     assert at.query_params.get("grid") in (out.name, [out.name])
     assert len(at.get("vega_lite_chart")) == 3
+    # running it again, from another folder, reopens the finished one: nothing is run or written
+    import shutil
+
+    shutil.copytree(out, tmp_path / "another")
+    at.run()
+    at.selectbox(key="grid_dir").select("another").run()
+    assert at.selectbox(key="grid_dir").value == "another"
+    files = sorted((p.name, p.stat().st_mtime_ns) for p in out.rglob("*"))
+    at.button(key="g:launch").click().run()
+    assert not at.exception, at.exception
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.rglob("*")) == files
+    assert at.selectbox(key="grid_dir").value == out.name and len(at.get("vega_lite_chart")) == 3
 
 
 def test_a_small_grid_never_writes_into_other_work(tmp_path):
