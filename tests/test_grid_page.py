@@ -184,6 +184,7 @@ def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete" and man["replicates"] == 1
     assert at.selectbox(key="grid_dir").value == out.name
+    assert any("40 design points × 1 run each; **40 of 40 runs finished**" in m.value for m in at.markdown)
     assert at.query_params.get("grid") in (out.name, [out.name])
     assert len(at.get("vega_lite_chart")) == 3
     # running it again, from another folder, reopens the finished one: nothing is run or written

@@ -161,7 +161,7 @@ def show_folder(out: Path, name: str, root: Path) -> None:
     done = _done(str(out), sig) if sig[0] else 0
     reps = man.get("replicates", "?")
     st.markdown(f"**{man.get('grid', out.name)}**: {man.get('design', '?')} design, {ex['point'].nunique()} design "
-                f"points × {reps} runs each; **{done} of {len(ex)} runs finished**.")
+                f"points × {reps} run{'' if reps == 1 else 's'} each; **{done} of {len(ex)} runs finished**.")
     st.caption("Axes (a design point is written as its values in this order): "
                + "; ".join(f"{k + 1}. {plain[a]} (`{a}`)" for k, a in enumerate(axes))
                + f". Master seed {man.get('master_seed')} "
