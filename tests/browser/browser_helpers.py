@@ -249,11 +249,13 @@ def contrasts(page: Page, root_selector: str = "body", svg_only: bool = False) -
     return page.locator(root_selector).first.evaluate(CONTRAST_JS, svg_only)
 
 
-def shot(target, shots_dir, name: str, full_page: bool = False) -> bytes:
-    """A screenshot of a page or element, saved as ``shots_dir/name.png``; returns the PNG bytes."""
-    path = shots_dir / f"{name}.png"
-    png = target.screenshot(path=str(path), full_page=full_page) if full_page else target.screenshot(path=str(path))
-    return png
+def shot(target, shots_dir, name: str) -> bytes:
+    """A screenshot of the page's window or of an element, saved as ``shots_dir/name.png``; returns the PNG
+    bytes. An element is shot without the page's top bar, which would cover the top of a tall element."""
+    path = str(shots_dir / f"{name}.png")
+    if isinstance(target, Page):
+        return target.screenshot(path=path)
+    return target.screenshot(path=path, style="[data-testid=stHeader] { visibility: hidden; }")
 
 
 # ---------------------------------------------------------------- overlap measured on screenshots

@@ -28,6 +28,7 @@ def test_a_first_time_user_reads_the_headline_a_rule_and_the_band(page, app_url,
     page.goto(app_url + "/")                                  # the address someone was given
     wait_ready(page)
     assert "/explore" in page.url
+    shot(page, shots, "first-minute")                         # the first screen, as they see it
 
     # 1. The headline: six labelled numbers at the top, each a plain phrase with a value.
     labels = page.locator("[data-testid=stMetricLabel]").all_inner_texts()
@@ -65,4 +66,3 @@ def test_a_first_time_user_reads_the_headline_a_rule_and_the_band(page, app_url,
     assert in_view(page, caption)
     words = caption.inner_text()
     assert "middle 90%" in words and "not a forecast error" in words and "runs of the model" in words
-    shot(page, shots, "first-minute")
