@@ -43,7 +43,8 @@ BASIS_TITLES = {
     "compute_share": "Share of compute delivered (A100-equivalents)",
 }
 BASIS_SHORT = {"unit_share": "unit", "value_share": "value", "compute_share": "compute"}
-DATE_AXIS = alt.Axis(format="%Y", tickCount="year", labelAngle=0)
+# year labels never overlap: on a narrow chart every other year is left out
+DATE_AXIS = alt.Axis(format="%Y", tickCount="year", labelAngle=0, labelOverlap="greedy", labelSeparation=6)
 
 
 def entity_scale(entities) -> alt.Scale:
@@ -214,21 +215,24 @@ def event_marks(events, size: str = "normal", label: bool = True) -> list[alt.Ch
         x="date:T",
         strokeDash=alt.StrokeDash("actor:N", title="Rules by", scale=alt.Scale(
             domain=list(ACTOR_DASH), range=list(ACTOR_DASH.values())), legend=None),
-        tooltip=tip)
+        tooltip=tip).properties(name="rule_lines")
     if not label:
         return [rule]
     f = FONT_SIZES[size]
     rh = f + 5
     placed = base.transform_calculate(
         k=_width_bucket()).transform_calculate(
-        fx="datum.f * width", lx=f"datum.f * width + datum['dx' + datum.k]",
+        fx="datum.f * width", lx="datum.f * width + datum['dx' + datum.k]",
         ly=f"-(datum['row' + datum.k] + 1) * {rh} - 4")
     leader = placed.mark_rule(color=RULE_INK, strokeWidth=1, opacity=0.8).encode(
-        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip)
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), x2="fx:Q", y2=alt.Y2(datum=0), tooltip=tip
+    ).properties(name="rule_leaders")
     text = placed.mark_text(align="center", baseline="middle", fontSize=f, fontWeight="bold", color=INK,
                             dy=-f / 2 - 1).encode(
-        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip)
-    hit = base.mark_rule(strokeWidth=9, opacity=0.01, color=RULE_INK).encode(x="date:T", tooltip=tip)
+        x=alt.X("lx:Q", scale=None), y=alt.Y("ly:Q", scale=None), text="n:N", tooltip=tip
+    ).properties(name="rule_numbers")
+    hit = base.mark_rule(strokeWidth=9, opacity=0.01, color=RULE_INK).encode(x="date:T", tooltip=tip).properties(
+        name="rule_hit")
     return [rule, leader, text, hit]
 
 
@@ -301,10 +305,14 @@ def hover_marks(hover, bands, entities, color: alt.Color) -> list[alt.Chart]:
     tip += [alt.Tooltip(f"e{i}:N", title=e) for i, e in enumerate(entities)]
     tip += [alt.Tooltip("rules:N", title="Rules in force from this month")]
     cross = alt.Chart(hover).mark_rule(color=INK, strokeWidth=1).encode(
-        x="date:T", opacity=alt.condition(sel, alt.value(0.7), alt.value(0.0)), tooltip=tip).add_params(sel)
+        x="date:T", opacity=alt.condition(sel, alt.value(0.7), alt.value(0.0)), tooltip=tip).add_params(sel).properties(
+        name="crosshair")
+    # the dots on the lines at that month are drawn under the crosshair's pointer cells (the layer order),
+    # so a pointer resting on a dot still gets the read-out
     dots = alt.Chart(bands).mark_point(filled=True, size=60, opacity=1).encode(
-        x="date:T", y="mean:Q", color=color, tooltip=alt.value(None)).transform_filter(sel)
-    return [cross, dots]
+        x="date:T", y="mean:Q", color=color, tooltip=alt.value(None)).transform_filter(sel).properties(
+        name="crosshair_dots")
+    return [dots, cross]
 
 
 # ---------------------------------------------------------------- the main share chart
@@ -326,16 +334,17 @@ def _share_layers(bands, entities, basis, events, observed, now, title, width, h
     y = alt.Y("mean:Q", title=BASIS_TITLES.get(basis, basis), axis=alt.Axis(format="%"),
               scale=alt.Scale(domain=[0, 1]))
     band = alt.Chart(bands).mark_area(opacity=0.18, tooltip=None).encode(
-        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q", color=color)
+        x=_x(domain=x_domain), y=alt.Y("lo:Q", title=BASIS_TITLES.get(basis, basis)), y2="hi:Q", color=color
+    ).properties(name="bands")
     dash = alt.StrokeDash("entity:N", legend=None, scale=alt.Scale(
         domain=list(entities), range=[[5, 3] if e in AGGREGATES else [1, 0] for e in entities]))
     line = alt.Chart(bands).mark_line(strokeWidth=2.5 if size == "present" else 2, tooltip=None).encode(
-        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash)
+        x=_x(domain=x_domain), y=y, color=color, strokeDash=dash).properties(name="lines")
     layers = [band]
     if prev is not None:
         layers.append(alt.Chart(prev).mark_line(strokeWidth=1.5, opacity=0.4, strokeDash=[2, 2], tooltip=None).encode(
             x=_x(domain=x_domain), y="mean:Q", color=alt.Color("entity:N", scale=entity_scale(entities), legend=None),
-            detail="entity:N"))
+            detail="entity:N").properties(name="previous"))
     layers.append(line)
     if now is not None:
         layers.append(alt.Chart(now).mark_rule(color="#000000", strokeWidth=2).encode(x="date:T"))
@@ -353,9 +362,9 @@ def _share_layers(bands, entities, basis, events, observed, now, title, width, h
     # short lines: the subtitle does not wrap, and must fit a phone
     sub = ["Lines: mean of the runs.", f"Band: {band_label}."]
     if events is not None:
-        sub.append("Numbered lines: rules (US dashed, China dotted).")
+        sub.append("Rules: US dashed, China dotted.")
     if prev is not None:
-        sub.append("Faint dotted lines: your previous result.")
+        sub.append("Faint dotted lines: previous result.")
     return alt.layer(*layers).properties(
         title=alt.TitleParams(title or "Share by vendor", subtitle=sub, anchor="start"),
         width=width, height=height).resolve_scale(color="shared", strokeDash="independent")
@@ -518,8 +527,11 @@ def lines_chart(df: pd.DataFrame, y_title: str, series_title: str, colors: dict[
 
 def mix_chart(mix: pd.DataFrame, title: str = "", width="container", height: int = 260) -> alt.Chart:
     """Domestic share of a buyer's choice by workload tier (columns date, tier, domestic_share)."""
+    words = {t: t.replace("_", " ").replace("low priority", "low-priority") for t in TIER_COLORS}
     d = mix.rename(columns={"tier": "series", "domestic_share": "value"})
-    return lines_chart(d, "Domestic share of the choice (compute)", "Workload tier", TIER_COLORS, fmt="%",
+    d["series"] = d["series"].astype(str).map(lambda t: words.get(t, t))   # plain words in the legend
+    return lines_chart(d, "Domestic share of the choice (compute)", "Workload tier",
+                       {words[t]: c for t, c in TIER_COLORS.items()}, fmt="%",
                        title=title, width=width, height=height, y_domain=[0, 1])
 
 
@@ -534,6 +546,113 @@ def terms_chart(terms: pd.DataFrame, title: str = "", width="container", height:
     props = {"title": alt.TitleParams(title, anchor="start", subtitle="Above zero favours domestic chips; below "
                                       "favours foreign.")} if title else {}
     return alt.layer(bars, zero).properties(width=width, height=height, **props)
+
+
+# ---------------------------------------------------------------- grid results
+
+# Viridis (colour-blind safe, light to dark in one hue path) in six steps; every cell label is drawn in black
+# or white, whichever contrasts more with its cell (at least 4.5:1 on each of these colours).
+HEAT_COLORS = ("#481f70", "#3b528b", "#287c8e", "#20a486", "#5ec962", "#c8e020")
+
+
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours (hex)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def ink_on(fill: str) -> str:
+    """Black or white, whichever reads better on ``fill``."""
+    return "#000000" if contrast("#000000", fill) >= contrast("#ffffff", fill) else "#ffffff"
+
+
+def _fmt_value(v: float, fmt: str) -> str:
+    if pd.isna(v):
+        return "–"
+    if fmt.endswith("%"):
+        digits = int(fmt[1:-1]) if fmt[1:-1].isdigit() else 0
+        return f"{100 * v:.{digits}f}%"
+    return f"{v:{fmt}}" if fmt else f"{v:g}"
+
+
+def _distinct_fmt(values, fmt: str, most: int = 3) -> str:
+    """``fmt`` (".Nf" or ".N%") with as many more decimals, up to ``most``, as it takes to write the distinct
+    ``values`` distinctly (legend steps of a narrow range would otherwise read "6.0% – 6.0%")."""
+    if len(fmt) < 3 or fmt[0] != "." or fmt[-1] not in "f%" or not fmt[1:-1].isdigit():
+        return fmt
+    digits, kind = int(fmt[1:-1]), fmt[-1]
+    want = len(set(values))
+    for extra in range(most + 1):
+        f = f".{digits + extra}{kind}"
+        if len({_fmt_value(x, f) for x in values}) == want:
+            return f
+    return f
+
+
+def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, fmt: str = ".0%",
+            width="container", height: int | None = None) -> alt.LayerChart:
+    """An outcome over two axes (columns x, y, value), ``height`` px per row: cells coloured in six equal
+    steps of the value, each cell labelled with its value in black or white, whichever reads better on the
+    cell's colour."""
+    d = cells.copy()
+    v = d["value"].astype(float)
+    lo, hi = float(v.min()), float(v.max())
+    n = len(HEAT_COLORS)
+    if not (hi > lo):
+        idx = pd.Series(0, index=d.index)
+        steps = [f"{_fmt_value(lo, fmt)}"]
+    else:
+        edges = [lo + (hi - lo) * k / n for k in range(n + 1)]
+        fmt = _distinct_fmt(edges, fmt)   # the cells' labels in the same precision as the legend
+        idx = ((v - lo) / (hi - lo) * n).clip(0, n - 1).fillna(0).astype(int)
+        steps = [f"{_fmt_value(edges[k], fmt)} – {_fmt_value(edges[k + 1], fmt)}" for k in range(n)]
+    colours = list(HEAT_COLORS[:len(steps)]) if len(steps) > 1 else [HEAT_COLORS[2]]
+    d["step"] = [steps[i] for i in idx]
+    d["ink"] = [ink_on(colours[i]) for i in idx]
+    d["text"] = [_fmt_value(x, fmt) for x in v]
+    base = alt.Chart(d).encode(x=alt.X("x:O", title=x_title, axis=alt.Axis(labelAngle=0)),
+                               y=alt.Y("y:O", title=y_title, sort="descending"))
+    tip = [alt.Tooltip("x:O", title=x_title), alt.Tooltip("y:O", title=y_title),
+           alt.Tooltip("text:N", title=value_title)]
+    rect = base.mark_rect(stroke="#ffffff", strokeWidth=1).encode(
+        color=alt.Color("step:N", title=value_title, scale=alt.Scale(domain=steps, range=colours),
+                        legend=alt.Legend(orient="right", direction="vertical", titleLimit=220, labelLimit=0)),
+        tooltip=tip).properties(name="heat_cells")
+    text = base.mark_text(fontSize=FONT_SIZES["normal"], fontWeight="bold").encode(
+        text="text:N", color=alt.Color("ink:N", scale=None), tooltip=tip).properties(name="heat_labels")
+    # rows of a fixed height (a fixed total height would be shared with the legend in the app)
+    props = {"width": width, "height": alt.Step(height or 52)}
+    return alt.layer(rect, text).properties(**props).resolve_scale(color="independent")
+
+
+def grid_paths(paths: pd.DataFrame, panel_title: str = "", columns: int = 3, width: int = 220,
+               height: int = 150) -> alt.FacetChart:
+    """Annual unit-share paths per design point (columns year, entity, mean, p5, p95, panel): the vendors'
+    colours of every other chart, a legend under the panels, bands for 5-95% over the runs."""
+    ents = [e for e in list(VENDORS) + list(AGGREGATES) if e in set(paths["entity"])]
+    color = alt.Color("entity:N", title="Vendor", scale=entity_scale(ents),
+                      legend=alt.Legend(orient="bottom", symbolType="stroke", symbolOpacity=1, direction="horizontal"))
+    dash = alt.StrokeDash("entity:N", legend=None, scale=alt.Scale(
+        domain=ents, range=[[5, 3] if e in AGGREGATES else [1, 0] for e in ents]))
+    tip = [alt.Tooltip("panel:N", title="Design point"), alt.Tooltip("entity:N", title="Vendor"),
+           alt.Tooltip("year:O", title="Year"), alt.Tooltip("mean:Q", title="Mean", format=".0%"),
+           alt.Tooltip("p5:Q", title="5%", format=".0%"), alt.Tooltip("p95:Q", title="95%", format=".0%")]
+    band = alt.Chart().mark_area(opacity=0.2).encode(
+        x=alt.X("year:O", title="Year", axis=alt.Axis(labelAngle=0, labelOverlap="greedy")),
+        y=alt.Y("p5:Q", title="Share of cards"), y2="p95:Q", color=color)
+    line = alt.Chart().mark_line(point=True, strokeWidth=2).encode(
+        x="year:O", y=alt.Y("mean:Q", axis=alt.Axis(format="%"), title="Share of cards",
+                            scale=alt.Scale(domain=[0, 1])),
+        color=color, strokeDash=dash, tooltip=tip)
+    return alt.layer(band, line, data=paths).properties(width=width, height=height).facet(
+        facet=alt.Facet("panel:N", title=panel_title or None, header=alt.Header(labelLimit=width + 40)),
+        columns=columns)
 
 
 def to_image(chart, fmt: str = "png", width: int = 900) -> bytes:

@@ -228,5 +228,65 @@ def markdown(products: bool = False) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- grid outcomes and axes
+
+_SHARE_WORDS = {"share": "share of cards", "value_share": "share of sales value", "compute_share": "share of compute"}
+_METRIC_WORDS = {"service_level": "share of demand served", "compute_gap": "compute gap (share of wanted compute "
+                 "not installed)", "domestic_fraction": "domestic share of deliveries", "stockpile_units":
+                 "unopened stockpile (cards)", "unmet_compute": "unmet compute demand", "price_index": "price index",
+                 "installed_compute": "installed compute", "units": "cards delivered", "revenue_usd": "sales (US$)",
+                 "levy_usd": "levies paid (US$)", "grey_units": "smuggled cards"}
+_FIELD_WORDS = {"domestic_min": "domestic minimum", "rate": "rate", "coverage": "coverage", "tpp_max":
+                "performance ceiling (TPP)", "effective": "month in force", "timing": "month in force",
+                "announced": "month announced", "strength": "strength", "probability": "monthly approval chance",
+                "cap": "cap"}
+
+
+def _owner(entity: str) -> str:
+    """"Nvidia's", "Domestic vendors'", "Tencent's"."""
+    if entity == "Domestic":
+        return "Domestic vendors'"
+    if entity == "Foreign":
+        return "Foreign vendors'"
+    name = _cap(_vendor(entity))
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def outcome(name: str) -> str:
+    """Plain words for a grid outcome name (``sim.experiments.summarize``): ``share:Nvidia:2030`` ->
+    "Nvidia's share of cards in 2030"; unknown forms are returned as they are."""
+    parts = name.split(":")
+    kind = parts[0]
+    year = f" in {parts[-1]}" if parts[-1].isdigit() else ""
+    if kind in _SHARE_WORDS and len(parts) >= 2:
+        return f"{_owner(parts[1])} {_SHARE_WORDS[kind]}{year}"
+    if kind == "crossover" and len(parts) == 3:
+        return f"Year {_cap(_vendor(parts[1]))} first sells more cards than {_cap(_vendor(parts[2]))}"
+    if kind in ("mean", "sum") and len(parts) >= 3:
+        what = _METRIC_WORDS.get(parts[2], parts[2].replace("_", " "))
+        how = "monthly mean" if kind == "mean" else "total"
+        who = "Market" if parts[1] == "Total" else _cap(_vendor(parts[1]))
+        return f"{who}: {what}, {how}{year or ' over the horizon'}"
+    return name
+
+
+def _short(text: str, limit: int = 34) -> str:
+    head = text.split(":")[0].strip()
+    if len(head) <= limit:
+        return head
+    cut = head[:limit].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def grid_axis(axis, events=None) -> str:
+    """Plain words for a grid axis (``sim.experiments.grid.Axis``): a parameter's label, or an event's
+    short name and field (``events``: the base scenario's events, for their names)."""
+    if axis.parameter:
+        return label(axis.parameter)
+    names = {e.id: (e.label or e.id) for e in (events or ())}
+    what = _FIELD_WORDS.get(axis.field, str(axis.field).replace("_", " "))
+    return f"{_short(names.get(axis.event, axis.event))}: {what}"
+
+
 if __name__ == "__main__":  # pragma: no cover - documentation helper
     print(markdown())

@@ -109,7 +109,7 @@ def test_rare_cases_are_found_with_a_smaller_box_from_the_page():
 def test_attribution_runs_on_demand():
     at = page(a_view="Attribution", a_dir="levers", a_t_scenario="us-reopens", a_t_base="history",
               a_t_outcome="share:Nvidia:2030", a_t_seeds="2")
-    assert any("exact Shapley values, 8 coalitions x 2 seeds" in c.value for c in at.caption)
+    assert any("exact Shapley values, 8 coalitions x 2 runs each" in c.value for c in at.caption)
     assert not at.get("vega_lite_chart")                                # nothing runs before the button
     at.button(key="a_t_run").click().run()
     ok(at)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -198,12 +197,29 @@ def test_share_chart_layers_colours_and_export(ens5, history):
     assert charts.VENDOR_COLORS["Nvidia"] in text and charts.VENDOR_COLORS["Huawei"] in text
     assert "Share of cards delivered (units)" in text
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
-    assert marks == ["area", "line", "rule", "point", "rule", "rule", "text", "rule", "rule", "point", "rule"]
+    # band, line, dots under the crosshair (whose pointer cells then lie over them), rules, observed, rule hits
+    assert marks == ["area", "line", "point", "rule", "rule", "rule", "text", "rule", "rule", "point", "rule"]
     assert spec["layer"][0]["mark"]["tooltip"] is None        # the band never catches the mouse
     assert spec["config"]["axis"]["labelFontSize"] >= 14
     png = charts.to_image(ch, "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert charts.to_image(ch, "svg").lstrip().startswith(b"<svg")
+
+
+def test_heatmap_legend_steps_of_a_narrow_range_read_distinctly():
+    """Six steps over 6.0-6.2% need two decimals: no step reads "6.0% – 6.0%", and the cells' labels use the
+    same precision; a wide range keeps the precision asked for."""
+    import json
+
+    cells = pd.DataFrame({"x": [0, 1, 0, 1], "y": [0, 0, 1, 1], "value": [0.0600, 0.0610, 0.0617, 0.0620]})
+    spec = charts.heatmap(cells, "x", "y", "Share", ".1%").to_dict()
+    steps = spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert len(steps) == 6 and all(a != b for a, b in (s.split(" – ") for s in steps)), steps
+    assert steps[0] == "6.00% – 6.03%" and steps[-1] == "6.17% – 6.20%"
+    data = json.dumps(spec["datasets"])
+    assert '"6.17%"' in data and '"6.2%"' not in data
+    wide = charts.heatmap(cells.assign(value=[0.1, 0.3, 0.5, 0.7]), "x", "y", "Share", ".1%").to_dict()
+    assert wide["layer"][0]["encoding"]["color"]["scale"]["domain"][0] == "10.0% – 20.0%"
 
 
 def test_vendor_colours_are_distinct_and_cover_all_vendors():

@@ -261,10 +261,17 @@ def test_teach_page_lesson_step_and_reveal():
     at.button(key="w:next").click().run()
     ok(at)
     assert [m.value for m in at.markdown] != text_before
-    assert not [m for m in at.metric if m.label == "Model"]
+    assert not [m for m in at.metric if m.label == "The model"]
+    # no guess yet: Reveal is disabled
+    assert at.button(key="b:rules-2022:nvidia-2025").disabled
+    at.number_input(key="g:rules-2022:nvidia-2025").set_value(40).run()
+    ok(at)
+    assert not at.button(key="b:rules-2022:nvidia-2025").disabled
     at.button(key="b:rules-2022:nvidia-2025").click().run()
     ok(at)
-    assert [m for m in at.metric if m.label == "Model"]
+    assert [m for m in at.metric if m.label == "The model"]
+    said = [m.value for m in at.markdown if m.value.startswith("The model says")]
+    assert said and "your guess" in said[0]
 
 
 def test_model_page_filters_the_parameter_table():

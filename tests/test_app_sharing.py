@@ -60,7 +60,7 @@ def test_request_over_the_budget_shows_a_clear_message_on_the_page():
     assert not at.exception, [e.value for e in at.exception]
     msgs = [w.value for w in at.warning]
     assert any("50 runs of 228 months (11,400 run-months) is more than this server runs for one request "
-               "(7,200 run-months)" in m and "fewer seeds" in m for m in msgs), msgs
+               "(7,200 run-months)" in m and "fewer runs" in m for m in msgs), msgs
     assert not at.get("vega_lite_chart")   # nothing was run
     at = page(25, scenario=key).run()   # within the budget: runs
     assert not at.exception and not [w for w in at.warning if "run-months" in w.value]

@@ -9,6 +9,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from sim import charts as sim_charts
+from sim import labels
 from sim.engine.executors import SerialExecutor
 from sim.experiments.gridrun import run_grid
 
@@ -54,10 +56,19 @@ def _rows(el) -> int:
     return sum(pa.ipc.open_stream(ds.data.data).read_all().num_rows for ds in el.proto.datasets)
 
 
+def _tables(el) -> list[list[dict]]:
+    return [pa.ipc.open_stream(ds.data.data).read_all().to_pylist() for ds in el.proto.datasets]
+
+
 def test_page_without_folder_explains():
     at = AppTest.from_function(_page, args=("/nonexistent",), default_timeout=60).run()
     assert not at.exception
-    assert any("grid results folder" in i.value for i in at.info)
+    assert any("No grid results" in i.value for i in at.info)
+    # the shipped grid files with their run counts and time estimates
+    files = at.table[0].value.reset_index()
+    assert set(files["Grid file"]) >= {"mandate-x-power-subsidy", "uncertainty-lhs"}
+    assert (files["Runs"] == files["Design points"] * files["Runs per point"]).all()
+    assert files["Time here"].str.startswith("about").all()
 
 
 def _default_page():
@@ -66,26 +77,67 @@ def _default_page():
     render()
 
 
-def test_page_opens_only_folders_under_the_configured_outputs_root(results, tmp_path, monkeypatch):
-    """Item 9: the page lists the results folders under CHIPSHIFT_OUTPUTS (no typed paths), and shows no
-    server path; a folder outside the root, even one linked into it, is not offered."""
+@pytest.fixture
+def outside_linked_in(results, tmp_path, monkeypatch):
+    """The outputs root is the results' parent (CHIPSHIFT_OUTPUTS); a copy of the results lies outside it,
+    with a link to it from inside the root (``link-out``). Returns the copy's path."""
     import shutil
 
     outside = tmp_path / "elsewhere" / "secret-grid"
     shutil.copytree(results, outside)
     (results.parent / "link-out").symlink_to(outside)
+    monkeypatch.setenv("CHIPSHIFT_OUTPUTS", str(results.parent))
+    yield outside
+    (results.parent / "link-out").unlink()
+
+
+def _shown(at) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "caption", "error", "info", "warning") for e in at.get(kind))
+
+
+def test_page_opens_only_folders_under_the_configured_outputs_root(results, outside_linked_in):
+    """Item 9: the page lists the results folders under CHIPSHIFT_OUTPUTS (no typed paths), and shows no
+    server path; a folder outside the root, even one linked into it, is not offered."""
+    at = AppTest.from_function(_default_page, default_timeout=60).run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="grid_dir")
+    assert box.options == ["page"] and box.value == "page"
+    assert not at.text_input   # no free-text path on the page
+    shown = _shown(at)
+    assert str(results.parent) not in shown and "secret-grid" not in shown
+
+
+@pytest.mark.parametrize("name", ["link-out", "../elsewhere/secret-grid", "page/../../elsewhere/secret-grid",
+                                  "/etc", "ghost"])
+def test_a_link_names_only_a_listed_folder(results, outside_linked_in, name):
+    """The folder in a link (grid=NAME) is one of the listed folders or nothing: any other name, one that
+    leads out of the root included, is ignored with a warning, and the link then names the folder shown."""
+    at = AppTest.from_function(_default_page, default_timeout=60)
+    at.query_params["grid"] = name
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="grid_dir").value == "page"
+    warning = " ".join(w.value for w in at.warning)
+    assert f"grid: {name!r}" in warning and "not a grid results folder under outputs/" in warning, warning
+    shown = _shown(at)
+    assert str(results.parent) not in shown and str(outside_linked_in) not in shown
+    assert at.query_params["grid"] in ("page", ["page"])
+
+
+def test_a_link_reopens_its_folder(results, outside_linked_in):
+    import shutil
+
+    shutil.copytree(results, results.parent / "other")
     try:
-        monkeypatch.setenv("CHIPSHIFT_OUTPUTS", str(results.parent))
-        at = AppTest.from_function(_default_page, default_timeout=60).run()
+        at = AppTest.from_function(_default_page, default_timeout=60)
+        at.query_params["grid"] = "other"
+        at.run()
         assert not at.exception, at.exception
-        box = at.selectbox(key="grid_dir")
-        assert box.options == ["page"] and box.value == "page"
-        assert not at.text_input   # no free-text path on the page
-        shown = " ".join(str(e.value) for kind in ("markdown", "caption", "error", "info", "warning")
-                         for e in at.get(kind))
-        assert str(results.parent) not in shown and "secret-grid" not in shown
+        assert at.selectbox(key="grid_dir").value == "other" and not at.warning
+        at.selectbox(key="grid_dir").select("page").run()
+        assert at.query_params["grid"] in ("page", ["page"])
     finally:
-        (results.parent / "link-out").unlink()
+        shutil.rmtree(results.parent / "other")
 
 
 def test_page_shows_heatmap_paths_and_distribution(results):
@@ -96,18 +148,80 @@ def test_page_shows_heatmap_paths_and_distribution(results):
     assert len(charts) == 3
     heat = json.loads(charts[0].proto.spec)
     marks = json.dumps(heat)
-    assert '"rect"' in marks and "hoarding.strength" in marks and "choice.switching_scale" in marks
+    # axes and outcomes in plain words, cell labels in black or white for their cell's colour
+    assert '"rect"' in marks and labels.label("hoarding.strength") in marks
+    assert labels.label("choice.switching_scale") in marks and "share:" not in marks
+    cells = [r for t in _tables(charts[0]) for r in t if "ink" in r]
+    fills = dict(zip(heat["layer"][0]["encoding"]["color"]["scale"]["domain"],
+                     heat["layer"][0]["encoding"]["color"]["scale"]["range"]))
+    assert cells and all(sim_charts.contrast(c["ink"], fills[c["step"]]) >= 4.5 for c in cells)
     assert _rows(charts[0]) == 4                                   # 2 x 2 cells
     assert "facet" in json.loads(charts[1].proto.spec)
     assert _rows(charts[1]) == 4 * 1 * 3                           # 4 points x 1 year x 3 vendors
     assert "boxplot" in json.dumps(json.loads(charts[2].proto.spec))
     assert _rows(charts[2]) == 8                                   # one value per run
 
-    at.selectbox(key="grid_x").select("choice.switching_scale").run()
-    at.selectbox(key="grid_outcome").select("share:Domestic:2022").run()
+    at.selectbox(key="g:grid_x:page").select("choice.switching_scale").run()
+    at.selectbox(key="g:grid_outcome:page").select("share:Domestic:2022").run()
     assert not at.exception
     spec = json.dumps(json.loads(at.get("vega_lite_chart")[0].proto.spec))
-    assert "share:Domestic:2022" in spec
-    at.multiselect(key="grid_points").set_value([1]).run()
+    assert labels.outcome("share:Domestic:2022") in spec
+    at.multiselect(key="g:grid_points:page").set_value([1]).run()
     assert not at.exception
     assert _rows(at.get("vega_lite_chart")[1]) == 1 * 3           # one point left
+
+
+def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):
+    """With no results yet, a shipped grid runs from the page with one run per design point (within the
+    budget) into outputs/NAME-1-per-point, which the page then opens; running it again only reopens it."""
+    at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="g:launch_grid").value == "mandate-x-power-subsidy"   # the fewest design points
+    assert at.number_input(key="g:launch_reps:mandate-x-power-subsidy").value == 1
+    at.button(key="g:launch").click().run()
+    assert not at.exception, at.exception
+    out = tmp_path / "mandate-x-power-subsidy-1-per-point"
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["replicates"] == 1
+    assert at.selectbox(key="grid_dir").value == out.name
+    assert any("40 design points × 1 run each; **40 of 40 runs finished**" in m.value for m in at.markdown)
+    assert at.query_params.get("grid") in (out.name, [out.name])
+    assert len(at.get("vega_lite_chart")) == 3
+    # running it again, from another folder, reopens the finished one: nothing is run or written
+    import shutil
+
+    shutil.copytree(out, tmp_path / "another")
+    at.run()
+    at.selectbox(key="grid_dir").select("another").run()
+    assert at.selectbox(key="grid_dir").value == "another"
+    files = sorted((p.name, p.stat().st_mtime_ns) for p in out.rglob("*"))
+    at.button(key="g:launch").click().run()
+    assert not at.exception, at.exception
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.rglob("*")) == files
+    assert at.selectbox(key="grid_dir").value == out.name and len(at.get("vega_lite_chart")) == 3
+
+
+def test_a_small_grid_never_writes_into_other_work(tmp_path):
+    """A folder that already holds something else under the name the page would write is refused with a
+    message (no server path), and left exactly as it was."""
+    other = tmp_path / "mandate-x-power-subsidy-1-per-point"
+    other.mkdir()
+    (other / "thesis.tex").write_text("my work")
+    at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=120).run()
+    assert not at.exception, at.exception
+    at.button(key="g:launch").click().run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "not empty" in errors and str(tmp_path) not in errors, errors
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"] and (other / "thesis.tex").read_text() == "my work"
+
+
+def test_a_grid_over_the_session_budget_cannot_be_started_here(tmp_path):
+    at = AppTest.from_function(_page, args=(str(tmp_path),), default_timeout=120).run()
+    at.selectbox(key="g:launch_grid").select("sobol-uncertain-parameters").run()
+    at.number_input(key="g:launch_reps:sobol-uncertain-parameters").set_value(2).run()
+    assert not at.exception, at.exception
+    assert any("Too large to run here" in w.value and "python -m sim grid sobol-uncertain-parameters" in w.value
+               for w in at.warning)
+    assert at.button(key="g:launch").disabled
+    assert list(tmp_path.iterdir()) == []

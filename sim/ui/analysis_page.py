@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from sim import charts as shared_charts
+from sim import labels
 from sim.analysis import charts
 from sim.analysis.results import AnalysisError
 from sim.engine import store
@@ -91,6 +92,7 @@ def downloads(table: pd.DataFrame, chart, stem: str, key: str) -> None:
 
 def pick_outcome(year: int, key: str) -> str:
     return st.selectbox("Outcome", outcome_choices(year), key=key, bind="query-params", accept_new_options=True,
+                        format_func=labels.outcome,
                         help="As in `python -m sim summarize`: share:ENTITY[:YEAR], value_share:..., "
                              "compute_share:..., crossover:A:B, mean:ENTITY:METRIC[:YEAR], sum:...") or \
         outcome_choices(year)[0]
@@ -205,8 +207,8 @@ def show_attribution(grid_base: str) -> None:
     with c3:   # outcomes in the last full year of the scenarios compared (not of the open grid)
         outcome = pick_outcome(last_full_year(target), "a_t_outcome")
     c4, c5 = st.columns(2)
-    seeds_n = int(c4.number_input("Seeds", min_value=2, max_value=MAX_ATTRIBUTION_SEEDS, value=10, key="a_t_seeds",
-                                  bind="query-params"))
+    seeds_n = int(c4.number_input("Runs per combination", min_value=2, max_value=MAX_ATTRIBUTION_SEEDS, value=10,
+                                  key="a_t_seeds", bind="query-params"))
     grouping = c5.selectbox("Event groups", list(GROUPINGS), format_func=GROUPINGS.get, key="a_t_groups",
                             bind="query-params")
     base = load_scenario(base_name)
@@ -221,8 +223,8 @@ def show_attribution(grid_base: str) -> None:
     n = len(groups)
     runs = (2 ** n if n <= A.EXACT_MAX else None)
     st.caption(f"{len(changes)} differing event(s) in {n} group(s): "
-               + (f"exact Shapley values, {runs} coalitions x {seeds_n} seeds = {runs * seeds_n} runs." if runs else
-                  f"64 sampled orders x {seeds_n} seeds (standard error shown)."))
+               + (f"exact Shapley values, {runs} coalitions x {seeds_n} runs each = {runs * seeds_n} runs." if runs else
+                  f"64 sampled orders x {seeds_n} runs each (standard error shown)."))
     key = (target_name, base_name, name, seeds_n, grouping)
     done = _attribution_store()
     if key not in done:
@@ -287,7 +289,7 @@ def render() -> None:
         year = _year(res)
         m = res.manifest
         st.caption(f"**{m.get('grid', folder.name)}**: {res.grid.design} design, {res.grid.n_points} points x "
-                   f"{res.grid.replicates} seeds; {res.done} of {len(res.experiments)} runs finished. Levers: "
+                   f"{res.grid.replicates} runs each; {res.done} of {len(res.experiments)} runs finished. Levers: "
                    f"{', '.join(a.name for a in res.grid.levers) or 'none'}.")
         if view == "Sensitivity":
             show_sensitivity(folder, sig, res.grid.design, year)

@@ -48,6 +48,7 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
     Widgets are re-seeded from the settings whenever the page changes: Streamlit gives a widget on a new
     page its default value even when a widget with the same key existed on the previous page."""
     state.init()
+    st.html(BASE_CSS)
     st.session_state.pop("_pending", None)   # previews left by a run that was stopped are not finished
     if st.session_state.get("_page") != page:
         state.clear_widgets(state.WIDGET_PREFIXES)
@@ -62,6 +63,28 @@ def page_start(page: str) -> tuple[Scenario, Settings] | None:
         state.set_settings(Settings())
         base = state.base_scenario("history")
     return base, state.settings()
+
+
+# Every page: text at least WCAG AA contrast (4.5:1) and a layout that works on a 390 px phone.
+BASE_CSS = """
+<style>
+/* Streamlit draws captions and navigation icons at 60% opacity (about 3.9:1 on white): darker here */
+[data-testid="stCaptionContainer"] { opacity: 0.86 !important; }
+[data-testid="stTopNavLink"] [data-testid="stIconMaterial"],
+[data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"] { color: inherit !important; }
+/* headline labels wrap rather than end in "…" */
+[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] p { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
+/* a phone: headline numbers two to a row instead of one under another */
+@media (max-width: 640px) {
+  .st-key-headline [data-testid="stHorizontalBlock"] { flex-direction: row !important; flex-wrap: wrap !important;
+    row-gap: 0.75rem; }
+  .st-key-headline [data-testid="stColumn"] { flex: 1 1 calc(50% - 1rem) !important;
+    min-width: calc(50% - 1rem) !important; max-width: calc(50% - 0.5rem) !important; }
+  .st-key-headline [data-testid="stMetricValue"] p { font-size: 1.9rem !important; }
+}
+</style>
+"""
 
 
 def run_current(what: str = "") -> E.Ensemble | None:
@@ -86,7 +109,8 @@ def pct(x: float | None) -> str:
 
 def headline_metrics(ens: E.Ensemble, basis: str, key: str = "hl") -> dict:
     h = E.headline(ens, basis)
-    cols = st.columns(6)
+    # keyed: on a phone the numbers stand two to a row (BASE_CSS)
+    cols = st.container(key="headline" if key == "hl" else f"headline-{key}").columns(6)
     unit = BASIS_LABELS[basis].split(" ")[0]
     how = "Annual share (sum over the year, mean of the runs)."
     cols[0].metric(f"Nvidia 2025 ({unit})", pct(h["Nvidia_2025"]), help=how)
@@ -233,7 +257,8 @@ def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: dict | alt.To
     def svg() -> bytes:
         return charts.to_image(chart, "svg")
 
-    c = st.columns(5)
+    # one row of buttons that wraps on a narrow screen
+    c = [st.container(horizontal=True, key=f"{key}:row")] * 5
     c[0].download_button("Results CSV", csv, f"{stem}-timeseries.csv", "text/csv", key=f"{key}:csv",
                          on_click="ignore", icon=":material/download:")
     c[1].download_button("Results Parquet", parquet, f"{stem}-timeseries.parquet", "application/octet-stream",
@@ -265,7 +290,8 @@ PRESENT_CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
   { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-left: 2rem; padding-right: 2rem; }
-[data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 3.4rem !important;
+  line-height: 1.15 !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.35rem !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.15rem !important; }
@@ -299,28 +325,39 @@ def history_label(base: Scenario, s: Settings) -> str:
     return whatchanged.short_label(base, s, state.scenario_label(s.scenario))
 
 
-def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev: dict | None = None) -> None:
-    """Under the headline numbers: what the current changes moved against the scenario as shipped, and why."""
+WHAT_CHANGED_HEIGHT = 200  # px: one height before and after a change, so the chart below never jumps
+
+
+def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev: dict | None = None):
+    """Under the headline numbers, in a box of one height (longer text scrolls inside it): what the
+    current changes moved against the scenario as shipped, and why. Returns the story (None without
+    changes) for ``attribution_box``."""
     name = state.scenario_label(s.scenario)
-    if not s.n_changes:
-        st.caption(f"Showing **{name}** as shipped. Change a parameter in the sidebar or switch off a rule beside "
-                   "the chart: this space then says what moved and why.")
-        return
-    # the scenario as shipped on the same seeds as the result shown (a preview is set against a preview)
-    base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
-    try:
-        e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
-    except (ScenarioError, state.OverBudget) as e:
-        st.error("\n".join(e.lines()))
-        return
-    story = whatchanged.explain(base, s, e0, ens, basis)
-    with st.container(border=True, key="what_changed"):
+    with st.container(border=True, key="what_changed", height=WHAT_CHANGED_HEIGHT):
+        if not s.n_changes:
+            st.markdown(f"**What changed:** nothing yet. Showing **{name}** as shipped. Change a parameter in the "
+                        "sidebar or switch off a rule beside the chart: this space then says what moved against the "
+                        "scenario as shipped, and why.")
+            st.caption("**Reading the chart.** Each line is a vendor's share, the mean of the model's runs; the "
+                       "shaded band around it holds the middle 90% of the runs. Numbered vertical lines are rules "
+                       "(listed, with their names, beside the chart). Point at the chart to read every vendor's "
+                       "share in a month.")
+            return None
+        # the scenario as shipped on the same seeds as the result shown (a preview is set against a preview)
+        base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
+        try:
+            e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
+        except (ScenarioError, state.OverBudget) as e:
+            st.error("\n".join(e.lines()))
+            return None
+        story = whatchanged.explain(base, s, e0, ens, basis)
         st.markdown(f"**What changed** against *{name}* as shipped ({ens.n_runs} runs each, "
                     f"{'the same random draws' if story.paired else 'different random draws'}; shares of "
                     f"{whatchanged.BASIS_WORDS[basis]})")
-        left, right = st.columns([1, 1.4], gap="medium")
+        left, mid, right = st.columns([1, 1.1, 1.4], gap="medium")
         with left:
             st.markdown("**You changed**\n" + "\n".join(f"- {c}" for c in story.changes))
+        with mid:
             pa, pb = story.passing
             moved = [m.text() for m in story.moves]
             if pa != pb:
@@ -328,10 +365,23 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
             st.markdown("**What moved**\n" + "\n".join(f"- {m}" for m in moved))
         with right:
             st.markdown("**When and why**\n\n" + story.when + "\n" + "\n".join(f"- {w}" for w in story.why))
+        notes = []
+        if prev is not None:
+            notes.append(f"Faint dotted lines on the chart: your previous result ({prev['label']}).")
         if len(story.changes) > 1:
-            _attribution(base, s, ens, basis, story)
-    if prev is not None:
-        st.caption(f"Faint dotted lines on the chart: your previous result ({prev['label']}).")
+            notes.append("Several changes: *Which change moved it?* under the chart splits a headline number among "
+                         "them.")
+        if notes:
+            st.caption(" ".join(notes))
+    return story
+
+
+def attribution_box(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story) -> None:
+    """With several changes: split a headline number among them (under the chart, on request)."""
+    if story is None or len(story.changes) < 2:
+        return
+    with st.expander("Which change moved it? Split a headline number among your changes", expanded=True):
+        _attribution(base, s, ens, basis, story)
 
 
 def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story) -> None:

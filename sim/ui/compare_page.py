@@ -61,13 +61,12 @@ def _render() -> None:
     help_ = ("The current settings, a run from this session's history (Explore keeps the last "
              f"{history.MAX_RUNS}), settings saved on Explore, or a shipped scenario (run with as many runs as "
              "the current settings).")
-    c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
     with c1:
         ca = _pick("A", "compare_a", "v:compare_a", CURRENT, opts, help_)
     with c2:
         cb = _pick("B", "compare", "v:compare", "no-controls" if "no-controls" in opts else opts[-1], opts, help_)
-    with c3:
-        basis = common.basis_picker("v:basis_cmp")
+    basis = common.basis_picker("v:basis_cmp")   # on a row of its own: its three options stay whole
     sa, sb = _settings_of(ca, s), _settings_of(cb, s)
     st.caption(f"A: {common.settings_summary(state.base_scenario(sa.scenario), sa)}  ·  "
                f"B: {common.settings_summary(state.base_scenario(sb.scenario), sb)}")

@@ -14,6 +14,7 @@ from sim import labels
 from sim.model.params import PARAMS, Param
 from sim.model.scenario import Scenario, ScenarioError, list_scenarios
 from sim.ui import state
+from sim.ui.explain import source_markdown
 from sim.ui.settings import SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
 
 # Actor groups of the parameter table (the Model page filters by them).
@@ -26,7 +27,7 @@ def short_help(p: Param) -> str:
     parts = [p.help or p.name, f"Units: {p.units}." if p.units not in ("-", "") else "",
              f"Name in scenario files and links: `{p.name}`.",
              f"Bounds {p.lo:g} to {p.hi:g}; plausible range {lo:g} to {hi:g}.",
-             "Fitted by calibration." if p.calibrate else "", f"Source: {p.source}"]
+             "Fitted by calibration." if p.calibrate else "", f"Source: {source_markdown(p.source)}"]
     return "\n\n".join(x for x in parts if x)
 
 
@@ -230,7 +231,8 @@ def event_controls(base: Scenario, nums: dict[str, str], height: int | None = No
             n = nums.get(e.id)
             st.checkbox(_rule_line(e, n, moved.get(e.id)), key=on_key,
                         help=f"{e.words or e.kind} Announced {e.announced}, in force from {e.effective}"
-                             f"{'' if n else ' (before the chart starts)'}.\n\nSource: {e.source or 'not given'}"
+                             f"{'' if n else ' (before the chart starts)'}.\n\n"
+                             f"Source: {source_markdown(e.source) or 'not given'}"
                              f"\n\nId in scenario files and links: `{e.id}`")
             new = new.with_event(e.id, bool(ss[on_key]), moved.get(e.id, e.effective), e.effective)
     with st.expander("Move a rule in time"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import pandas as pd
 
 from sim.engine.runs import TRACE_TERMS
@@ -51,9 +54,43 @@ def switch_story(terms: pd.DataFrame, buyer: str, tier: str, window: int = 12) -
             f"comparison (domestic minus foreign): {why}.{floor_note}")
 
 
-def event_story(e) -> str:
-    """One paragraph for a rule event (an object with actor, label, kind, announced, effective, source)."""
+def event_story(e, note: str | None = None) -> str:
+    """One paragraph for a rule event (an object with actor, label, kind, announced, effective, source).
+    With ``note`` (e.g. "1") the source is a footnote mark ``[1]`` (its text from ``source_markdown``);
+    without, the source is written out in plain words."""
     what = (e.words or e.kind)
     ann = f" Announced {e.announced}, binding from {e.effective}." if e.announced != e.effective else ""
-    src = f" Source: {e.source}" if getattr(e, "source", "") else ""
-    return f"**{e.actor}: {e.label or e.id}.** {what}{ann}{src}"
+    if note is not None:
+        src = f" [{note}]"
+    else:
+        src = f" Source: {source_markdown(e.source)}" if getattr(e, "source", "") else ""
+    return f"**{e.actor}: {e.label or e.id}.**{src} {what}{ann}"
+
+
+_URL = re.compile(r"https?://[^\s;,)]+")
+_NOT_FOUND = re.compile(r"^(?P<what>.*?)\s*NOT FOUND,?\s*assumption\.?$", re.IGNORECASE)
+
+
+def _domain(url: str) -> str:
+    host = urlsplit(url).netloc.lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def source_markdown(source: str) -> str:
+    """A rule's source as readable Markdown: every web address becomes a link named by its site, and an
+    "X NOT FOUND, assumption" note says in words that the model assumes the value."""
+    parts = []
+    for raw in re.split(r"\s*;\s*", source or ""):
+        part = raw.strip()
+        if not part:
+            continue
+        m = _NOT_FOUND.match(part)
+        if m:
+            what = m.group("what").strip() or "the value"
+            parts.append(f"{what[0].upper() + what[1:]}: no published figure found; the model assumes one")
+            continue
+        part = _URL.sub(lambda u: f"[{_domain(u.group(0))}]({u.group(0)})", part)
+        part = re.sub(r"(\S) (\[[^\]]+\]\(http)", r"\1, \2", part)   # "WSGR https://…" -> "WSGR, [wsgr.com](…)"
+        parts.append(part)
+    text = "; ".join(parts)
+    return text + ("." if text and not text.endswith(".") else "")

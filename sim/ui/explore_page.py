@@ -17,9 +17,8 @@ def _save_snapshot() -> None:
 
 def _render() -> None:
     base, _ = common.page_start("explore")
-    present = state.view().present
     controls.sidebar(base)
-    common.page_title("Explore")
+    present = common.page_title("Explore")   # the switch's new state, in this very run
     top = st.container()
     what = st.container()
     c1, c2, c3 = st.columns([3, 1.2, 2], vertical_alignment="bottom")
@@ -52,13 +51,14 @@ def _render() -> None:
     with top:
         common.headline_metrics(ens, basis)
     with what:
-        common.what_changed(base, s, ens, basis, prev)
+        story = common.what_changed(base, s, ens, basis, prev)
     with chart_box:
         chart = common.main_chart(ens, sc, basis, show_obs, title=f"Share by vendor: {state.scenario_label(s.scenario)}",
                                   height=560 if present else CHART_HEIGHT,
                                   prev=prev["lines"][basis] if prev is not None else None, nums=nums)
         common.show_chart(chart, key="explore_chart")
         common.band_caption(ens, show_obs)
+    common.attribution_box(base, s, ens, basis, story)
     common.downloads(ens, base, s, chart)
     common.run_history_box(s)
     with st.expander("Save these settings for Compare"):

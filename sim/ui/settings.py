@@ -180,12 +180,13 @@ class Parsed:
 
 
 def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
-               base: Scenario | None = None, lessons: Collection[str] = ()) -> Parsed:
+               base: Scenario | None = None, lessons: Collection[str] = (),
+               grids: Collection[str] | None = None) -> Parsed:
     """Settings and view from query parameters (each key maps to all its values). Bad entries are
     dropped and reported in ``problems`` ("KEY: REASON"); nothing in a URL is executed. View options are
     checked against what exists (buyers, workload tiers, months of the base scenario, shipped scenarios,
-    ``lessons``); a Compare choice naming settings saved in a session (``saved:NAME``, ``run:N``) cannot
-    come from a link and is reported too."""
+    ``lessons``, grid results folders ``grids`` by their name under outputs/); a Compare choice naming
+    settings saved in a session (``saved:NAME``, ``run:N``) cannot come from a link and is reported too."""
     problems: list[str] = []
 
     def last(k: str) -> str | None:
@@ -253,7 +254,7 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
         if basis in BASES:
             view = replace(view, basis=basis)
         else:
-            problems.append(f"basis: must be one of {', '.join(BASES)}")
+            problems.append(f"basis: {basis!r} is not one of {', '.join(BASES)} (ignored)")
     for f in ("observed", "present"):
         if last(f) is not None:
             val = last(f).lower()
@@ -275,7 +276,9 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
                       "not 'current' or a shipped scenario (settings saved in another session cannot travel "
                       "in a link)"),
         "lesson": (lambda x: x in lessons, f"unknown lesson; one of {', '.join(lessons)}"),
-        "grid": (lambda x: True, ""),
+        "grid": (lambda x: grids is None or x in grids,
+                 "not a grid results folder under outputs/" + (f" (there: {', '.join(sorted(grids)[:5])})"
+                                                                if grids else " (there are none yet)")),
     }
     for f in TEXT_VIEW:
         val = last(f)

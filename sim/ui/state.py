@@ -124,7 +124,10 @@ def init() -> None:
         problems += e.lines()
         name = DEFAULT_SCENARIO
         base = base_scenario(name)
-    parsed = from_query({**q, "scenario": [name]}, known, base, lessons=LESSON_IDS)
+    from sim.ui.folders import outputs_root, result_folders
+
+    parsed = from_query({**q, "scenario": [name]}, known, base, lessons=LESSON_IDS,
+                        grids=list(result_folders(outputs_root())) if q.get("grid") else None)
     ss["settings"] = parsed.settings
     ss["view"] = parsed.view
     ss["url_problems"] = list(dict.fromkeys(problems + parsed.problems))
@@ -368,7 +371,7 @@ def check_budget(sc: Scenario, seeds: int, analysis: bool = False) -> None:
     limit = MAX_ANALYSIS_RUN_MONTHS if analysis else MAX_RUN_MONTHS
     if seeds * months > limit:
         how = ("fewer changes or runs here, or `python -m sim attribute`" if analysis else
-               "fewer seeds or a shorter horizon here, or `python -m sim run`")
+               "fewer runs or a shorter horizon here, or `python -m sim run`")
         raise OverBudget(f"{seeds:,} runs of {months} months ({seeds * months:,} run-months) is more than this "
                          f"server runs for one request ({limit:,} run-months). Use {how}.")
 
@@ -508,7 +511,7 @@ def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
     pkey = _key(s, first)
     pre = runs.get(pkey)
     if pre is None:
-        label = f"Running {first} seeds{' for ' + what if what else ''}…"
+        label = f"Running {first} runs of the model{' for ' + what if what else ''}…"
         pre = _compute(sc, first, 0, label)
         runs.put(pkey, pre)
     if first == s.seeds:
@@ -532,7 +535,7 @@ def finish_pending() -> None:
             continue
         pre = runs.get(key[:4] + (first, key[5]))
         n = key[4]
-        label = f"Running seeds {first + 1}-{n}{' for ' + what if what else ''}…"
+        label = f"Completing the ensemble: runs {first + 1}–{n} of {n}{' for ' + what if what else ''}…"
         rest = _compute(sc, n - first, first, label)
         base = pre.records if pre is not None else _compute(sc, first, 0, label).records
         runs.put(key, E.Ensemble.from_records(base.concat([base, rest.records])))

@@ -77,14 +77,35 @@ def answer(cp: Checkpoint, ens: E.Ensemble) -> float | str:
     return float(ann.loc[year, ent]) if year in ann.index else float("nan")
 
 
-def verdict(cp: Checkpoint, guess, model) -> str:
+def compare_words(cp: Checkpoint, guess, model) -> str:
+    """The model's answer set against the guess, in one wording (used for every reveal): "The model says
+    45%: 11 points above your guess of 34%."."""
     if cp.kind == "share":
-        d = guess - model
-        close = abs(d) <= 0.05
-        return (f"Your guess {guess:.0%}, the model {model:.0%} ({100 * d:+.0f} points). "
-                + ("Close!" if close else "Why might the model differ from your intuition?"))
+        d = round(100 * (model - guess))
+        if d == 0:
+            rel = "the same as your guess"
+        else:
+            rel = (f"{abs(d)} point{'s' if abs(d) != 1 else ''} {'above' if d > 0 else 'below'} your guess of "
+                   f"{guess:.0%}")
+        return f"The model says {model:.0%}: {rel}."
+    g, m = str(guess), str(model)
+    if g == m:
+        return f"The model says {m}: the same as your guess."
+    if NOT_BY in (g, m):
+        return f"The model says {m}; your guess was {g}."
+    d = int(m) - int(g)
+    years = f"{abs(d)} year{'s' if abs(d) != 1 else ''}"
+    return f"The model says {m}: {years} {'later' if d > 0 else 'earlier'} than your guess."
+
+
+def verdict(cp: Checkpoint, guess, model) -> str:
+    """The reveal: ``compare_words`` and a prompt to discuss."""
+    if cp.kind == "share":
+        close = abs(guess - model) <= 0.05
+        return compare_words(cp, guess, model) + (" Close!" if close else " Why might the model differ from your "
+                                                                          "intuition?")
     same = str(guess) == str(model)
-    return f"Your guess: {guess}. The model: {model}. " + ("Spot on!" if same else "What drives the difference?")
+    return compare_words(cp, guess, model) + (" Spot on!" if same else " What drives the difference?")
 
 
 def month_state(ens: E.Ensemble, month: str) -> dict:
@@ -109,31 +130,115 @@ def _buyers():
     return BUYERS
 
 
-def narrative(sc: Scenario, ens: E.Ensemble, month: str) -> list[str]:
-    """Short paragraphs for a month: rules announced or taking effect, model-made events, and the market."""
-    from sim.ui.explain import event_story
+RESTRICTING = ("export_ceiling", "licence", "supply_restriction", "volume_cap", "import_block", "levy")
+BUYING_AHEAD_MIN = 0.10   # buying ahead is explained in months when it is at least this share of deliveries
 
-    out = []
+
+@dataclass(frozen=True)
+class Narrative:
+    """The step-through text for a month: paragraphs (Markdown, sources marked [1], [2], ...) and the
+    footnotes they point to (number, Markdown)."""
+    paragraphs: list[str]
+    notes: list[tuple[str, str]]
+
+
+def buying_ahead(sc: Scenario, ens: E.Ensemble, month: str) -> str | None:
+    """A paragraph on cards bought ahead of a rule, for a month in which buying ahead is at least
+    BUYING_AHEAD_MIN of the legal deliveries (mean over runs); None otherwise."""
+    rec = ens.records
+    if rec is None or month not in rec.months:
+        return None
+    t = rec.months.index(month)
+    hoard = float(rec.hoard[:, t, :].sum(axis=1).mean())
+    legal = [i for i in range(len(rec.product_ids)) if i != rec.grey]
+    total = float(rec.product[:, t, legal, 0].sum(axis=1).mean())
+    if total <= 0 or hoard < BUYING_AHEAD_MIN * total:
+        return None
+    before = [e for e in sc.events if e.announced <= month and e.kind in RESTRICTING]
+    coming = [e for e in before if e.effective > month]
+    trigger = (coming or sorted(before, key=lambda e: e.announced))[-1] if before else None
+    if trigger is None:
+        why = "buyers expect foreign supply to be cut"
+    elif trigger.effective > month:
+        why = (f"{trigger.actor} announced *{trigger.label or trigger.id}* in {trigger.announced}, binding only from "
+               f"{trigger.effective}, so buyers order the chips it will stop while they still can")
+    else:
+        why = (f"since *{trigger.label or trigger.id}* ({trigger.actor}, announced {trigger.announced}) buyers "
+               "expect foreign supply to be cut again, and keep ordering chips at risk while they still can")
+    stock = float(sum(ens.series(b, "stockpile_units").mean(axis=0)[t] for b in _buyers()))
+    return (f"**Buying ahead.** {hoard / 1e3:,.0f} thousand of this month's {total / 1e3:,.0f} thousand cards "
+            f"({hoard / total:.0%}) were bought early, not for use now: {why}. These cards go into unopened "
+            f"stockpiles ({stock / 1e3:,.0f} thousand cards now) and are put to work over the following months.")
+
+
+def narrative(sc: Scenario, ens: E.Ensemble, month: str) -> Narrative:
+    """Short paragraphs for a month: rules announced or taking effect (sources as footnotes), buying
+    ahead of a rule when it matters, model-made events, and the market."""
+    from sim.ui.explain import event_story, source_markdown
+
+    out, notes = [], []
+
+    def note(e) -> str | None:
+        if not getattr(e, "source", ""):
+            return None
+        notes.append((str(len(notes) + 1), source_markdown(e.source)))
+        return notes[-1][0]
+
     for e in sc.events:
         if e.effective == month:
-            out.append(event_story(e))
+            out.append(event_story(e, note=note(e)))
         elif e.announced == month:
-            out.append(f"**Announced: {e.actor}: {e.label or e.id}** (binding from {e.effective}). Buyers who expect "
-                       "the rule pull orders forward.")
+            n = note(e)
+            out.append(f"**Announced: {e.actor}: {e.label or e.id}.**{f' [{n}]' if n else ''} Binding from "
+                       f"{e.effective}. Until then buyers can still get the chips it will stop, and those who "
+                       "expect it order ahead.")
+    ahead = buying_ahead(sc, ens, month)
+    if ahead:
+        out.append(ahead)
     for m, eid in E.events_applied(ens, 0):
         if m == month and eid not in {e.id for e in sc.events}:
             out.append(f"**In the model:** {eid.replace('-', ' ')} (the model's own reaction this month).")
     st = month_state(ens, month)
     if st:
         def ch(x):
-            return f"{100 * x:+.0f} points over 3 months"
+            d = round(100 * x)
+            return f"{d:+d} point{'' if abs(d) == 1 else 's'} over 3 months"
         out.append(f"**The market in {month}:** Nvidia {st['Nvidia']:.0%} of cards ({ch(st['Nvidia_change'])}), "
                    f"Huawei {st['Huawei']:.0%} ({ch(st['Huawei_change'])}), all domestic vendors "
                    f"{st['Domestic']:.0%}. Unopened stockpiles: {st['stockpile'] / 1e3:,.0f} thousand cards.")
-    return out
+    return Narrative(out, notes)
 
 
 def rule_months(sc: Scenario) -> list[str]:
     months = set(sc.months)
     return sorted({e.effective for e in sc.events if e.effective in months} |
                   {e.announced for e in sc.events if e.announced in months})
+
+
+STEP_EVERY = 12  # months: the longest step of "Next rule" / "Previous rule"
+
+
+def step_stops(months: list[str], marks: list[str], every: int = STEP_EVERY) -> list[str]:
+    """The months "Previous rule" / "Next rule" stop at: every rule month, the first and last month, and
+    even steps of at most ``every`` months across longer gaps (after the last rule too)."""
+    idx = {m: i for i, m in enumerate(months)}
+    stops = sorted({0, len(months) - 1} | {idx[m] for m in marks if m in idx})
+    out = []
+    for a, b in zip(stops, stops[1:]):
+        out.append(a)
+        gap = b - a
+        if gap > every:
+            n = -(-gap // every)
+            out += [a + round(gap * k / n) for k in range(1, n)]
+    out.append(stops[-1])
+    return [months[i] for i in sorted(set(out))]
+
+
+def step(months: list[str], marks: list[str], current: str, direction: int) -> str:
+    """The next (direction > 0) or previous stop from ``current``."""
+    stops = step_stops(months, marks)
+    if direction > 0:
+        nxt = [m for m in stops if m > current]
+        return nxt[0] if nxt else months[-1]
+    prv = [m for m in stops if m < current]
+    return prv[-1] if prv else months[0]

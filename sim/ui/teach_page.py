@@ -22,12 +22,7 @@ def _apply_lesson() -> None:
 
 def _step(direction: int, months: list[str], marks: list[str]) -> None:
     cur = st.session_state.get("v:month") or months[0]
-    if direction > 0:
-        nxt = [m for m in marks if m > cur]
-        st.session_state["v:month"] = nxt[0] if nxt else months[-1]
-    else:
-        prv = [m for m in marks if m < cur]
-        st.session_state["v:month"] = prv[-1] if prv else months[0]
+    st.session_state["v:month"] = T.step(months, marks, cur, direction)
 
 
 def render() -> None:
@@ -85,46 +80,65 @@ def _render() -> None:
         st.session_state["v:month"] = v.month if v.month in months else (marks[0] if marks else months[0])
 
     st.subheader("1 · Predict")
-    st.caption("Write down your guesses before you look at the model.")
+    st.caption("Write down your guesses before you look at the model: each answer is revealed once you have "
+               "made a guess.")
     cols = st.columns(len(T.CHECKPOINTS))
     tag = lid or "free"
     for col, cp in zip(cols, T.CHECKPOINTS):
-        with col, st.container(border=True):
-            st.markdown(f"**{cp.question}**")
-            gk, rk = f"g:{tag}:{cp.id}", f"r:{tag}:{cp.id}"
-            if cp.kind == "share":
-                guess = st.slider("Your guess", 0, 100, 50, 5, format="%d%%", key=gk) / 100
-            else:
-                guess = st.selectbox("Your guess", [str(y) for y in range(2022, 2031)] + [T.NOT_BY], key=gk)
-            if st.button("Reveal", key=f"b:{tag}:{cp.id}"):
-                st.session_state[rk] = True
-            if st.session_state.get(rk):
-                model = T.answer(cp, ens)
-                if cp.kind == "share":
-                    st.metric("Model", f"{model:.0%}", delta=f"{100 * (model - guess):+.0f} pts vs your guess",
-                              delta_color="off")
-                else:
-                    st.metric("Model", model)
-                st.write(T.verdict(cp, guess, model))
-                st.caption(cp.observed)
+        with col, st.container(border=True, key=f"cp-{cp.id}"):
+            _checkpoint(cp, tag, ens)
 
     st.subheader("2 · Step through, month by month")
-    c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
-    with c1:
-        st.button("◀ Previous rule", on_click=_step, args=(-1, months, marks), key="w:prev")
-    with c2:
-        month = st.select_slider("Month", months, key="v:month")
-    with c3:
-        st.button("Next rule ▶", on_click=_step, args=(1, months, marks), key="w:next")
+    stops = T.step_stops(months, marks)
+    # the buttons on a row of their own (full labels at any width), the month slider under them, then the chart
+    with st.container(horizontal=True, vertical_alignment="center", key="teach-steps"):
+        st.button("Previous rule", on_click=_step, args=(-1, months, marks), key="w:prev",
+                  icon=":material/chevron_left:", help="Back to the previous rule's month (in even steps of at most "
+                                                       "a year where rules are far apart).")
+        st.button("Next rule", on_click=_step, args=(1, months, marks), key="w:next", icon=":material/chevron_right:",
+                  icon_position="right", help="On to the next rule's month; after the last rule, even steps of at "
+                                              f"most {T.STEP_EVERY} months to the end.")
+        cur = st.session_state.get("v:month") or months[0]
+        n_rules = sum(1 for m in marks if m <= cur)
+        st.caption(f"Stop {stops.index(cur) + 1 if cur in stops else '–'} of {len(stops)} · "
+                   f"{n_rules} of {len(marks)} rule months passed")
+    month = st.select_slider("Month", months, key="v:month")
     if month != v.month:
         state.set_view(month=month)
     now = pd.Timestamp(month + "-01")
     basis = v.basis
     chart = common.main_chart(ens, sc, basis, v.observed, title=f"Up to {month}", height=340, now=now, upto=now)
-    left, right = st.columns([3, 2])
+    left, right = st.columns([3, 2], gap="medium")
     with left:
         common.show_chart(chart, key="teach_chart")
     with right:
-        for para in T.narrative(sc, ens, month):
+        story = T.narrative(sc, ens, month)
+        for para in story.paragraphs:
             st.markdown(para)
+        if story.notes:
+            st.caption("**Sources**\n\n" + "\n".join(f"{n}. {text}" for n, text in story.notes))
     st.caption(common.settings_summary(base, s))
+
+
+def _checkpoint(cp: T.Checkpoint, tag: str, ens) -> None:
+    """One checkpoint: the question, a guess (empty until the student makes one) and the reveal."""
+    st.markdown(f"**{cp.question}**")
+    gk, rk = f"g:{tag}:{cp.id}", f"r:{tag}:{cp.id}"
+    if cp.kind == "share":
+        pct = st.number_input("Your guess (%)", min_value=0, max_value=100, value=None, step=5, key=gk,
+                              placeholder="e.g. 40")
+        guess = None if pct is None else pct / 100
+    else:
+        guess = st.selectbox("Your guess", [str(y) for y in range(2022, 2031)] + [T.NOT_BY], index=None, key=gk,
+                             placeholder="Pick a year")
+    if st.button("Reveal", key=f"b:{tag}:{cp.id}", disabled=guess is None,
+                 help="Make a guess first." if guess is None else "Show the model's answer."):
+        st.session_state[rk] = True
+    if guess is None:
+        st.caption("Make a guess to reveal the model's answer.")
+        return
+    if st.session_state.get(rk):
+        model = T.answer(cp, ens)
+        st.metric("The model", f"{model:.0%}" if cp.kind == "share" else model)
+        st.write(T.verdict(cp, guess, model))
+        st.caption(cp.observed)

@@ -12,6 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
+# a loaded 2-core machine: assertions wait up to 30 s for the page (Playwright's default is 5 s)
+expect.set_options(timeout=30_000)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHIPSHIFT_CHROMIUM", "/usr/bin/chromium")
@@ -68,11 +72,28 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def outputs_dir(tmp_path_factory) -> Path:
+    """The app's outputs folder for this test session (grid results), empty at the start."""
+    return tmp_path_factory.mktemp("outputs")
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, outputs_dir):
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    proc, url = start_app(ROOT / "app.py", log=log)
+    proc, url = start_app(ROOT / "app.py", env={"CHIPSHIFT_OUTPUTS": str(outputs_dir)}, log=log)
     yield url
     stop_app(proc)
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory) -> Path:
+    """Where the tests save their screenshots: ``CHIPSHIFT_SCREENSHOTS`` (e.g. docs/img, for the pictures in
+    docs/APP.md), else a temporary folder."""
+    where = os.environ.get("CHIPSHIFT_SCREENSHOTS")
+    d = (ROOT / where) if where and not Path(where).is_absolute() else Path(where) if where else \
+        tmp_path_factory.mktemp("screenshots")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +124,17 @@ def browser():
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
     pg = ctx.new_page()
-    pg.set_default_timeout(60_000)
+    pg.set_default_timeout(90_000)
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A 390 px wide phone screen (iPhone 12-15 size) with touch."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                              has_touch=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(90_000)
     yield pg
     ctx.close()

@@ -73,7 +73,7 @@ def test_attribution_runs_on_demand_and_downloads(page, analysis_app_url):
               "&a_t_base=history&a_t_seeds=2")
     run = page.get_by_role("button", name=re.compile("Run attribution"))
     expect(run).to_be_visible(timeout=LOAD_TIMEOUT)
-    expect(page.get_by_text("8 coalitions x 2 seeds", exact=False)).to_be_visible()
+    expect(page.get_by_text("8 coalitions x 2 runs each", exact=False)).to_be_visible()
     expect(page.locator(CHART)).to_have_count(0)
     run.click()
     expect(page.get_by_text("From history to us-reopens", exact=False).first).to_be_visible(timeout=LOAD_TIMEOUT)
