@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sim.engine import ensemble as E
+from sim.model import rules as _rules
 from sim.model.scenario import Scenario
 from sim.ui.settings import Settings
 
@@ -130,7 +131,13 @@ def _buyers():
     return BUYERS
 
 
-RESTRICTING = ("export_ceiling", "licence", "supply_restriction", "volume_cap", "import_block", "levy")
+def _kind(cls) -> str:
+    return cls.model_fields["kind"].annotation.__args__[0]
+
+
+# kinds of rule that can cut foreign supply: those that say when they restrict, and China's import blocks
+RESTRICTING = tuple(_kind(c) for c in _rules.EVENT_TYPES
+                    if c.restricts is not _rules._Event.restricts or c is _rules.ImportBlock)
 BUYING_AHEAD_MIN = 0.10   # buying ahead is explained in months when it is at least this share of deliveries
 
 
