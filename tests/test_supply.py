@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.model.ids import VENDORS
 from sim.model.market_model import MarketModel
 from sim.model.scenario import load_scenario
 
@@ -20,7 +21,7 @@ def history():
 def _huawei_compute(sc, params, months):
     """Compute Huawei can make (cards x BF16, summed over its products) in the given months, seed 2."""
     m = MarketModel(sc.with_changes(parameters=params, header={"end": max(months)}), seed=2, mesa_collect=False)
-    hw = [i for i, v in enumerate(m.vendor_of) if v == 2]
+    hw = [i for i, v in enumerate(m.vendor_of) if VENDORS[v] == "Huawei"]
     names, out = list(m.months), {}
     while m.running:
         month = names[m.t]
