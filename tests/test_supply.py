@@ -62,3 +62,37 @@ def test_a_transition_ramps_the_newest_product_over_months(history):
 
     at_once, ramped = c910({}), c910({"huawei.transition_months": 12})
     assert at_once > 0 and ramped < 0.5 * at_once, (at_once, ramped)
+
+
+def _others_capacity(sc, params, months):
+    """Cards per month the non-Huawei domestic vendors may make in the given months, seed 2."""
+    m = MarketModel(sc.with_changes(parameters=params, header={"end": max(months)}), seed=2, mesa_collect=False)
+    names, out = list(m.months), {}
+    others = m._smic_others
+    while m.running:
+        month = names[m.t]
+        m.step()
+        if month in months:
+            out[month] = float(m.capacity[0, others].sum())
+    return m, out
+
+
+def test_the_other_domestic_vendors_share_smic_wafers_after_the_tsmc_cut_off(history):
+    """Before the Nov-2024 cut-off their ramps apply unchanged; after it, when the wafers Huawei leaves are
+    few, they make exactly those wafers' worth of cards, and more SMIC wafers never make fewer."""
+    months = ["2024-09", "2027-06"]
+    scarce = {"smic.ai_share": 0.12, "smic.cards_per_wafer_other": 20.0}
+    m_off, off = _others_capacity(history, {**scarce, "supply.smic_pool": False}, months)
+    m_on, on = _others_capacity(history, scarce, months)
+    assert on["2024-09"] == pytest.approx(off["2024-09"])           # TSMC still makes their dies
+    t = list(m_on.months).index("2027-06")
+    left = m_on.smic_ai_wafers[0, t] - m_on.wafer_path[0, t]
+    assert 0 < left * 20.0 < off["2027-06"]                          # the pool binds in this set-up
+    assert on["2027-06"] == pytest.approx(left * 20.0, rel=1e-9)
+    _, more = _others_capacity(history, {**scarce, "smic.ai_share": 0.2}, months)
+    assert on["2027-06"] < more["2027-06"] <= off["2027-06"] + 1e-6
+
+
+def test_huawei_is_served_first_so_no_wafers_left_means_no_other_domestic_cards(history):
+    _, c = _others_capacity(history, {"smic.ai_share": 0.01}, ["2026-06"])
+    assert c["2026-06"] == 0.0

@@ -111,7 +111,10 @@ class ChipVendor(mesa.Agent):
 
     def offer(self) -> None:
         m = self.model
-        m.capacity[:, self.products] = m.base_capacity[:, m.t, self.products]
+        cap = m.base_capacity[:, m.t, self.products]
+        if self.domestic:  # after the TSMC cut-off, the share of SMIC wafers Huawei leaves (MODEL.md 9.2)
+            cap = cap * m.smic_factor()[:, None]
+        m.capacity[:, self.products] = cap
 
     @property
     def maturity(self) -> np.ndarray:

@@ -220,6 +220,7 @@ class MarketModel(mesa.Model):
             w = np.interp(idx, anchors_t, anchors_v)
             w[after] = anchors_v[-1] * (1 + p["huawei.wafer_growth"][r]) ** ((idx[after] - anchors_t[-1]) / 12)
             self.wafer_path[r] = w
+        self._smic_paths(idx)
         tier_share = np.stack([p[f"demand.tier_share.{t}"] for t in TIERS], axis=1)  # (R, T)
         ts = tier_share.sum(axis=1, keepdims=True)
         tier_share = np.where(ts > 0, tier_share / np.where(ts > 0, ts, 1.0), 0.25)
@@ -251,6 +252,33 @@ class MarketModel(mesa.Model):
         self._origin_p = self.domestic.astype(np.int64)
         self._policy_key = None
         self._performance_changed()
+
+    def _smic_paths(self, idx: np.ndarray) -> None:
+        """SMIC's advanced-node wafers for AI chips (linear between mid-year points, then a growth rate),
+        Huawei's wafers served first; what is left, in cards, and the non-Huawei domestic vendors' planned
+        output (their ramps) that it must cover once TSMC is cut off."""
+        p = self.p
+        t_pts = np.array([month_index(f"{y}-07") for y in (2025, 2026, 2027)])  # flat before mid-2025
+        wpm = np.stack([p[f"smic.advanced_wpm_{y}"] for y in (2025, 2026, 2027)], axis=1)  # (R, 3)
+        pool = np.stack([np.interp(idx, t_pts, wpm[r]) for r in range(self.n_runs)])
+        late = idx > t_pts[-1]
+        pool[:, late] = wpm[:, -1:] * (1.0 + p["smic.growth_after_2027"][:, None]) ** ((idx[late] - t_pts[-1]) / 12)
+        self.smic_ai_wafers = pool * p["smic.ai_share"][:, None]  # (R, n)
+        others = self.domestic & (self.vendor_of != VENDORS.index("Huawei"))
+        self._smic_others = np.flatnonzero(others)
+        self._smic_planned = self.base_capacity[:, :, others].sum(axis=2)  # (R, n) cards/month
+
+    def smic_factor(self) -> np.ndarray:
+        """(R,) share of their planned output the non-Huawei domestic vendors can make this month: 1 before
+        the TSMC cut-off or with the pool off; after it, the cards that SMIC's AI wafers left after Huawei's
+        can make, over the cards planned."""
+        t, rules, p = self.t, self.rules, self.p
+        tools = 1.0 - rules.smic_tools
+        left = np.maximum(self.smic_ai_wafers[:, t] * tools - self.wafer_path[:, t] * tools, 0.0)
+        cards = left * p["smic.cards_per_wafer_other"]
+        planned = self._smic_planned[:, t]
+        f = np.minimum(1.0, cards / np.maximum(planned, 1e-9))
+        return np.where(p["supply.smic_pool"] & rules.tsmc_cut, f, 1.0)
 
     def _performance_changed(self) -> None:
         """Arrays derived from product performance (recomputed when a compliant SKU launches)."""

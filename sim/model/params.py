@@ -271,6 +271,35 @@ for _v, (_c, _g) in _CAP.items():
        "vendors", f"{_v} China-available output in 2025.", (0.5 * _c, 2.0 * _c))
     _p(f"capacity.{_v}.growth", _g, "1/year", 0.0, 3.0, NOT_FOUND, "vendors",
        f"Annual growth of {_v} output (applied before and after 2025).")
+_SMIC = ("facts.md (d) SMIC advanced-node capacity, conflicting: Morgan Stanley 22 k wpm (2025) -> 42 k (2026) "
+         "https://ng.investing.com/news/stock-market-news/morgan-stanley-upgrades-smic-on-rising-demand-for-chinamade-ai-chips-2155693 ; "
+         "SemiAnalysis 45 k (end-2025) -> 60 k (2026) -> 80 k (2027)")
+_p("supply.smic_pool", True, "on/off", 0, 1,
+   "MODEL.md 9.2; facts.md (a) 2024-11-11: TSMC stops 7 nm AI dies for Chinese designers, so domestic supply "
+   "depends on SMIC", "vendors",
+   "After the TSMC cut-off, the non-Huawei domestic vendors share what is left of SMIC's advanced-node wafers "
+   "for AI chips once Huawei's wafers are served (off: their exogenous ramps only).", kind="bool")
+_p("smic.advanced_wpm_2025", 33500, "wafers/month", 0, 500000, _SMIC + "; the midpoint of the two 2025 figures",
+   "vendors", "SMIC 7 nm-and-below wafer starts per month at mid-2025 (linear between mid-year points).",
+   (22000, 45000))
+_p("smic.advanced_wpm_2026", 51000, "wafers/month", 0, 500000, _SMIC + "; the midpoint of 42 k and 60 k",
+   "vendors", "SMIC advanced-node wafer starts per month at mid-2026.", (42000, 60000))
+_p("smic.advanced_wpm_2027", 80000, "wafers/month", 0, 500000,
+   _SMIC + "; 2027 from SemiAnalysis only, range NOT FOUND (stated +-25%)", "vendors",
+   "SMIC advanced-node wafer starts per month at mid-2027.", (60000, 100000))
+_p("smic.growth_after_2027", 0.3, "1/year", 0.0, 2.0,
+   "facts.md (d): SemiAnalysis 45 k -> 60 k -> 80 k wpm (2025-27), about 30%/year; after 2027 NOT FOUND",
+   "vendors", "Growth of SMIC advanced-node wafer starts after mid-2027.", (0.0, 0.4))
+_p("smic.ai_share", 0.32, "0-1", 0.0, 1.0,
+   "facts.md (d): Morgan Stanley ~7,000 wafers/month for Ascend of 22 k wpm 7 nm-and-below (0.32); the share "
+   "for all AI accelerators is NOT FOUND (phones and other chips share the line: facts-v2 'SMIC allocation', "
+   "https://www.tomshardware.com/tech-industry/huawei-chinas-only-hope-for-homegrown-ai-hardware-prioritizes-ascend-ai-processors-over-kirin-smartphone-chips)",
+   "vendors", "Share of SMIC's advanced-node wafers that go to AI accelerators (Huawei first, then the others).",
+   (0.2, 0.5))
+_p("smic.cards_per_wafer_other", 15.6, "cards/wafer", 1.0, 200.0,
+   "facts.md (d): 78 gross 910B-size dies per wafer (Morgan Stanley); facts-v2 'Cambricon': 590/690 yield ~20% "
+   "on SMIC N+2 (Bloomberg, https://www.techradar.com/pro/this-chinese-chip-giant-is-boosting-production-to-try-and-take-on-nvidia-but-how-will-huawei-feel): 78 x 0.2",
+   "vendors", "Good cards per SMIC wafer for the non-Huawei domestic vendors.", (15.6, 31.2))
 _p("maturity.learning_rate", 0.25, "per M cards", 0.0, 5.0,
    "facts.md (software): CANN open-sourcing, torch_npu; porting easy at PyTorch level (DeepSeek); rate NOT FOUND",
    "vendors", "Growth of a vendor's ecosystem maturity per million cards installed (towards 1).",
