@@ -284,9 +284,10 @@ def cmd_continuity(a) -> int:
         print(f"  {axis}: {len(g)} jump(s), largest {worst['entity']} {worst['share_before']:.0%} -> "
               f"{worst['share_after']:.0%} between offsets {worst['from']:g} and {worst['to']:g}")
     wrong = dirs[dirs["wrong"]]
-    print("removing a tightening rule lowers Nvidia's share:" + (" never" if wrong.empty else ""))
+    print("removing a tightening rule moves Nvidia's share the wrong way:" + (" never" if wrong.empty else ""))
     for r in wrong.itertuples():
-        print(f"  {r.event} {r.year}: {r.nvidia_with:.1%} -> {r.nvidia_without:.1%}")
+        side = " (a rule on China's chip makers)" if getattr(r, "acts_on", "foreign") == "domestic" else ""
+        print(f"  {r.event}{side} {r.year}: {r.nvidia_with:.1%} -> {r.nvidia_without:.1%}")
     pw = pdirs[pdirs["wrong"]]
     print("parameter directions:" + (" as expected" if pw.empty else ""))
     for r in pw.itertuples():

@@ -5,8 +5,9 @@ announcement moves with it), and every named parameter over +-``span`` of its va
 An annual vendor share that jumps by more than ``threshold`` between two neighbouring points of one
 sweep is a knife-edge, unless docs/ODD.md names it as a real discontinuity.
 
-*Directions,* all else equal: removing a tightening rule never lowers Nvidia's annual share in the years
-it covers (from its effective year to the end of the horizon); a lower domestic price never raises
+*Directions,* all else equal: removing a tightening rule on foreign supply never lowers Nvidia's annual
+share in the years it covers (from its effective year to the end of the horizon), and removing a rule on
+the inputs of China's own chip makers (TSMC dies, HBM, fab tools) never raises it; a lower domestic price never raises
 Nvidia's share; more domestic capacity never lowers the domestic share.
 
 Every point is the mean over the same seeds (common random numbers), and all points of a check run as
@@ -164,7 +165,8 @@ def event_directions(sc: Scenario, seed: int = 0) -> dict[str, int]:
 def removal_directions(sc: Scenario, seeds: int = 5, basis: str = "units", tolerance: float = 0.005,
                        workers: int = 1, progress=None) -> pd.DataFrame:
     """For each tightening rule: Nvidia's annual share with and without it, in every year it covers.
-    ``wrong`` marks a year where removing the rule lowers Nvidia's share by more than ``tolerance``."""
+    ``wrong`` marks a year where removing a rule on foreign supply lowers Nvidia's share by more than
+    ``tolerance``, or removing a rule on China's own chip makers' inputs raises it (``acts_on``)."""
     direction = event_directions(sc)
     tight = [e for e in sc.events if direction.get(e.id) == 1]
     years = list(range(int(sc.header.start[:4]), int(sc.header.end[:4]) + 1))
@@ -178,9 +180,12 @@ def removal_directions(sc: Scenario, seeds: int = 5, basis: str = "units", toler
             if y < int(e.effective[:4]):
                 continue
             with_, without = vals[0, k, nv], vals[i, k, nv]
-            rows.append({"event": e.id, "year": y, "nvidia_with": with_, "nvidia_without": without,
-                         "change": without - with_, "wrong": bool(without < with_ - tolerance)})
-    return pd.DataFrame(rows, columns=["event", "year", "nvidia_with", "nvidia_without", "change", "wrong"])
+            sign = -1.0 if e.acts_on == "domestic" else 1.0   # the direction removal should move Nvidia
+            rows.append({"event": e.id, "acts_on": e.acts_on, "year": y, "nvidia_with": with_,
+                         "nvidia_without": without, "change": without - with_,
+                         "wrong": bool(sign * (without - with_) < -tolerance)})
+    return pd.DataFrame(rows, columns=["event", "acts_on", "year", "nvidia_with", "nvidia_without", "change",
+                                       "wrong"])
 
 
 def parameter_directions(sc: Scenario, checks: Sequence[tuple[str, float, str, int]], seeds: int = 5,

@@ -55,19 +55,6 @@ NUISANCE: tuple[str, ...] = (
 )
 
 
-def search_box(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Search box of the fitted parameters: their hard bounds, with open-ended bounds cut to a
-    sensible span around the prior range (so the Sobol sample is not spent on absurd corners)."""
-    lo, hi = [], []
-    for n in names:
-        p = PARAMS[n]
-        a, b = p.prior
-        span = b - a
-        lo.append(max(p.lo, a - 0.5 * span, 0.0 if p.lo >= 0 else p.lo))
-        hi.append(min(p.hi, b + 2.0 * span))
-    return np.array(lo, float), np.array(hi, float)
-
-
 def prior_box(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([PARAMS[n].prior[0] for n in names], float),
             np.array([PARAMS[n].prior[1] for n in names], float))
@@ -269,7 +256,7 @@ def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALI
     nuisance = tuple(n for n in nuisance if n not in fixed and n not in names)
     sc = scenario.with_changes(header={"end": FIT_END}, parameters=fixed, remove=remove)
     seeds = derive_seeds(scenario.header.seed, n_seeds)
-    lo, hi = search_box(names)
+    lo, hi = prior_box(names)   # every fitted parameter ends inside its prior (MODEL.md 9.7)
     d = len(names)
     n_sobol, n_nm, n_acc = plan(budget)
     bar = tqdm(total=n_sobol + n_nm + n_acc, desc=desc, unit="set", disable=not progress, mininterval=1.0)
@@ -283,7 +270,8 @@ def fit(scenario: Scenario, targets: list[Target], names: tuple[str, ...] = CALI
             return ls
 
         # 0. the starting point (current values): the improvement is measured from here
-        start_p = {n: (start or {}).get(n, sc.parameters.get(n, PARAMS[n].default)) for n in names}
+        start_p = {n: float(np.clip((start or {}).get(n, sc.parameters.get(n, PARAMS[n].default)), lo[i], hi[i]))
+                   for i, n in enumerate(names)}
         start_loss = score([start_p], "start")[0]
         # 1. Sobol over the search box
         u = qmc.Sobol(d, scramble=True, rng=rng_seed).random(n_sobol)

@@ -164,6 +164,10 @@ class _Event(BaseModel):
     source: str = Field(min_length=1)
 
     words: ClassVar[str] = ""  # what a rule of this kind does, in one plain sentence
+    # whose supply a tightening rule of this kind cuts: "foreign" (Nvidia's and AMD's sales to China) or
+    # "domestic" (the inputs of China's own chip makers); removing a foreign-side tightening should not lower
+    # Nvidia's share, removing a domestic-side one should not raise it (MODEL.md 9.7)
+    acts_on: ClassVar[str] = "foreign"
 
     @field_validator("announced", "effective", mode="before")
     @classmethod
@@ -319,6 +323,7 @@ class SupplyRestriction(_Event):
     target: Literal["tsmc_dies", "foreign_hbm", "smic_tools"]
     level: Share = 1.0
     words: ClassVar[str] = "Limits on the inputs Chinese chip makers can get (fab tools, TSMC dies, HBM)."
+    acts_on: ClassVar[str] = "domestic"
 
     def apply(self, s, runs):
         if self.target == "tsmc_dies":
