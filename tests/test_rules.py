@@ -43,10 +43,14 @@ def test_two_rules_in_one_month_give_the_same_result_in_either_order(short):
 
 
 def test_a_class_rule_covers_a_compliant_part_launched_after_it(short):
-    # the US ceiling falls early and is never relaxed: Nvidia launches a compliant part; China's class
-    # rule on Nvidia's China-specific parts, dated before the launch, must cover it
-    sc = short.with_changes(events={"us-2023-10-tpp-rule": {"effective": "2023-03", "announced": "2023-02"}})
-    rule = _block("t-class", "2023-01", 1.0, vendors=["Nvidia"], china_specific=True)
+    # a new US ceiling after Nvidia's last China part of the catalogue bars every one of them: Nvidia
+    # launches a compliant part; China's class rule on Nvidia's China-specific parts, dated before the
+    # launch, must cover it
+    ceiling = {"id": "t-ceiling", "kind": "export_ceiling", "actor": "US", "announced": "2025-10",
+               "effective": "2025-10", "label": "t-ceiling", "source": "test", "tpp_max": 2000.0,
+               "interconnect_max": 0.0}
+    sc = _with_events(short, [ceiling], [0])
+    rule = _block("t-class", "2025-09", 1.0, vendors=["Nvidia"], china_specific=True)
     with_rule = _with_events(sc, [rule], [0])
     m = MarketModel(with_rule, seed=1, mesa_collect=False)
     m.run_model()

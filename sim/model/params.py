@@ -350,9 +350,9 @@ _p("china.reactive.mandate_step", 0.2, "share", 0.0, 1.0, NOT_FOUND, "China",
 def _product_params() -> list[Param]:
     out = []
     fields = {
-        "train": ("x A100", 0.01, 100.0, "training performance"),
-        "infer": ("x A100", 0.01, 100.0, "inference performance"),
-        "bf16": ("x A100", 0.01, 100.0, "dense BF16 peak (compute basis)"),
+        "train": ("x A100", 0.01, 200.0, "training performance"),
+        "infer": ("x A100", 0.01, 200.0, "inference performance"),
+        "bf16": ("x A100", 0.01, 200.0, "dense BF16 peak (compute basis)"),
         "price_usd": ("$", 100.0, 300000.0, "list price, or the first price of its price path"),
         "power_w": ("W", 10.0, 6000.0, "board power"),
     }
