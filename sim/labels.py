@@ -37,7 +37,7 @@ _PRODUCT_FIELDS = {
     "train": "training performance (x A100)",
     "infer": "inference performance (x A100)",
     "bf16": "peak compute (x A100)",
-    "price_usd": "list price (US$)",
+    "price_usd": "list or launch price (US$)",
     "power_w": "board power (W)",
 }
 _TIERS = {"frontier_training": "frontier training", "training": "other training", "inference": "inference",
@@ -87,6 +87,9 @@ _LABELS: dict[str, str] = {
     # vendors
     "vendors.markup_max": "Most a vendor raises prices when sold out",
     "vendors.compliant_sku_lag": "Months to launch a chip that meets a new US limit",
+    "vendors.compliant_tpp_share": "How close to a new US limit a compliant chip is made (share of the limit)",
+    "vendors.compliant_link_train": "Training speed kept by a chip made legal by cutting its interconnect",
+    "prices.decline_annual": "Yearly fall of foreign chip prices after the last price paid",
     "vendors.halt_on_block": "Chinese block strength that makes a foreign vendor stop making a chip",
     "levy.passthrough": "Share of US levies and duties passed on to buyers",
     "domestic.price_markup": "Domestic chips' price over their catalogue price",
@@ -131,6 +134,7 @@ _GROUP_RULES: tuple[tuple[str, str], ...] = (
     ("captive.transfer_price", "Other Chinese chip makers"),
     ("vendors.", "Foreign vendors"),
     ("levy.", "Foreign vendors"),
+    ("prices.", "Foreign vendors"),
     ("maturity.", "Software ecosystem (CUDA lock-in)"),
     ("choice.switching_scale", "Software ecosystem (CUDA lock-in)"),
     ("choice.tier_switching.", "Software ecosystem (CUDA lock-in)"),

@@ -44,10 +44,15 @@ def test_two_rules_in_one_month_give_the_same_result_in_either_order(short):
 
 
 def test_a_class_rule_covers_a_compliant_part_launched_after_it(short):
-    # the US ceiling falls early and is never relaxed: Nvidia launches a compliant part; China's class
-    # rule on Nvidia's China-specific parts, dated before the launch, must cover it
-    sc = short.with_changes(events={"us-2023-10-tpp-rule": {"effective": "2023-03", "announced": "2023-02"}})
-    rule = _block("t-class", "2023-01", 1.0, vendors=["Nvidia"], china_specific=True)
+    # a new US ceiling after Nvidia's last China part of the catalogue bars every one of them: Nvidia
+    # launches a compliant part; China's class rule on Nvidia's China-specific parts, dated before the
+    # launch, must cover it
+    ceiling = {"id": "t-ceiling", "kind": "export_ceiling", "actor": "US", "announced": "2025-10",
+               "effective": "2025-10", "label": "t-ceiling", "source": "test", "tpp_max": 2000.0,
+               "interconnect_max": 0.0}
+    open_ = short.with_changes(remove=["cn-2025-09-cac-rtx6000d", "cn-2025-10-customs-checks"])  # history's
+    sc = _with_events(open_, [ceiling], [0])                                                   # class blocks
+    rule = _block("t-class", "2025-09", 1.0, vendors=["Nvidia"], china_specific=True)
     with_rule = _with_events(sc, [rule], [0])
     m = MarketModel(with_rule, seed=1, mesa_collect=False)
     m.run_model()
@@ -146,3 +151,18 @@ def test_no_module_but_the_rules_switches_on_an_event_kind():
             if re.search(rf"[\"']{k}[\"']", text):
                 found.setdefault(k, []).append(str(f.relative_to(root)))
     assert not found, found
+
+
+def test_historys_china_blocks_cover_nvidias_later_china_parts(short):
+    """The Sep-2025 CAC rule names a class (Nvidia's China-specific parts), so a compliant part launched
+    after a later US ceiling cannot sell either: a rule moved in time no longer opens a way round China's
+    blocks (MODEL.md 9.1)."""
+    ceiling = {"id": "t-ceiling", "kind": "export_ceiling", "actor": "US", "announced": "2025-10",
+               "effective": "2025-10", "label": "t-ceiling", "source": "test", "tpp_max": 2000.0,
+               "interconnect_max": 0.0}
+    m = MarketModel(_with_events(short, [ceiling], [0]), seed=1, mesa_collect=False)
+    m.run_model()
+    slot = m.pidx[COMPLIANT]
+    assert m.launched_at[0, slot] < m.n_months, "the compliant part was not launched in this set-up"
+    assert m.rules.block[0, :, slot].min() == 1.0
+    assert m.records.field("units")[0, :, slot].sum() == 0.0

@@ -33,7 +33,7 @@ BAD_CASES: dict[str, list[tuple[str, str]]] = {
     "malformed_month.toml": [("scenario.end", "not a month")],
     "announced_after_effective.toml": [("events.us-late-announcement", "announced 2024-05 is after effective 2024-03")],
     "unknown_event_kind.toml": [("events.us-embargo.kind", "unknown kind 'embargo'")],
-    "unknown_product.toml": [("events.us-ban-b200.ban", "unknown product id(s) ['b200']")],
+    "unknown_product.toml": [("events.us-ban-z900.ban", "unknown product id(s) ['z900']")],
     "unknown_buyer.toml": [("events.cn-guidance.buyers", "unknown buyer id(s) ['Bytedance']")],
     "missing_parent.toml": [("scenario.extends", "not found")],
     "remove_unknown_event.toml": [("scenario.remove_events", "us-1999-01-imaginary")],

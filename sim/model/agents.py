@@ -123,15 +123,26 @@ class ChipVendor(mesa.Agent):
 
 class ForeignVendor(ChipVendor):
     """Nvidia or AMD: stops China production of a product China blocks (resumes if the block lifts),
-    respects US volume caps and Chinese quotas, and launches a compliant SKU when left without a legal
-    data-centre product for ``vendors.compliant_sku_lag`` months."""
+    respects US volume caps and Chinese quotas, and answers a new US export ceiling with a China-specific
+    part just under it, ``vendors.compliant_sku_lag`` months after the ceiling takes effect (MODEL.md 9.3).
+
+    The hand-listed China parts of the catalogue (A800, H800, H20, RTX Pro 6000D; MI308) are the vendor's
+    answers to the rules before them, so the vendor answers only ceilings that take effect after its last
+    China-specific catalogue part was launched, and only if, when the lag is over, none of its China-specific
+    parts is allowed by the rules then in force (a part that still complies answers the rule)."""
 
     def __init__(self, model, name, vidx):
         super().__init__(model, name, vidx)
         R = model.n_runs
-        self.months_without = np.zeros(R)
         self.halted = np.zeros((R, len(self.products)), dtype=bool)
         self._block_key = None
+        self.slots = model.compliant_slots.get(name, [])
+        mine = self.products[model.china_specific[self.products] & ~model.virtual[self.products]]
+        # month (from the start) of the last China-specific catalogue part; ceilings after it get an answer
+        self.last_china_part = int(model.launched_at[0, mine].max()) if len(mine) else -10**6
+        self.seen_tpp = np.full(R, np.inf)   # the ceiling in force last month
+        self.seen_link = np.full(R, np.inf)
+        self.rule_t = np.full(R, -1)         # month a ceiling still to be answered took effect (-1: none)
 
     def offer(self) -> None:
         m = self.model
@@ -148,24 +159,36 @@ class ForeignVendor(ChipVendor):
         # production for China stops while China blocks a product it was selling
         self.halted = blocked & (self.halted | (m.cum_units[:, prods] > 0))
         cap[self.halted] = 0.0
-        self._compliant_sku(prods)
+        self._compliant_sku()
         m.capacity[:, prods] = cap
 
-    def _compliant_sku(self, prods) -> None:
+    def _compliant_sku(self) -> None:
         m = self.model
-        slot = m.compliant_slot.get(self.name)
-        if slot is None:
+        if not self.slots:
             return
-        waiting = m.launched_at[:, slot] > m.t
-        if not waiting.any():
+        t, rules = m.t, m.rules
+        tpp, link = rules.tpp_max, rules.interconnect_max
+        new = (tpp < self.seen_tpp) | (link < self.seen_link)   # a tighter ceiling took effect this month
+        self.seen_tpp, self.seen_link = tpp.copy(), link.copy()
+        if t > self.last_china_part:
+            self.rule_t = np.where(new, t, self.rule_t)
+        due = (self.rule_t >= 0) & (t - self.rule_t >= m.p["vendors.compliant_sku_lag"])
+        if not due.any():
             return
-        ok = (m.launched[:, prods] & m.us_legal[:, prods] & (m.train[:, prods] >= 0.4) & ~m.virtual[prods]).any(axis=1)
-        self.months_without = np.where(waiting, np.where(ok, 0, self.months_without + 1), self.months_without)
-        tpp_max = m.rules.tpp_max
-        worth_it = np.isfinite(tpp_max) & (tpp_max >= 0.1 * m.tpp[:, m.pidx["a100"]])
-        go = np.flatnonzero(waiting & worth_it & (self.months_without >= m.p["vendors.compliant_sku_lag"]))
-        if len(go):
-            m.launch_compliant(self.name, slot, go)
+        self.rule_t = np.where(due, -1, self.rule_t)
+        mine = self.products[m.china_specific[self.products]]
+        refused = rules.licence_set[:, mine] & (rules.licence[:, mine] <= 0.0)
+        allowed = (m.launched[:, mine] & m._legal_base[:, mine] & ~refused).any(axis=1)
+        worth_it = np.isfinite(tpp) & (tpp >= 0.1 * m.tpp[:, m.pidx["a100"]])
+        go = np.flatnonzero(due & ~allowed & worth_it)
+        if not len(go):
+            return
+        free = m.launched_at[np.ix_(go, self.slots)] > t                     # slots not launched yet
+        pick = np.where(free.any(axis=1), np.argmax(free, axis=1), len(self.slots) - 1)
+        for k, slot in enumerate(self.slots):
+            runs = go[pick == k]
+            if len(runs):
+                m.launch_compliant(self.name, slot, runs)
 
 
 class Huawei(ChipVendor):

@@ -35,6 +35,10 @@ UNFIT_UTILITY = 20.0
 BIG = 1e9  # capacity that never binds (cards/month)
 GREY = "nvidia_grey"
 COMPLIANT = "nvidia_compliant"
+# columns for the China-specific parts a foreign vendor launches under a new US ceiling (MODEL.md 9.3): two
+# generations per vendor; a third ceiling re-specifies the second (see ForeignVendor._compliant_sku)
+COMPLIANT_SLOTS = {"Nvidia": (COMPLIANT, "nvidia_compliant_2"), "AMD": ("amd_compliant", "amd_compliant_2")}
+SLOT_VENDOR = {x: v for v, xs in COMPLIANT_SLOTS.items() for x in xs}
 
 
 class MarketModel(mesa.Model):
@@ -128,7 +132,7 @@ class MarketModel(mesa.Model):
         cat = load_catalogue()
         p = self.p
         R = self.n_runs
-        ids = list(cat) + [GREY, COMPLIANT]
+        ids = list(cat) + [GREY] + list(SLOT_VENDOR)
         self.product_ids = ids
         self.pidx = {x: i for i, x in enumerate(ids)}
         self.bidx = {x: i for i, x in enumerate(BUYERS)}
@@ -140,7 +144,7 @@ class MarketModel(mesa.Model):
         def f(pid, key, default=0.0):  # (R,) per-run value of a product field
             if pid == GREY:
                 return np.full(R, default)
-            if pid == COMPLIANT:  # placeholder until launched (see launch_compliant)
+            if pid in SLOT_VENDOR:  # placeholder until launched (see launch_compliant)
                 pid = "a100"
             k = f"products.{pid}.{key}"
             return p[k] if k in p else np.full(R, float(cat[pid].get(key, default)))
@@ -149,12 +153,12 @@ class MarketModel(mesa.Model):
             return np.stack([f(x, key, default) for x in ids], axis=1)
 
         h100 = "h100"
-        self.vendor_of = np.array([vix[cat[x]["vendor"]] if x in cat else vix["Nvidia"] for x in ids])
+        self.vendor_of = np.array([vix[cat[x]["vendor"] if x in cat else SLOT_VENDOR.get(x, "Nvidia")] for x in ids])
         self.domestic = self.origin_of_vendor[self.vendor_of].astype(bool)
         self.foreign_p = (~self.domestic).astype(float)
-        self.virtual = np.array([x in (GREY, COMPLIANT) for x in ids])
-        # parts made for China under US rules (catalogue ``china_specific``); the compliant part is one
-        self.china_specific = np.array([bool(cat[x].get("china_specific", False)) if x in cat else x == COMPLIANT
+        self.virtual = np.array([x == GREY or x in SLOT_VENDOR for x in ids])
+        # parts made for China under US rules (catalogue ``china_specific``); the compliant parts are
+        self.china_specific = np.array([bool(cat[x].get("china_specific", False)) if x in cat else x in SLOT_VENDOR
                                         for x in ids])
         self.train, self.infer, self.bf16 = col("train"), col("infer"), col("bf16")
         self.tpp, self.interconnect, self.power = col("tpp"), col("interconnect_gbs"), col("power_w")
@@ -166,8 +170,19 @@ class MarketModel(mesa.Model):
                          (self.interconnect, "interconnect_gbs"), (self.power, "power_w")):
             arr[:, g] = f(h100, key)
         price[:, g] = f(h100, "price_usd") * (1.0 + p["grey.premium"])
-        self.base_price = price
+        self.list_price = price  # (R, P) catalogue price (domestic: x markup); a price path scales it by month
+        self.base_price = price.copy()
         self.price = price.copy()
+        # price paths (catalogue ``price_path``): (month from the start, factor on the catalogue price) points
+        self.has_path = np.zeros(n, dtype=bool)
+        self._path_points: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for i, x in enumerate(ids):
+            pts = cat.get(x, {}).get("price_path")
+            if pts:
+                self.has_path[i] = True
+                self._path_points[i] = (np.array([month_index(m) - start for m, _ in pts], dtype=float),
+                                        np.array([float(u) for _, u in pts]) / float(cat[x]["price_usd"]))
+        self.slot_launch_price = np.zeros((R, n))  # price of a compliant part at its launch
         self.dies = np.array([float(cat.get(x, {}).get("dies", 1.0)) for x in ids])
         self.hbm_stacks = np.array([float(cat.get(x, {}).get("hbm_stacks", 0.0)) for x in ids])
         self.gross_dies = np.array([float(cat.get(x, {}).get("gross_dies_per_wafer", 0.0)) for x in ids])
@@ -189,7 +204,7 @@ class MarketModel(mesa.Model):
         self._mv[np.arange(n), self.vendor_of] = 1.0
         self._own_rep = np.repeat(self.owner, len(TIERS) + 1, axis=0)  # owner per (buyer, order class) row
         self.is_training_tier = np.array([t in TRAINING_TIERS for t in TIERS])
-        self.compliant_slot = {"Nvidia": self.pidx[COMPLIANT]}
+        self.compliant_slots = {v: [self.pidx[x] for x in xs] for v, xs in COMPLIANT_SLOTS.items()}
         self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
 
     def _build_time(self) -> None:
@@ -244,6 +259,9 @@ class MarketModel(mesa.Model):
         usd_kwh = p["energy.price_rmb_kwh"] / p["fx.rmb_per_usd"]
         penalty = np.where(self.domestic[None, :], p["energy.domestic_penalty"][:, None], 1.0)
         self.energy_life = self.power * (kwh_month * usd_kwh * p["ageing.lifetime_months"])[:, None] * penalty
+        self._build_price_paths(idx - month_index(self.scenario.header.start))
+        self.base_price = self.list_price * self.price_factor[:, 0]
+        self.price = self.base_price.copy()
         self.ref_cost = self.base_price[:, self.pidx["a100"]].copy()  # (R,)
         self._beta = p["choice.price_weight"]
         self._switch_t = -p["choice.switching_scale"][:, None] * self.tier_switch  # (R, T)
@@ -279,6 +297,33 @@ class MarketModel(mesa.Model):
         planned = self._smic_planned[:, t]
         f = np.minimum(1.0, cards / np.maximum(planned, 1e-9))
         return np.where(p["supply.smic_pool"] & rules.tsmc_cut, f, 1.0)
+
+    def _build_price_paths(self, tm: np.ndarray) -> None:
+        """``price_factor`` (R, months, P): the catalogue price times this factor is a product's price that
+        month. Flat at the first sourced point before it, log-linear between points, falling by
+        ``prices.decline_annual`` a year after the last (MODEL.md 9.3); 1 for a product without a path."""
+        R, P = self.n_runs, len(self.product_ids)
+        self.price_factor = np.ones((R, len(tm), P))
+        d = self.p["prices.decline_annual"]  # (R,)
+        for i, (mt, f) in self._path_points.items():
+            inside = np.exp(np.interp(tm, mt, np.log(f)))  # flat outside the points
+            after = np.maximum(tm - mt[-1], 0.0) / 12.0
+            self.price_factor[:, :, i] = inside[None, :] * (1.0 - d[:, None]) ** after[None, :]
+
+    def move_prices(self) -> None:
+        """This month's catalogue prices: products with a price path follow it; a launched compliant part
+        falls from its launch price at the same annual rate."""
+        t = self.t
+        if self.has_path.any():
+            self.base_price[:, self.has_path] = (self.list_price[:, self.has_path]
+                                                 * self.price_factor[:, t, self.has_path])
+        slots = np.flatnonzero(self.virtual & self.china_specific)
+        on = self.launched_at[:, slots] <= t
+        if on.any():
+            age = np.maximum(t - self.launched_at[:, slots], 0) / 12.0
+            d = self.p["prices.decline_annual"][:, None]
+            self.base_price[:, slots] = np.where(on, self.slot_launch_price[:, slots] * (1.0 - d) ** age,
+                                                 self.base_price[:, slots])
 
     def _performance_changed(self) -> None:
         """Arrays derived from product performance (recomputed when a compliant SKU launches)."""
@@ -467,6 +512,7 @@ class MarketModel(mesa.Model):
 
     # 2. Offer
     def offer(self) -> None:
+        self.move_prices()
         self.vendors.do("offer")
         g = self.pidx[GREY]
         self.capacity[:, g] = self.base_capacity[:, self.t, g] * (1.0 - self.rules.grey_enforcement)
@@ -717,23 +763,42 @@ class MarketModel(mesa.Model):
         return np.divide(self.dom_delivered[:, a:b].sum(axis=1), tot, out=np.zeros_like(tot), where=tot > 0)
 
     def launch_compliant(self, vendor: str, slot: int, runs: np.ndarray) -> None:
-        """A foreign vendor launches a SKU just under the export ceiling (performance scales with TPP)."""
-        a100 = self.pidx["a100"]
-        tpp = 0.95 * self.rules.tpp_max[runs]
-        rel = tpp / self.tpp[runs, a100]
-        self.tpp[runs, slot], self.bf16[runs, slot] = tpp, rel
-        self.train[runs, slot], self.infer[runs, slot] = 0.8 * rel, rel
-        self.interconnect[runs, slot] = np.minimum(self.rules.interconnect_max[runs] * 0.9, 400.0)
-        self.power[runs, slot] = self.power[runs, a100]
-        self.base_price[runs, slot] = self.price[runs, slot] = self.base_price[runs, a100] * rel
+        """A foreign vendor launches a China-specific part just under the US ceiling in force (MODEL.md 9.3):
+        its newest flagship (the best launched catalogue part not made for China) cut to fit. Under a rule
+        with an interconnect threshold the vendor cuts the interconnect to 2/3 of it and keeps the compute
+        (A800/H800: training x ``vendors.compliant_link_train``); otherwise it scales the flagship down to
+        ``vendors.compliant_tpp_share`` of the TPP ceiling (H20, B30A). Price: the flagship's price this
+        month times the share of compute kept. The part is China-specific, so China's class rules cover it."""
+        p, t = self.p, self.t
+        own = (self.vendor_of == VENDORS.index(vendor)) & ~self.virtual & ~self.china_specific
+        cand = own[None, :] & (self.launched_at[runs] <= t)
+        ok = cand.any(axis=1)
+        runs = runs[ok]
+        if not len(runs):
+            return
+        flag = np.argmax(np.where(cand[ok], self.bf16[runs], -np.inf), axis=1)  # (k,) flagship per run
+        f = (runs, flag)
+        T, ic_max = self.rules.tpp_max[runs], self.rules.interconnect_max[runs]
+        link_cut = np.isfinite(ic_max) & (ic_max > 0) & (self.interconnect[f] >= ic_max)
+        scale = np.where(link_cut, 1.0, np.minimum(1.0, p["vendors.compliant_tpp_share"][runs] * T / self.tpp[f]))
+        self.tpp[runs, slot] = self.tpp[f] * scale
+        self.bf16[runs, slot] = self.bf16[f] * scale
+        self.infer[runs, slot] = self.infer[f] * scale
+        self.train[runs, slot] = self.train[f] * scale * np.where(link_cut, p["vendors.compliant_link_train"][runs], 1.0)
+        self.interconnect[runs, slot] = np.where(link_cut, np.minimum(self.interconnect[f], ic_max * 2.0 / 3.0),
+                                                 self.interconnect[f])
+        self.power[runs, slot] = self.power[f] * np.maximum(scale, 0.5)
+        self.energy_life[runs, slot] = self.energy_life[f] * np.maximum(scale, 0.5)
+        self.slot_launch_price[runs, slot] = self.base_price[f] * scale
+        self.base_price[runs, slot] = self.price[runs, slot] = self.slot_launch_price[runs, slot]
         self._performance_changed()
         self._policy_key = None
         self._compliant_version += 1
         self.rules.refresh_blocks()   # the new part is tested against every block rule's class
-        self.launched_at[runs, slot] = self.t
-        self.base_capacity[runs, self.t:, slot] = BIG
+        self.launched_at[runs, slot] = t
+        self.base_capacity[runs, t:, slot] = BIG
         for r in runs:
-            self.events_applied[r].append((self.t, f"{vendor.lower()}-compliant-sku"))
+            self.events_applied[r].append((t, f"{vendor.lower()}-compliant-sku"))
 
     def finish(self) -> Records:
         """The records, with the events each run applied."""

@@ -242,10 +242,33 @@ _p("huawei.domestic_hbm_2026", 100000, "stacks/month", 0, 5e6,
    "Domestic HBM stacks per month from 2026 for products that need foreign-type HBM.", (0, 400000))
 _p("vendors.markup_max", 0.3, "share", 0.0, 2.0, NOT_FOUND, "vendors",
    "Largest price increase a vendor applies when orders exceed capacity.")
-_p("vendors.compliant_sku_lag", 6, "months", 0, 36,
-   "facts.md (a): Oct-2022 rule -> A800 (Q3 2022); Oct-2023 rule -> H20 shipped Apr 2024 (~6 months)", "vendors",
-   "Months after which a foreign vendor left without a legal data-centre product launches a compliant one.",
-   kind="int")
+_p("vendors.compliant_sku_lag", 5, "months", 0, 36,
+   "facts.md (a): Oct-2022 rule (is-informed letters Aug 2022) -> A800 in production Q3 2022 (0-3 months); "
+   "Oct-2023 rule, binding Nov 2023 -> H20 shipped Apr 2024 (5 months); Apr-2025 H20 licence rule -> RTX Pro "
+   "6000D (B40) in production Jun 2025, announced Jul 2025 (2-3 months, facts-v2.md 2 "
+   "https://in.marketscreener.com/quote/stock/NVIDIA-CORPORATION-57355629/news/Nvidia-prepares-lighter-Blackwell-chip-for-China-in-response-to-US-restrictions-50063131/)",
+   "vendors",
+   "Months after a new US export ceiling takes effect at which a foreign vendor with no China-specific part "
+   "the rules allow launches one just under the ceiling (only for ceilings after its last China-specific "
+   "catalogue part).", (2, 8), kind="int")
+_p("vendors.compliant_tpp_share", 0.9, "x ceiling", 0.05, 1.0,
+   "facts.md (c): the H20 sits at 0.49 of the 4,800 TPP ceiling (a performance-density test bound it too); "
+   "the B30A was rumoured as half a B300 (facts-v2.md 2 "
+   "https://www.tomshardware.com/tech-industry/artificial-intelligence/trump-says-no-blackwell-chips-to-be-sold-to-china-nvidia-re-entry-into-beijing-nixed-despite-temporary-trade-truce); "
+   "where in the band a part sits is NOT FOUND", "vendors",
+   "TPP of a compliant part as a share of the US TPP ceiling it is designed under (it is the vendor's newest "
+   "flagship scaled down to that TPP).", (0.5, 0.95))
+_p("vendors.compliant_link_train", 0.7, "x", 0.1, 1.0,
+   "facts.md (c): the A800 (NVLink cut from 600 to 400 GB/s) ran at ~70% of A100 speed in clusters (FT via "
+   "technode)", "vendors",
+   "Training performance kept by a compliant part made by cutting interconnect under a rule with an "
+   "interconnect threshold (A800/H800 pattern).", (0.6, 0.9))
+_p("prices.decline_annual", 0.15, "1/year", 0.0, 0.6,
+   "facts-v2.md 1: H20 $12-13k (2024) -> $10-12k (May 2025), about -11%/year; H200 MSRP ~$32k (2024) -> ~$20k "
+   "paid in China (Dec 2025, FT), about -22%/year; H20 8-GPU server RMB 1.4 M (Feb 2024) -> 1.2 M (Jul 2024)",
+   "vendors",
+   "Annual fall of the price of a foreign product with a price path after its last sourced price (a learning "
+   "path; the price of a compliant part falls from its launch the same way).", (0.10, 0.25))
 _p("vendors.halt_on_block", 0.8, "0-1", 0.0, 1.0,
    "facts.md (a): H20 production halted in Aug 2025 after Chinese pushback (The Information)", "vendors",
    "China block strength at which a foreign vendor halts a product's China production.")
@@ -356,11 +379,11 @@ _p("china.reactive.mandate_step", 0.2, "share", 0.0, 1.0, NOT_FOUND, "China",
 def _product_params() -> list[Param]:
     out = []
     fields = {
-        "train": ("x A100", 0.01, 20.0, "training performance"),
-        "infer": ("x A100", 0.01, 20.0, "inference performance"),
-        "bf16": ("x A100", 0.01, 20.0, "dense BF16 peak (compute basis)"),
-        "price_usd": ("$", 100.0, 200000.0, "list price"),
-        "power_w": ("W", 10.0, 3000.0, "board power"),
+        "train": ("x A100", 0.01, 200.0, "training performance"),
+        "infer": ("x A100", 0.01, 200.0, "inference performance"),
+        "bf16": ("x A100", 0.01, 200.0, "dense BF16 peak (compute basis)"),
+        "price_usd": ("$", 100.0, 300000.0, "list price, or the first price of its price path"),
+        "power_w": ("W", 10.0, 6000.0, "board power"),
     }
     for pid, spec in load_catalogue().items():
         for f, (units, lo, hi, what) in fields.items():
