@@ -131,6 +131,7 @@ class MarketModel(mesa.Model):
         ids = list(cat) + [GREY, COMPLIANT]
         self.product_ids = ids
         self.pidx = {x: i for i, x in enumerate(ids)}
+        self.grey_index = self.pidx[GREY]
         self.bidx = {x: i for i, x in enumerate(BUYERS)}
         n = len(ids)
         vix = {v: i for i, v in enumerate(VENDORS)}
@@ -276,7 +277,15 @@ class MarketModel(mesa.Model):
         self.rules.traits = ProductTraits(list(self.product_ids), np.array([VENDORS[v] for v in self.vendor_of]),
                                           self.domestic.copy(), self.china_specific, self.tpp, self.interconnect,
                                           np.array([x == GREY for x in self.product_ids]))
-        self.rules.grey_enforcement[:] = self.p["grey.enforcement"]  # baseline; events change it
+        # smuggling: the baseline enforcement (grey.enforcement) on top of each side's event level
+        self._grey_base = 1.0 - self.p["grey.enforcement"]
+        self.shortage = np.zeros(R)  # share of wanted compute left unmet last month (market)
+        self.grey_factor = np.ones(R)  # smuggled volume x its reference (grey.responsive)
+        self.offshore_share = np.stack([self.p[f"buyers.{b}.offshore_share"] for b in BUYERS], axis=1) \
+            * self.p["offshore.enabled"][:, None]  # (R, B)
+        self.offshore_now = np.zeros((R, B))  # compute served abroad this month (A100-equivalents)
+        self.offshore_usd = np.zeros((R, B))
+        self.off_aec = np.zeros((R, B))  # effective compute served abroad, ageing like installed compute
         self.capacity = np.zeros((R, P))
         self.last_orders = np.zeros((R, P))
         self.cum_units = np.zeros((R, P))
@@ -440,9 +449,25 @@ class MarketModel(mesa.Model):
     # 2. Offer
     def offer(self) -> None:
         self.vendors.do("offer")
-        g = self.pidx[GREY]
-        self.capacity[:, g] = self.base_capacity[:, self.t, g] * (1.0 - self.rules.grey_enforcement)
+        self.offer_grey()
         self.set_prices()
+
+    def offer_grey(self) -> None:
+        """Smugglers' capacity this month: ``grey.per_year`` / 12, scaled (``grey.responsive``) by last month's
+        shortage and grey price (``market.grey_response``), and by enforcement on both sides:
+        (1 - baseline) x (1 - US level) x (1 - China level)."""
+        p = self.p
+        g = self.pidx[GREY]
+        enf = self.rules.grey_enforcement
+        cap = self.base_capacity[:, self.t, g] * (self._grey_base * (1.0 - enf[:, 0]) * (1.0 - enf[:, 1]))
+        resp = p["grey.responsive"]
+        if resp.any():
+            ratio = self.price[:, g] / self.base_price[:, g]   # last month's price over the reference grey price
+            f = market.grey_response(self.shortage, p["grey.shortage_ref"], p["grey.shortage_elasticity"], ratio,
+                                     p["grey.premium_elasticity"], p["grey.max_multiple"])
+            self.grey_factor = np.where(resp, f, 1.0)
+            cap = np.where(resp, cap * f, cap)
+        self.capacity[:, g] = cap
 
     def set_prices(self) -> None:
         """Vendors raise prices when last month's orders exceeded capacity (bounded markup)."""
@@ -532,11 +557,34 @@ class MarketModel(mesa.Model):
         served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
+        self.offshore()
+        tot_need = self.need.sum(axis=(1, 2))
+        self.shortage = np.divide(self.unmet.sum(axis=(1, 2)), tot_need, out=np.zeros_like(tot_need),
+                                  where=tot_need > 0)
         rules = self.rules
         if rules.quota_set.any():
             left = rules.quota_pool - delivered.sum(axis=(1, 2))
             # a pool rationed down to rounding error (under one card) is used up
             rules.quota_pool = np.where(rules.quota_set, np.where(left >= 1.0, left, 0.0), rules.quota_pool)
+
+    def offshore(self) -> None:
+        """Offshore outlet (``offshore.enabled``): a buyer serves ``buyers.<b>.offshore_share`` of its unmet
+        training compute abroad (rented or built there), paying ``offshore.cost_multiple`` x the A100 list price
+        per A100-equivalent from the budget it has left this month. The compute leaves the unmet (so it is not
+        deferred) and is reported apart (``offshore_compute``, ``offshore_usd``); it is never a delivery."""
+        share = self.offshore_share
+        if not share.any():
+            return
+        want = share[:, :, None] * self.unmet * self.is_training_tier  # (R, B, T)
+        w = want.sum(axis=2)
+        cost = self.p["offshore.cost_multiple"] * self.ref_cost  # (R,) US$ per A100-equivalent
+        afford = self.capex_left / cost[:, None]
+        scale = np.where(w > afford, np.divide(afford, w, out=np.zeros_like(w), where=w > 0), 1.0)
+        got = want * scale[:, :, None]
+        self.unmet = self.unmet - got
+        self.offshore_now = got.sum(axis=2)
+        self.offshore_usd = self.offshore_now * cost[:, None]
+        self.capex_left = np.maximum(self.capex_left - self.offshore_usd, 0.0)
 
     def _capex_funds(self) -> np.ndarray:
         """(R, B) money a buyer may spend this month. Each capex window (``demand.capex_window_months``
@@ -629,7 +677,10 @@ class MarketModel(mesa.Model):
         tt = tot_c.sum(axis=1)
         rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
         rec.tier[:, t, :, 1] = tt
-        rec.market[:, t, 0] = 1.0 - self.inst_aec.sum(axis=1) / np.maximum(self.target_aec.sum(axis=1), 1e-9)
+        b[..., 7] = self.offshore_now
+        b[..., 8] = self.offshore_usd
+        rec.market[:, t, 0] = 1.0 - (self.inst_aec + self.off_aec).sum(axis=1) / np.maximum(self.target_aec.sum(axis=1),
+                                                                                            1e-9)
         rec.market[:, t, 1] = self.price_index
         rec.made[:, t] = self.huawei_made
         if rec.deliveries is not None:
