@@ -126,6 +126,7 @@ def floor_per_buyer(foreign: np.ndarray, domestic: np.ndarray, floor: np.ndarray
     want = floor * total
     deficit = np.maximum(want - domestic.sum(axis=-1), 0.0)
     moved = cover_in_priority(foreign[..., order], deficit)[..., inv]
+    moved = np.where((np.asarray(floor) >= 1.0)[..., None], foreign, moved)  # a full floor leaves no rounding residue
     dom = domestic + moved
     locked = cover_in_priority(dom[..., order], want)[..., inv]
     return foreign - moved, dom, locked

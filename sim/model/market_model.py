@@ -547,9 +547,12 @@ class MarketModel(mesa.Model):
         spill[:, :, :T] = self.within if self._fit is None else self.within * self._fit[:, None]  # to fitting cards only
         locked = np.zeros((R, B, T + 1))
         locked[:, :, :T] = self.need * self.locked_share
-        flat = market.clear_runs(allo.reshape(R, -1, P), self.capacity, self._own_rep, spill.reshape(R, -1, P),
+        k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)
+        flat = market.clear_runs(k_allo.reshape(R, -1, P), cap, self._own_rep, spill.reshape(R, -1, P),
                                  self._origin_p, self._pf, locked.reshape(R, -1))
         delivered = flat.reshape(R, B, T + 1, P)
+        if grey_first is not None:
+            delivered[..., self.pidx[GREY]] += grey_first
         self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
         spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
@@ -566,6 +569,50 @@ class MarketModel(mesa.Model):
             left = rules.quota_pool - delivered.sum(axis=(1, 2))
             # a pool rationed down to rounding error (under one card) is used up
             rules.quota_pool = np.where(rules.quota_set, np.where(left >= 1.0, left, 0.0), rules.quota_pool)
+
+    def _clear_grey_first(self, allo: np.ndarray, locked: np.ndarray):
+        """Where grey purchases are outside the floors (``grey.floor_exempt``), smuggled orders are filled
+        first, pro rata under the grey capacity. What they miss is ordered again as a legal purchase under the
+        buyer's floor: the floor's share from domestic cards (locked there), the rest from legal foreign cards
+        in proportion to the buyer's choice (``market.floor_per_buyer`` when ``china.floor_per_buyer``, lowest
+        tiers first), so a missed smuggled card never lets a legal foreign one escape the floor. Returns the
+        orders, capacity and locked compute for ``market.clear_runs`` and the grey cards delivered
+        (R, B, T+1), or None when no run has the exemption."""
+        ex = self.p["grey.floor_exempt"]
+        if not ex.any():
+            return allo, self.capacity, locked, None
+        T = len(TIERS)
+        g = self.pidx[GREY]
+        on = ex[:, None, None]
+        go = np.where(on, allo[..., g], 0.0)
+        tot = go.sum(axis=(1, 2))
+        fill = np.minimum(1.0, np.divide(self.capacity[:, g], tot, out=np.ones_like(tot), where=tot > 0))
+        first = go * fill[:, None, None]
+        cap = self.capacity.copy()
+        cap[:, g] = np.maximum(cap[:, g] - first.sum(axis=(1, 2)), 0.0)
+        k_allo = allo.copy()
+        k_allo[..., g] = np.where(on, 0.0, allo[..., g])
+        miss = (go - first)[:, :, :T] * self.perf[:, None, :, g]  # compute the smuggled cards missed (R, B, T)
+        floor = self.floor
+        to_for = (1.0 - floor[:, :, None]) * miss
+        to_dom = floor[:, :, None] * miss
+        lock = to_dom
+        per_buyer = self.p["china.floor_per_buyer"]
+        if per_buyer.any():
+            fb, db, lb = market.floor_per_buyer(miss, np.zeros_like(miss), floor, np.arange(T)[::-1])
+            pb = per_buyer[:, None, None]
+            to_for, to_dom, lock = np.where(pb, fb, to_for), np.where(pb, db, to_dom), np.where(pb, lb, lock)
+        w = self.within
+        wg = w[..., g]
+        has_f = wg < 1.0   # some legal foreign card is in the buyer's foreign nest
+        to_dom = to_dom + np.where(has_f, 0.0, to_for)
+        sf = np.divide(to_for, 1.0 - wg, out=np.zeros_like(to_for), where=has_f)
+        add = w * np.where(self.domestic, to_dom[..., None], sf[..., None])
+        add[..., g] = 0.0
+        k_allo[:, :, :T] += add * self._inv_perf[:, None]
+        locked = locked.copy()
+        locked[:, :, :T] += lock
+        return k_allo, cap, locked, first
 
     def offshore(self) -> None:
         """Offshore outlet (``offshore.enabled``): a buyer serves ``buyers.<b>.offshore_share`` of its unmet
