@@ -118,8 +118,8 @@ _OFFSHORE = {
                   "facts.md (d): FT: ByteDance's 2025 AI infrastructure $12 bn = $5.5 bn AI chips in China + $6.8 bn "
                   "overseas (https://verdict.co.uk/news/bytedance-ai-infrastructure-investment), Reuters 'about half "
                   "overseas'; facts-v2.md 4: ~36,000 B200 rented in Malaysia (https://morningoverview.com/report-"
-                  "bytedance-taps-nvidia-ai-chips-via-malaysia-buildout); the part serving China work is NOT FOUND, "
-                  "so the overseas half is the upper end"),
+                  "bytedance-taps-nvidia-ai-chips-via-malaysia-buildout); the default is that overseas half; the part "
+                  "of it serving work ByteDance could not equip in China is NOT FOUND (the range)"),
     "Alibaba": (0.25, (0.0, 0.5),
                 f"{NOT_FOUND}: MODEL.md 9.5 names Alibaba as an offshore user; no Alibaba offshore volume in "
                 "facts.md or facts-v2.md, so half of ByteDance's share with a wide range"),
