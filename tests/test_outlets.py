@@ -32,7 +32,7 @@ level = 0.5
 label = "US enforcement against smuggling"
 source = "test"
 """
-FRONTIER, LOW = TIERS.index("frontier_training"), TIERS.index("low_priority")
+FRONTIER = TIERS.index("frontier_training")
 
 
 @pytest.fixture(scope="module")
