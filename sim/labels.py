@@ -32,6 +32,7 @@ _BUYER_FIELDS = {
     "demand_share": "share of all demand",
     "state_linked": "state-linked share of its demand",
     "cuda_dependence": "dependence on CUDA software",
+    "offshore_share": "share of its unmet training compute served abroad",
 }
 _PRODUCT_FIELDS = {
     "train": "training performance (x A100)",
@@ -107,10 +108,19 @@ _LABELS: dict[str, str] = {
     "grey.per_year": "Smuggled cards per year",
     "grey.premium": "Smuggling price premium (x list price)",
     "grey.enforcement": "Enforcement against smuggling (0 = none)",
+    "grey.responsive": "Smuggling grows with the shortage and the smuggled price",
+    "grey.shortage_ref": "Shortage at which smuggling runs at its yearly level",
+    "grey.shortage_elasticity": "How strongly smuggling follows the shortage",
+    "grey.premium_elasticity": "How strongly smuggling follows the smuggled price",
+    "grey.max_multiple": "Most smuggling however large the shortage (x yearly level)",
+    "grey.floor_exempt": "Smuggled cards are outside China's buy-domestic rules",
+    "offshore.enabled": "ByteDance and Alibaba train abroad when short of chips",
+    "offshore.cost_multiple": "Cost of compute abroad (x buying it at home)",
     "us.reactive.enabled": "US tightens again when Chinese chips improve",
     "us.reactive.trigger_perf": "Chinese chip performance that triggers a US tightening (x A100)",
     "us.reactive.ceiling_factor": "How far the US lowers its export limit when it reacts",
     # Chinese policy
+    "china.floor_per_buyer": "Buy-domestic rules count a buyer's whole purchase (frontier work last)",
     "china.reactive.enabled": "China raises its buy-domestic rules as supply grows",
     "china.reactive.coverage_trigger": "Domestic coverage of demand that triggers a stricter rule",
     "china.reactive.mandate_step": "Step up of the domestic minimum each time",
@@ -141,6 +151,7 @@ _GROUP_RULES: tuple[tuple[str, str], ...] = (
     ("choice.experience_weight", "Software ecosystem (CUDA lock-in)"),
     ("choice.", "How buyers choose"),
     ("captive.", "How buyers choose"),
+    ("offshore.", "How buyers choose"),
     ("anticipation.", "Stockpiling ahead of rules"),
     ("hoarding.", "Stockpiling ahead of rules"),
     ("stockpile.", "Stockpiling ahead of rules"),
@@ -239,7 +250,8 @@ _METRIC_WORDS = {"service_level": "share of demand served", "compute_gap": "comp
                  "not installed)", "domestic_fraction": "domestic share of deliveries", "stockpile_units":
                  "unopened stockpile (cards)", "unmet_compute": "unmet compute demand", "price_index": "price index",
                  "installed_compute": "installed compute", "units": "cards delivered", "revenue_usd": "sales (US$)",
-                 "levy_usd": "levies paid (US$)", "grey_units": "smuggled cards"}
+                 "levy_usd": "levies paid (US$)", "grey_units": "smuggled cards",
+                 "offshore_compute": "compute served abroad", "offshore_usd": "spent on compute abroad (US$)"}
 _FIELD_WORDS = {"domestic_min": "domestic minimum", "rate": "rate", "coverage": "coverage", "tpp_max":
                 "performance ceiling (TPP)", "effective": "month in force", "timing": "month in force",
                 "announced": "month announced", "strength": "strength", "probability": "monthly approval chance",

@@ -217,10 +217,6 @@ def _attribute(a, target, base, name, out, staging, changes, groups) -> int:
 
 
 # policy-facing defaults of the continuity sweep's parameters (MODEL.md 9.7: calibrated or policy)
-CONTINUITY_DIRECTIONS = (
-    ("products.ascend_910b.price_usd", 0.8, "Nvidia", -1),   # a cheaper Ascend never raises Nvidia's share
-    ("huawei.wafers_2025", 1.2, "Domestic", +1),              # more domestic capacity never lowers domestic share
-)
 
 
 def _write_continuity(stage: Path, a, sc, df, jumps, dirs, pdirs) -> None:
@@ -269,7 +265,7 @@ def cmd_continuity(a) -> int:
         df = C.sweep(sc, pts, seeds=a.seeds, year=a.year, basis=a.basis, workers=a.workers)
         jumps = C.jumps(df, a.threshold)
         dirs = C.removal_directions(sc, seeds=a.seeds, basis=a.basis, workers=a.workers)
-        checks = [c for c in CONTINUITY_DIRECTIONS if c[0] in PARAMS]
+        checks = [c for c in C.DIRECTION_CHECKS if c[0] in PARAMS]
         pdirs = C.parameter_directions(sc, checks, seeds=a.seeds, basis=a.basis, workers=a.workers)
         _write_continuity(staging.stage, a, sc, df, jumps, dirs, pdirs)
         staging.commit()

@@ -188,6 +188,18 @@ def removal_directions(sc: Scenario, seeds: int = 5, basis: str = "units", toler
                                        "wrong"])
 
 
+# (parameter, factor, entity, expected sign of the entity's share change): MODEL.md 9.7's "a lower domestic
+# price never raises Nvidia's share; more domestic capacity never lowers the domestic share"
+DIRECTION_CHECKS: tuple[tuple[str, float, str, int], ...] = (
+    ("products.ascend_910b.price_usd", 0.8, "Nvidia", -1),   # a cheaper Ascend
+    ("domestic.price_markup", 0.8, "Nvidia", -1),            # cheaper domestic chips of every vendor
+    ("huawei.wafers_2025", 1.2, "Domestic", +1),              # more Ascend wafers
+    ("huawei.hbm_stock", 1.2, "Domestic", +1),                # more HBM for Ascend
+    ("domestic.capacity_scale", 1.2, "Domestic", +1),         # more output of the other domestic vendors
+    ("smic.advanced_wpm_2026", 1.2, "Domestic", +1),          # more SMIC advanced-node wafers
+)
+
+
 def parameter_directions(sc: Scenario, checks: Sequence[tuple[str, float, str, int]], seeds: int = 5,
                          years: Sequence[int] = (2025, 2027, 2030), basis: str = "units", tolerance: float = 0.005,
                          workers: int = 1) -> pd.DataFrame:

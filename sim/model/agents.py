@@ -331,19 +331,51 @@ class Buyer(mesa.Agent):
         m.avail = avail
         p_o, within = market.nested_logit_runs(util, avail, m.vendor_of, m.origin_of_vendor, len(VENDORS),
                                                p["choice.nest_vendor"], p["choice.nest_product"])
-        floor = m.floor[:, :, None]
-        p_ob = market.bound_origin_shares(p_o, floor, 1.0)
-        m.locked_share = np.minimum(p_ob[..., 1], floor)  # (R, B, T)
-        m.probs = within * p_ob[..., m._origin_p]
-        m.within = within
-        if m.records.trace is not None:
-            Buyer._trace(m, within, price_term, switching, risk, p_o, p_ob)
         demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
         m.demand_now = demand
         need = demand / m.efficiency[:, :, None] + m.backlog
         cover = market.cover_in_priority(need, (m.opened * m.train[:, None, :]).sum(axis=2))
         m.need = need - cover
         m.cover = cover
+        m.probs, p_ob, m.locked_share = Buyer._bound(m, p_o, within)
+        m.within = within
+        if m.records.trace is not None:
+            Buyer._trace(m, within, price_term, switching, risk, p_o, p_ob)
+
+    @staticmethod
+    def _bound(m, p_o, within):
+        """China's domestic floors on the choice. A floor binds the buyer's legal purchase: grey cards are
+        outside it when ``grey.floor_exempt``. Per tier (each tier's domestic share >= floor), or, when
+        ``china.floor_per_buyer``, over the buyer's whole month (``market.floor_per_buyer``: foreign compute
+        moves to domestic cards from the lowest tiers first). Returns the product probabilities (R, B, T, P),
+        the origin shares after the floor (R, B, T, 2; grey counted foreign) and the locked domestic share."""
+        p = m.p
+        floor = m.floor[:, :, None]
+        ex = p["grey.floor_exempt"][:, None, None]
+        gi = m.grey_index
+        wg = np.where(ex, within[..., gi], 0.0)   # grey share of the foreign nest, when exempt
+        f_all, d_all = p_o[..., 0], p_o[..., 1]
+        g = f_all * wg
+        legal_f = f_all - g
+        pt = market.bound_origin_shares(np.stack([legal_f, d_all], axis=-1), floor, 1.0)
+        f_s, d_s = pt[..., 0], pt[..., 1]
+        lock = np.minimum(d_s, np.where(ex, floor * (legal_f + d_all), floor))
+        per_buyer = p["china.floor_per_buyer"]
+        if per_buyer.any():
+            need = m.need
+            order = np.arange(need.shape[-1])[::-1]   # low priority, inference, training, frontier training
+            fb, db, lb = market.floor_per_buyer(legal_f * need, d_all * need, m.floor, order)
+            has = need > 0
+            safe = np.where(has, need, 1.0)
+            on = per_buyer[:, None, None] & has
+            f_s = np.where(on, fb / safe, f_s)
+            d_s = np.where(on, db / safe, d_s)
+            lock = np.where(on, lb / safe, lock)
+        scale_f = np.divide(f_s, 1.0 - wg, out=np.zeros_like(f_s), where=wg < 1.0)
+        probs = within * np.where(m.domestic, d_s[..., None], scale_f[..., None])
+        probs[..., gi] = np.where(ex, g, within[..., gi] * f_s)
+        p_ob = np.stack([f_s + g, d_s], axis=-1)
+        return probs, p_ob, lock
 
     @staticmethod
     def _trace(m, within, price_term, switching, risk, p_o, p_ob) -> None:
@@ -368,7 +400,8 @@ class Buyer(mesa.Agent):
         decay = 1.0 - 1.0 / life
         m.inst_aec = m.inst_aec * decay + m.served.sum(axis=2) + opened_aec
         m.target_aec = m.target_aec * decay + m.demand_now.sum(axis=2)
-        m.service = np.minimum(1.0, m.inst_aec * m.efficiency / np.maximum(m.target_aec, 1e-9))
+        m.off_aec = m.off_aec * decay + m.offshore_now   # compute served abroad serves the buyer too
+        m.service = np.minimum(1.0, (m.inst_aec + m.off_aec) * m.efficiency / np.maximum(m.target_aec, 1e-9))
         m.efficiency = market.update_efficiency(m.efficiency, m.service, p["efficiency.max"][:, None],
                                                 p["efficiency.rate"][:, None])
         m.backlog = m.unmet * (1.0 - p["demand.backlog_decay"])[:, None, None]  # unmet already holds old backlog

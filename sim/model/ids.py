@@ -53,6 +53,8 @@ BUYER_METRICS: tuple[str, ...] = (
     "domestic_fraction",
     "service_level",
     "stockpile_compute",
+    "offshore_compute",
+    "offshore_usd",
 )
 TIER_METRICS: tuple[str, ...] = ("domestic_fraction", "compute")
 MARKET_METRICS: tuple[str, ...] = ("compute_gap", "price_index")

@@ -109,6 +109,39 @@ def bound_origin_shares(p_origin: np.ndarray, floor: np.ndarray, cap: np.ndarray
     return out
 
 
+def floor_per_buyer(foreign: np.ndarray, domestic: np.ndarray, floor: np.ndarray, order) -> tuple[np.ndarray, ...]:
+    """A domestic floor over a buyer's whole purchase instead of tier by tier (MODEL.md 9.5).
+
+    foreign, domestic (..., T): the compute a buyer's choice puts on legal foreign and on domestic products in
+    each tier; floor (...): the least domestic share of its legal compute summed over tiers; order: tier
+    indices in the order tiers give up foreign compute (lowest priority first). Foreign compute moves to the
+    domestic nest tier by tier in that order until domestic >= floor x total, so the last tiers in ``order``
+    keep their chosen foreign share as long as the earlier ones can meet the floor. Returns (foreign',
+    domestic', locked) (..., T): locked is the domestic compute the floor holds (it may not spill back to
+    foreign cards), counted in the same order; totals per tier are preserved.
+    """
+    order = np.asarray(order)
+    inv = np.argsort(order)
+    total = (foreign + domestic).sum(axis=-1)
+    want = floor * total
+    deficit = np.maximum(want - domestic.sum(axis=-1), 0.0)
+    moved = cover_in_priority(foreign[..., order], deficit)[..., inv]
+    moved = np.where((np.asarray(floor) >= 1.0)[..., None], foreign, moved)  # a full floor leaves no rounding residue
+    dom = domestic + moved
+    locked = cover_in_priority(dom[..., order], want)[..., inv]
+    return foreign - moved, dom, locked
+
+
+def grey_response(shortage: np.ndarray, shortage_ref, shortage_elasticity, price_ratio: np.ndarray,
+                  premium_elasticity, max_multiple) -> np.ndarray:
+    """Smuggled volume as a multiple of its reference volume (MODEL.md 9.5): it rises with the share of
+    wanted compute left unmet and with the grey price relative to its reference price, up to
+    ``max_multiple``. ``(shortage / shortage_ref) ** e_s * price_ratio ** e_p``, clipped to [0, max_multiple]."""
+    s = np.maximum(np.asarray(shortage, dtype=float), 0.0) / shortage_ref
+    x = s ** shortage_elasticity * np.maximum(np.asarray(price_ratio, dtype=float), 0.0) ** premium_elasticity
+    return np.clip(x, 0.0, max_multiple)
+
+
 def cover_in_priority(need: np.ndarray, supply: np.ndarray) -> np.ndarray:
     """Spread ``supply`` (...,) over tiers in the order given on the last axis of ``need`` (..., T).
 

@@ -135,6 +135,7 @@ class MarketModel(mesa.Model):
         ids = list(cat) + [GREY] + list(SLOT_VENDOR)
         self.product_ids = ids
         self.pidx = {x: i for i, x in enumerate(ids)}
+        self.grey_index = self.pidx[GREY]
         self.bidx = {x: i for i, x in enumerate(BUYERS)}
         n = len(ids)
         vix = {v: i for i, v in enumerate(VENDORS)}
@@ -349,7 +350,15 @@ class MarketModel(mesa.Model):
         self.rules.traits = ProductTraits(list(self.product_ids), np.array([VENDORS[v] for v in self.vendor_of]),
                                           self.domestic.copy(), self.china_specific, self.tpp, self.interconnect,
                                           np.array([x == GREY for x in self.product_ids]))
-        self.rules.grey_enforcement[:] = self.p["grey.enforcement"]  # baseline; events change it
+        # smuggling: the baseline enforcement (grey.enforcement) on top of each side's event level
+        self._grey_base = 1.0 - self.p["grey.enforcement"]
+        self.shortage = np.zeros(R)  # share of wanted compute left unmet last month (market)
+        self.grey_factor = np.ones(R)  # smuggled volume x its reference (grey.responsive)
+        self.offshore_share = np.stack([self.p[f"buyers.{b}.offshore_share"] for b in BUYERS], axis=1) \
+            * self.p["offshore.enabled"][:, None]  # (R, B)
+        self.offshore_now = np.zeros((R, B))  # compute served abroad this month (A100-equivalents)
+        self.offshore_usd = np.zeros((R, B))
+        self.off_aec = np.zeros((R, B))  # effective compute served abroad, ageing like installed compute
         self.capacity = np.zeros((R, P))
         self.last_orders = np.zeros((R, P))
         self.cum_units = np.zeros((R, P))
@@ -514,9 +523,25 @@ class MarketModel(mesa.Model):
     def offer(self) -> None:
         self.move_prices()
         self.vendors.do("offer")
-        g = self.pidx[GREY]
-        self.capacity[:, g] = self.base_capacity[:, self.t, g] * (1.0 - self.rules.grey_enforcement)
+        self.offer_grey()
         self.set_prices()
+
+    def offer_grey(self) -> None:
+        """Smugglers' capacity this month: ``grey.per_year`` / 12, scaled (``grey.responsive``) by last month's
+        shortage and grey price (``market.grey_response``), and by enforcement on both sides:
+        (1 - baseline) x (1 - US level) x (1 - China level)."""
+        p = self.p
+        g = self.pidx[GREY]
+        enf = self.rules.grey_enforcement
+        cap = self.base_capacity[:, self.t, g] * (self._grey_base * (1.0 - enf[:, 0]) * (1.0 - enf[:, 1]))
+        resp = p["grey.responsive"]
+        if resp.any():
+            ratio = self.price[:, g] / self.base_price[:, g]   # last month's price over the reference grey price
+            f = market.grey_response(self.shortage, p["grey.shortage_ref"], p["grey.shortage_elasticity"], ratio,
+                                     p["grey.premium_elasticity"], p["grey.max_multiple"])
+            self.grey_factor = np.where(resp, f, 1.0)
+            cap = np.where(resp, cap * f, cap)
+        self.capacity[:, g] = cap
 
     def set_prices(self) -> None:
         """Vendors raise prices when last month's orders exceeded capacity (bounded markup)."""
@@ -596,9 +621,12 @@ class MarketModel(mesa.Model):
         spill[:, :, :T] = self.within if self._fit is None else self.within * self._fit[:, None]  # to fitting cards only
         locked = np.zeros((R, B, T + 1))
         locked[:, :, :T] = self.need * self.locked_share
-        flat = market.clear_runs(allo.reshape(R, -1, P), self.capacity, self._own_rep, spill.reshape(R, -1, P),
+        k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)
+        flat = market.clear_runs(k_allo.reshape(R, -1, P), cap, self._own_rep, spill.reshape(R, -1, P),
                                  self._origin_p, self._pf, locked.reshape(R, -1))
         delivered = flat.reshape(R, B, T + 1, P)
+        if grey_first is not None:
+            delivered[..., self.pidx[GREY]] += grey_first
         self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
         spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
@@ -606,11 +634,78 @@ class MarketModel(mesa.Model):
         served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
+        self.offshore()
+        tot_need = self.need.sum(axis=(1, 2))
+        self.shortage = np.divide(self.unmet.sum(axis=(1, 2)), tot_need, out=np.zeros_like(tot_need),
+                                  where=tot_need > 0)
         rules = self.rules
         if rules.quota_set.any():
             left = rules.quota_pool - delivered.sum(axis=(1, 2))
             # a pool rationed down to rounding error (under one card) is used up
             rules.quota_pool = np.where(rules.quota_set, np.where(left >= 1.0, left, 0.0), rules.quota_pool)
+
+    def _clear_grey_first(self, allo: np.ndarray, locked: np.ndarray):
+        """Where grey purchases are outside the floors (``grey.floor_exempt``), smuggled orders are filled
+        first, pro rata under the grey capacity. What they miss is ordered again as a legal purchase under the
+        buyer's floor: the floor's share from domestic cards (locked there), the rest from legal foreign cards
+        in proportion to the buyer's choice (``market.floor_per_buyer`` when ``china.floor_per_buyer``, lowest
+        tiers first), so a missed smuggled card never lets a legal foreign one escape the floor. Returns the
+        orders, capacity and locked compute for ``market.clear_runs`` and the grey cards delivered
+        (R, B, T+1), or None when no run has the exemption."""
+        ex = self.p["grey.floor_exempt"]
+        if not ex.any():
+            return allo, self.capacity, locked, None
+        T = len(TIERS)
+        g = self.pidx[GREY]
+        on = ex[:, None, None]
+        go = np.where(on, allo[..., g], 0.0)
+        tot = go.sum(axis=(1, 2))
+        fill = np.minimum(1.0, np.divide(self.capacity[:, g], tot, out=np.ones_like(tot), where=tot > 0))
+        first = go * fill[:, None, None]
+        cap = self.capacity.copy()
+        cap[:, g] = np.maximum(cap[:, g] - first.sum(axis=(1, 2)), 0.0)
+        k_allo = allo.copy()
+        k_allo[..., g] = np.where(on, 0.0, allo[..., g])
+        miss = (go - first)[:, :, :T] * self.perf[:, None, :, g]  # compute the smuggled cards missed (R, B, T)
+        floor = self.floor
+        to_for = (1.0 - floor[:, :, None]) * miss
+        to_dom = floor[:, :, None] * miss
+        lock = to_dom
+        per_buyer = self.p["china.floor_per_buyer"]
+        if per_buyer.any():
+            fb, db, lb = market.floor_per_buyer(miss, np.zeros_like(miss), floor, np.arange(T)[::-1])
+            pb = per_buyer[:, None, None]
+            to_for, to_dom, lock = np.where(pb, fb, to_for), np.where(pb, db, to_dom), np.where(pb, lb, lock)
+        w = self.within
+        wg = w[..., g]
+        has_f = wg < 1.0   # some legal foreign card is in the buyer's foreign nest
+        to_dom = to_dom + np.where(has_f, 0.0, to_for)
+        sf = np.divide(to_for, 1.0 - wg, out=np.zeros_like(to_for), where=has_f)
+        add = w * np.where(self.domestic, to_dom[..., None], sf[..., None])
+        add[..., g] = 0.0
+        k_allo[:, :, :T] += add * self._inv_perf[:, None]
+        locked = locked.copy()
+        locked[:, :, :T] += lock
+        return k_allo, cap, locked, first
+
+    def offshore(self) -> None:
+        """Offshore outlet (``offshore.enabled``): a buyer serves ``buyers.<b>.offshore_share`` of its unmet
+        training compute abroad (rented or built there), paying ``offshore.cost_multiple`` x the A100 list price
+        per A100-equivalent from the budget it has left this month. The compute leaves the unmet (so it is not
+        deferred) and is reported apart (``offshore_compute``, ``offshore_usd``); it is never a delivery."""
+        share = self.offshore_share
+        if not share.any():
+            return
+        want = share[:, :, None] * self.unmet * self.is_training_tier  # (R, B, T)
+        w = want.sum(axis=2)
+        cost = self.p["offshore.cost_multiple"] * self.ref_cost  # (R,) US$ per A100-equivalent
+        afford = self.capex_left / cost[:, None]
+        scale = np.where(w > afford, np.divide(afford, w, out=np.zeros_like(w), where=w > 0), 1.0)
+        got = want * scale[:, :, None]
+        self.unmet = self.unmet - got
+        self.offshore_now = got.sum(axis=2)
+        self.offshore_usd = self.offshore_now * cost[:, None]
+        self.capex_left = np.maximum(self.capex_left - self.offshore_usd, 0.0)
 
     def _capex_funds(self) -> np.ndarray:
         """(R, B) money a buyer may spend this month. Each capex window (``demand.capex_window_months``
@@ -703,7 +798,10 @@ class MarketModel(mesa.Model):
         tt = tot_c.sum(axis=1)
         rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
         rec.tier[:, t, :, 1] = tt
-        rec.market[:, t, 0] = 1.0 - self.inst_aec.sum(axis=1) / np.maximum(self.target_aec.sum(axis=1), 1e-9)
+        b[..., 7] = self.offshore_now
+        b[..., 8] = self.offshore_usd
+        rec.market[:, t, 0] = 1.0 - (self.inst_aec + self.off_aec).sum(axis=1) / np.maximum(self.target_aec.sum(axis=1),
+                                                                                            1e-9)
         rec.market[:, t, 1] = self.price_index
         rec.made[:, t] = self.huawei_made
         if rec.deliveries is not None:

@@ -112,6 +112,18 @@ _BUYER_DEFAULTS = {
     "StateCompute": (0.20, 1.00, 0.6),
     "Enterprise": (0.15, 0.30, 0.8),
 }
+_OFFSHORE = {
+    # buyer: (share of unmet training compute served abroad, prior range, source)
+    "ByteDance": (0.5, (0.1, 0.55),
+                  "facts.md (d): FT: ByteDance's 2025 AI infrastructure $12 bn = $5.5 bn AI chips in China + $6.8 bn "
+                  "overseas (https://verdict.co.uk/news/bytedance-ai-infrastructure-investment), Reuters 'about half "
+                  "overseas'; facts-v2.md 4: ~36,000 B200 rented in Malaysia (https://morningoverview.com/report-"
+                  "bytedance-taps-nvidia-ai-chips-via-malaysia-buildout); the default is that overseas half; the part "
+                  "of it serving work ByteDance could not equip in China is NOT FOUND (the range)"),
+    "Alibaba": (0.25, (0.0, 0.5),
+                f"{NOT_FOUND}: MODEL.md 9.5 names Alibaba as an offshore user; no Alibaba offshore volume in "
+                "facts.md or facts-v2.md, so half of ByteDance's share with a wide range"),
+}
 for _b in BUYERS:
     _s, _st, _cd = _BUYER_DEFAULTS[_b]
     _p(f"buyers.{_b}.demand_share", _s, "share", 0.0, 1.0,
@@ -122,6 +134,10 @@ for _b in BUYERS:
        "buyers", f"Share of {_b}'s demand that is state-funded or state-linked (mandates apply to it).")
     _p(f"buyers.{_b}.cuda_dependence", _cd, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
        f"How much of {_b}'s software depends on CUDA (scales switching cost).")
+    _o, _orng, _osrc = _OFFSHORE.get(_b, (0.0, (0.0, 0.2), "no offshore build-out or rental reported in facts.md "
+                                           "or facts-v2.md (stated assumption)"))
+    _p(f"buyers.{_b}.offshore_share", _o, "share", 0.0, 1.0, _osrc, "buyers",
+       f"Share of {_b}'s unmet training compute it serves abroad each month (offshore.enabled).", _orng)
 
 # ---------------------------------------------------------------- choice
 _p("choice.price_weight", 2.0, "utility/log($ per AEC)", 0.0, 10.0, NOT_FOUND, "buyers",
@@ -352,13 +368,76 @@ _p("levy.passthrough", 0.5, "share", 0.0, 1.0, NOT_FOUND, "vendors",
 
 # ---------------------------------------------------------------- grey market
 _p("grey.per_year", 140000, "cards/year", 0, 1e6, f"{CAL}: CNAS median ~140k smuggled in 2024 (10k-400k)", "US",
-   "Grey-market capacity for banned cards at zero enforcement.", (10000, 400000))
+   "Grey-market capacity for banned cards at zero enforcement (with grey.responsive: at the reference shortage "
+   "grey.shortage_ref and the reference premium grey.premium).", (10000, 400000))
 _p("grey.premium", 1.0, "x price", 0.0, 5.0,
    "facts.md (d): A100/H100 ~$20k in Shenzhen in 2023, ~2x list (Reuters)", "US",
    "Price premium of grey-market cards over list price (1.0 = double).")
 _p("grey.enforcement", 0.0, "0-1", 0.0, 1.0,
    "facts.md (a),(d): DOJ cases, China customs checks from Oct 2025; strength NOT FOUND", "US",
-   "Baseline enforcement on both sides (events raise it); grey capacity is scaled by 1 - enforcement.")
+   "Baseline enforcement against smuggling (events add each side's own level, US and China); grey capacity is "
+   "scaled by (1 - baseline) x (1 - US level) x (1 - China level).")
+_p("grey.responsive", True, "-", 0, 1,
+   "MODEL.md 9.5; facts-v2.md 5: 'thousands smuggled' in 2023 (CNAS, https://menafn.com/1107729636/China-Gets-"
+   "Banned-Nvidia-AI-Chips-Via-Gray-Markets), median ~140k in 2024 (CNAS, https://www.cnas.org/press/press-release/"
+   "new-paper-warns-ai-chip-smuggling-to-china-may-undermine-u-s-national-security-interests), >US$1bn in the 3 "
+   "months after the May 2025 H20 cut (FT, https://www.newsbytesapp.com/news/science/over-1b-in-banned-nvidia-chips-"
+   "flow-into-china/story): volume rose with the shortage", "US",
+   "Smuggled volume responds to last month's shortage and grey price premium (grey.per_year is then the volume "
+   "at the reference shortage and premium); off: a fixed grey.per_year.", kind="bool")
+_p("grey.shortage_ref", 0.1, "share", 0.01, 1.0,
+   f"{NOT_FOUND}: CNAS (facts-v2.md 5, https://www.cnas.org/publications/reports/countering-ai-chip-smuggling-has-"
+   "become-a-national-security-priority) puts smuggled chips at 6% (inference) to 10% (training) of the compute "
+   "China acquired in 2024 (medians), a lower bound of the share that legal supply left unmet that year", "US",
+   "Share of wanted compute left unmet (market, last month) at which smuggling runs at grey.per_year.",
+   (0.05, 0.3))
+_p("grey.shortage_elasticity", 1.0, "-", 0.0, 3.0,
+   f"{NOT_FOUND}: volume rose from thousands (2023) to ~140k (2024) as the Oct-2023 rule opened a shortage "
+   "(facts-v2.md 5, CNAS)", "US",
+   "Elasticity of smuggled volume to the unmet share of wanted compute (1: proportional).", (0.5, 1.5))
+_p("grey.premium_elasticity", 1.0, "-", 0.0, 5.0,
+   f"{NOT_FOUND}: the grey premium fell from ~100% (A100/H100 singles, 2023) to ~50% over MSRP (H100 servers "
+   "early 2024, 'readily available' by Jul 2024; B200 racks 2025) as supply grew (facts-v2.md 1, "
+   "https://aait.co.jp/?p=45812 , https://soramidjourney.com/?p=5618 , https://www.newsbytesapp.com/news/science/"
+   "over-1b-in-banned-nvidia-chips-flow-into-china/story)", "US",
+   "Elasticity of smuggled volume to the grey price over its reference (1 + grey.premium) x H100 list.",
+   (0.0, 2.0))
+_p("grey.max_multiple", 3.0, "x", 1.0, 10.0,
+   "facts-v2.md 5: CNAS 2024 range 10k to 'several hundred thousand' (median ~140k), i.e. up to about 3x the "
+   "median (https://www.cnas.org/press/press-release/new-paper-warns-ai-chip-smuggling-to-china-may-undermine-u-s-"
+   "national-security-interests)", "US",
+   "Most smuggled volume as a multiple of grey.per_year however large the shortage (before enforcement).",
+   (2.0, 5.0))
+_p("grey.floor_exempt", True, "-", 0, 1,
+   "MODEL.md 9.5 (smuggling is exempt from the procurement floors): smuggled cards break the rules anyway; "
+   "facts.md (d): PRC-only models trained on smuggled Nvidia chips (CNAS)", "China",
+   "Grey purchases are outside China's domestic floors (mandates, guidance): a floor applies to the buyer's "
+   "legal purchases only; off: the grey card counts in the foreign nest the floor caps.", kind="bool")
+
+# ---------------------------------------------------------------- offshore compute
+_p("offshore.enabled", True, "-", 0, 1,
+   "MODEL.md 9.5; facts-v2.md 4: ByteDance rents ~36,000 B200 via a Malaysian cloud partner "
+   "(https://morningoverview.com/report-bytedance-taps-nvidia-ai-chips-via-malaysia-buildout), RM10bn Johor AI hub "
+   "(https://www.lightreading.com/data-centers/johor-in-malaysia-consolidates-its-place-as-a-data-center-hotspot); "
+   "facts-v2.md 5: engineers flew data to Malaysian data centres (WSJ, "
+   "https://www.channelnewsasia.com/asia/malaysia-clamps-down-export-transit-us-ai-chips-china-5237081)", "buyers",
+   "Buyers with an offshore footprint serve part of their unmet training compute abroad (rented or built "
+   "there), at a cost; it is never a China shipment.", kind="bool")
+_p("offshore.cost_multiple", 1.67, "x A100 price per AEC", 1.0, 5.0,
+   "facts-v2.md 1: 8xA100 rental ~US$10/h in the US vs ~US$6/h in China (FT, https://technologiesandgadgets.com/"
+   "technology/report-claims-renting-slower-nvidia-ai-gpus-is-cheaper-in-china-than-in-the-us-but-thats-thanks-to-"
+   "some-rather-surprising-underhand-strategies)", "buyers",
+   "Cost of a unit of compute served abroad relative to buying it at home (A100 list price per A100-equivalent); "
+   "paid from the buyer's capex budget left after the month's purchases.", (1.2, 3.0))
+
+_p("china.floor_per_buyer", True, "-", 0, 1,
+   "MODEL.md 9.5 (floors apply per buyer over its whole purchase); facts.md (a): Tencent moved inference to "
+   "lower-performance chips and kept high-end ones for training (Nov 2023); facts-v2.md 7: DeepSeek kept Nvidia for "
+   "training and Ascend for inference (FT, https://news.omeganext.com/en/article/2025-08-14-huawei-chip-issues-"
+   "delay-deepseeks-r2-llm-forces-nvidia-switch)", "China",
+   "A buyer's domestic floor (mandate, guidance) binds its whole month's legal purchase, met from its lowest "
+   "tiers first (low priority, inference, training, then frontier training); off: the floor binds every tier.",
+   kind="bool")
 
 # ---------------------------------------------------------------- regulators' reactive rules (off in history)
 _p("us.reactive.enabled", False, "-", 0, 1, "Design (MODEL.md section 2): off in history", "US",

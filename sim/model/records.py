@@ -11,7 +11,7 @@ Blocks (R runs, n months):
   product's column holds smuggled cards), ``revenue_usd`` (gross), ``levy_usd``, ``installed_units``,
   ``compute`` (units on the declared dense-BF16 basis);
 - ``hoard``    (R, n, P): cards delivered in the hoarding order class (pulled forward);
-- ``buyer``    (R, n, B, 7): BUYER_METRICS; ``tier`` (R, n, T, 2): TIER_METRICS; ``market`` (R, n, 2):
+- ``buyer``    (R, n, B, 9): BUYER_METRICS; ``tier`` (R, n, T, 2): TIER_METRICS; ``market`` (R, n, 2):
   MARKET_METRICS;
 - ``made``     (R, n): Ascend cards made;
 - optional ``deliveries`` (R, n, B, V, 3): legal cards, compute and gross value delivered per buyer and

@@ -96,7 +96,7 @@ class RuleState:
         self.tsmc_cut = np.zeros(R, dtype=bool)
         self.hbm_cut = np.zeros(R, dtype=bool)
         self.smic_tools = np.zeros(R)
-        self.grey_enforcement = np.zeros(R)
+        self.grey_enforcement = np.zeros((R, 2))  # enforcement against smuggling: [US side, China side]
         self.block = np.zeros((R, B, P))  # China block strength per buyer and product
         self.quota_pool = np.zeros((R, P))  # remaining cards of an import quota
         self.quota_set = np.zeros((R, P), dtype=bool)
@@ -338,13 +338,14 @@ class SupplyRestriction(_Event):
 
 
 class GreyEnforcement(_Event):
-    """Either side: enforcement against smuggled cards (grey capacity x (1 - level))."""
+    """Either side: enforcement against smuggled cards. Each side (the event's actor) has its own level, the
+    latest event of that side sets it; grey capacity is scaled by (1 - US level) x (1 - China level)."""
     kind: Literal["grey_enforcement"]
     level: Share
     words: ClassVar[str] = "Enforcement against smuggled cards shrinks the grey market."
 
     def apply(self, s, runs):
-        s.grey_enforcement[runs] = self.level
+        s.grey_enforcement[runs, 0 if self.actor == "US" else 1] = self.level
 
 
 class ImportBlock(_Event):
