@@ -323,3 +323,55 @@ def test_new_input_draws_a_preview_then_the_full_ensemble():
     assert full.seeds == direct.seeds
     np.testing.assert_array_equal(full.values, direct.values)
     np.testing.assert_array_equal(pre.values, direct.values[: state.PREVIEW_SEEDS])
+
+
+def _model_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "outside prior" in d.value.columns)
+
+
+def test_model_page_flags_a_value_run_outside_its_prior():
+    """A value set on another page (demand growth 1.5/year, prior 0.3-0.8) is shown as run, beside the default
+    and the prior, flagged, counted at the top and kept by the 'outside the prior' filter."""
+    at = ok(app(**{"demand.growth_annual": "1.5"}).run())
+    at.switch_page("sim/ui/pages/model.py").run()
+    ok(at)
+    assert at.selectbox(key="w:model_scenario").value == "current"
+    rows = _model_table(at).set_index("name")
+    row = rows.loc["demand.growth_annual"]
+    assert row["runs"] == 1.5 and row["default"] == 0.5 and row["prior"] == "[0.3, 0.8]"
+    assert row["outside prior"] and row["changed"]
+    assert not rows.loc["demand.growth_after_2025", "outside prior"]
+    n_out = int(rows["outside prior"].sum())
+    assert any(m.value.startswith(f"**{n_out} values outside their prior**") for m in at.markdown)
+    assert "demand.growth_annual" in at.warning[0].value
+    at.segmented_control(key="w:model_show").set_value("outside").run()
+    ok(at)
+    shown = _model_table(at)
+    assert len(shown) == n_out and shown["outside prior"].all() and "demand.growth_annual" in set(shown["name"])
+    at.segmented_control(key="w:model_show").set_value("changed").run()
+    ok(at)
+    assert _model_table(at)["changed"].all()
+
+
+def test_model_page_run_values_match_the_scenario_file():
+    """For a shipped scenario picked on the page, the values run are the file's [parameters] (history carries
+    the calibrated values), the defaults elsewhere; its calibrated values are marked as such."""
+    import tomllib
+
+    from sim.model.params import PARAMS
+
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/model.py").run()
+    at.selectbox(key="w:model_scenario").select("history").run()
+    ok(at)
+    rows = _model_table(at).set_index("name")
+    path = Path(APP).parent / "scenarios" / "history.toml"
+    fitted = tomllib.loads(path.read_text(encoding="utf-8"))["parameters"]
+    assert fitted, "history.toml carries calibrated values"
+    for name, value in fitted.items():
+        assert rows.loc[name, "runs"] == pytest.approx(value) and rows.loc[name, "changed"]
+    assert set(rows.index[rows["changed"]]) == set(fitted)
+    assert all(rows.loc[n, "runs"] == PARAMS[n].default for n in rows.index if n not in fitted)
+    assert all(rows.loc[n, "calibrated"] for n in fitted if PARAMS[n].calibrate)
+    # the switching cost sits at 9.99 against a prior of [1, 5]: flagged
+    assert rows.loc["choice.switching_scale", "outside prior"]
