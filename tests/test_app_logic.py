@@ -447,3 +447,19 @@ def test_analyses_of_the_app_take_their_turn_on_the_compute_slots():
 
     assert state.analysis_run(analysis, progress=lambda d, t: seen.append((d, t))) == "done"
     assert seen == [1, (1, 2), 1] and runs.busy == 0
+
+
+def test_results_download_carries_unit_and_compute_shares(ens5):
+    """The Results CSV/Parquet downloads are the output table: shares of cards and of compute side by side."""
+    ts = ens5.timeseries()
+    nv = ts[(ts["entity"] == "Nvidia") & ts["metric"].isin(["unit_share", "compute_share"])]
+    assert set(nv["metric"]) == {"unit_share", "compute_share"}
+    assert len(nv) == 2 * ens5.n_runs * len(ens5.months)
+
+
+def test_headline_table_pairs_cards_with_compute(ens5):
+    t = diff.headline_table([(E.headline(ens5, b), E.headline(ens5, b)) for b in ("value_share", "unit_share",
+                                                                                  "compute_share")])
+    nv = t[t[""] == "Nvidia share 2027"]
+    assert list(nv["of"]) == ["sales value", "cards", "compute"] and (nv["B − A"] == "+0.0 pts").all()
+    assert (t[""] == "Compute gap 2027").sum() == 1

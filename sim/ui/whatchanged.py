@@ -18,11 +18,11 @@ from sim import labels
 from sim.engine import ensemble as E
 from sim.model.params import PARAMS
 from sim.model.scenario import Scenario
+from sim.ui.diff import month_text
 from sim.ui.explain import TERM_WORDS
-from sim.ui.settings import Settings, base_value
+from sim.ui.settings import BASIS_WORDS, Settings, base_value
 
 HEADLINES = (("Nvidia", 2025), ("Huawei", 2025), ("Nvidia", 2027), ("Huawei", 2027), ("Domestic", 2027))
-BASIS_WORDS = {"unit_share": "cards", "value_share": "sales value", "compute_share": "compute"}
 KEY_ENTITIES = ("Nvidia", "Huawei", "Domestic")
 
 
@@ -108,8 +108,7 @@ def _month(t) -> str:
 
 
 def _passing(ens: E.Ensemble, basis: str) -> str:
-    m = E.passing_month(ens, basis)
-    return m.strftime("%Y-%m") if m is not None else "not by 2030"
+    return month_text(E.passing_month(ens, basis))
 
 
 def moves(e0: E.Ensemble, e1: E.Ensemble, basis: str) -> tuple[list[Move], bool]:
