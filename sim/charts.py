@@ -632,9 +632,9 @@ def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, f
 
 
 def grid_paths(paths: pd.DataFrame, panel_title: str = "", columns: int = 3, width: int = 220,
-               height: int = 150) -> alt.FacetChart:
-    """Annual unit-share paths per design point (columns year, entity, mean, p5, p95, panel): the vendors'
-    colours of every other chart, a legend under the panels, bands for 5-95% over the runs."""
+               height: int = 150, y_title: str = "Share of cards") -> alt.FacetChart:
+    """Annual share paths per design point (columns year, entity, mean, p5, p95, panel): the vendors' colours
+    of every other chart, a legend under the panels, bands for 5-95% over the runs."""
     ents = [e for e in list(VENDORS) + list(AGGREGATES) if e in set(paths["entity"])]
     color = alt.Color("entity:N", title="Vendor", scale=entity_scale(ents),
                       legend=alt.Legend(orient="bottom", symbolType="stroke", symbolOpacity=1, direction="horizontal"))
@@ -645,13 +645,14 @@ def grid_paths(paths: pd.DataFrame, panel_title: str = "", columns: int = 3, wid
            alt.Tooltip("p5:Q", title="5%", format=".0%"), alt.Tooltip("p95:Q", title="95%", format=".0%")]
     band = alt.Chart().mark_area(opacity=0.2).encode(
         x=alt.X("year:O", title="Year", axis=alt.Axis(labelAngle=0, labelOverlap="greedy")),
-        y=alt.Y("p5:Q", title="Share of cards"), y2="p95:Q", color=color)
+        y=alt.Y("p5:Q", title=y_title), y2="p95:Q", color=color)
     line = alt.Chart().mark_line(point=True, strokeWidth=2).encode(
-        x="year:O", y=alt.Y("mean:Q", axis=alt.Axis(format="%"), title="Share of cards",
+        x="year:O", y=alt.Y("mean:Q", axis=alt.Axis(format="%"), title=y_title,
                             scale=alt.Scale(domain=[0, 1])),
         color=color, strokeDash=dash, tooltip=tip)
     return alt.layer(band, line, data=paths).properties(width=width, height=height).facet(
-        facet=alt.Facet("panel:N", title=panel_title or None, header=alt.Header(labelLimit=width + 40)),
+        facet=alt.Facet("panel:N", title=panel_title or None, header=alt.Header(labelLimit=width + 40),
+                        sort=list(dict.fromkeys(paths["panel"]))),   # panels in the order of the rows
         columns=columns)
 
 

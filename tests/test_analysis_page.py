@@ -174,3 +174,13 @@ def test_a_link_naming_a_server_path_opens_nothing(query, monkeypatch):
         assert asked, "the page loaded its scenarios some other way: this test would not see a bad one"
     shown = " ".join(str(e.value) for kind in ("error", "warning", "info", "markdown", "caption") for e in at.get(kind))
     assert "root:x" not in shown and "/etc" not in shown and "/proc" not in shown
+
+
+def test_every_share_outcome_is_offered_of_cards_and_of_compute():
+    from sim import labels
+
+    at = page(a_dir="sobol", a_view="Sensitivity")
+    opts = at.selectbox(key="a_s_outcome").options
+    for e in ("Huawei", "Nvidia", "Domestic"):
+        cards, compute = labels.outcome(f"share:{e}:2024"), labels.outcome(f"compute_share:{e}:2024")
+        assert cards in opts and compute in opts and opts.index(compute) == opts.index(cards) + 1

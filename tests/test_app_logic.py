@@ -447,3 +447,40 @@ def test_analyses_of_the_app_take_their_turn_on_the_compute_slots():
 
     assert state.analysis_run(analysis, progress=lambda d, t: seen.append((d, t))) == "done"
     assert seen == [1, (1, 2), 1] and runs.busy == 0
+
+
+def test_results_download_carries_unit_and_compute_shares(ens5):
+    """The Results CSV/Parquet downloads are the output table: shares of cards and of compute side by side."""
+    ts = ens5.timeseries()
+    nv = ts[(ts["entity"] == "Nvidia") & ts["metric"].isin(["unit_share", "compute_share"])]
+    assert set(nv["metric"]) == {"unit_share", "compute_share"}
+    assert len(nv) == 2 * ens5.n_runs * len(ens5.months)
+
+
+def test_headline_table_pairs_cards_with_compute(ens5):
+    t = diff.headline_table([(E.headline(ens5, b), E.headline(ens5, b)) for b in ("value_share", "unit_share",
+                                                                                  "compute_share")])
+    nv = t[t[""] == "Nvidia share 2027"]
+    assert list(nv["of"]) == ["sales value", "cards", "compute"] and (nv["B − A"] == "+0.0 pts").all()
+    assert (t[""] == "Compute gap 2027").sum() == 1
+
+
+def test_what_changed_names_a_reversal_of_a_moved_rule_and_buying_ahead():
+    """Moving the October 2023 rule one month earlier raises Nvidia's share (the knife-edge of docs/ODD.md):
+    the panel calls it a reversal and names buying ahead, which the runs' hoarding orders show."""
+    from sim.ui import whatchanged as W
+
+    base = load_scenario("history").with_changes(header={"end": "2025-12"})
+    s = Settings("history", (), (), ((TPP_RULE, "2023-10"),), 5)
+    e0, e1 = E.run_ensemble(base, 5), E.run_ensemble(apply(base, s), 5)
+    story = W.explain(base, s, e0, e1, "unit_share")
+    nv = next(m for m in story.moves if m.label == "Nvidia 2025")
+    assert nv.delta > 0.005
+    lines = [w for w in story.why if w.startswith("**A reversal:**")]
+    assert len(lines) == 1 and "moved to 2023-10" in lines[0] and "higher" in lines[0]
+    assert "buying ahead" in lines[0]
+    sel = pd.DatetimeIndex(e0.months).year == 2025
+    assert W.bought_ahead(e1, sel, "unit_share") - W.bought_ahead(e0, sel, "unit_share") >= 0.5 * nv.delta
+    # the same runs without a change of rules: nothing is called a reversal
+    same = W.explain(base, Settings("history", seeds=5), e0, e0, "unit_share")
+    assert not [w for w in same.why if w.startswith("**A reversal:**")]

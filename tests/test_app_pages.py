@@ -323,3 +323,116 @@ def test_new_input_draws_a_preview_then_the_full_ensemble():
     assert full.seeds == direct.seeds
     np.testing.assert_array_equal(full.values, direct.values)
     np.testing.assert_array_equal(pre.values, direct.values[: state.PREVIEW_SEEDS])
+
+
+def _model_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "outside prior" in d.value.columns)
+
+
+def test_model_page_flags_a_value_run_outside_its_prior():
+    """A value set on another page (demand growth 1.5/year, prior 0.3-0.8) is shown as run, beside the default
+    and the prior, flagged, counted at the top and kept by the 'outside the prior' filter."""
+    at = ok(app(**{"demand.growth_annual": "1.5"}).run())
+    at.switch_page("sim/ui/pages/model.py").run()
+    ok(at)
+    assert at.selectbox(key="w:model_scenario").value == "current"
+    rows = _model_table(at).set_index("name")
+    row = rows.loc["demand.growth_annual"]
+    assert row["runs"] == 1.5 and row["default"] == 0.5 and row["prior"] == "[0.3, 0.8]"
+    assert row["outside prior"] and row["changed"]
+    assert not rows.loc["demand.growth_after_2025", "outside prior"]
+    n_out = int(rows["outside prior"].sum())
+    assert any(m.value.startswith(f"**{n_out} values outside their prior**") for m in at.markdown)
+    assert "demand.growth_annual" in at.warning[0].value
+    at.segmented_control(key="w:model_show").set_value("outside").run()
+    ok(at)
+    shown = _model_table(at)
+    assert len(shown) == n_out and shown["outside prior"].all() and "demand.growth_annual" in set(shown["name"])
+    at.segmented_control(key="w:model_show").set_value("changed").run()
+    ok(at)
+    assert _model_table(at)["changed"].all()
+
+
+def test_model_page_run_values_match_the_scenario_file():
+    """For a shipped scenario picked on the page, the values run are the file's [parameters] (history carries
+    the calibrated values), the defaults elsewhere; its calibrated values are marked as such."""
+    import tomllib
+
+    from sim.model.params import PARAMS
+
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/model.py").run()
+    at.selectbox(key="w:model_scenario").select("history").run()
+    ok(at)
+    rows = _model_table(at).set_index("name")
+    path = Path(APP).parent / "scenarios" / "history.toml"
+    fitted = tomllib.loads(path.read_text(encoding="utf-8"))["parameters"]
+    assert fitted, "history.toml carries calibrated values"
+    for name, value in fitted.items():
+        assert rows.loc[name, "runs"] == pytest.approx(value) and rows.loc[name, "changed"]
+    assert set(rows.index[rows["changed"]]) == set(fitted)
+    assert all(rows.loc[n, "runs"] == PARAMS[n].default for n in rows.index if n not in fitted)
+    assert all(rows.loc[n, "calibrated"] for n in fitted if PARAMS[n].calibrate)
+    # the switching cost sits at 9.99 against a prior of [1, 5]: flagged
+    assert rows.loc["choice.switching_scale", "outside prior"]
+
+
+# ---------------------------------------------------------------- cards beside compute on every page
+
+
+def test_explore_headline_numbers_show_cards_and_compute():
+    """Under each headline share of cards stands the same share of compute, and switching the basis to compute
+    puts the share of cards under it: the two agree."""
+    at = ok(app().run())
+    units = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    v, under = units["Nvidia 2025 (units)"]
+    assert under.endswith("% of compute") and v.endswith("%")
+    assert units["Huawei passes Nvidia"][1].endswith(" in compute")
+    at.segmented_control(key="v:basis").set_value("compute_share").run()
+    ok(at)
+    comp = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    for k in ("Nvidia 2025", "Huawei 2025", "Nvidia 2027", "Huawei 2027"):
+        assert comp[f"{k} (compute)"] == (units[f"{k} (units)"][1].removesuffix(" of compute"),
+                                         f"{units[f'{k} (units)'][0]} of cards")
+    at.segmented_control(key="v:basis").set_value("value_share").run()
+    ok(at)
+    under = {m.label: m.proto.delta for m in at.metric}["Nvidia 2025 (value)"]
+    assert "of cards" in under and "of compute" in under
+
+
+def test_compare_headline_table_has_cards_and_compute():
+    at = ok(app(compare="no-controls").run())
+    at.switch_page("sim/ui/pages/compare.py").run()
+    ok(at)
+    table = next(d.value for d in at.dataframe if "of" in d.value.columns)
+    nv = table[table[""] == "Nvidia share 2025"]
+    assert list(nv["of"]) == ["cards", "compute"]
+    assert nv["A"].str.endswith("%").all() and nv["A"].iloc[0] != nv["A"].iloc[1]
+    assert set(table[table[""] == "Huawei passes Nvidia"]["of"]) == {"cards", "compute"}
+    at.segmented_control(key="v:basis_cmp").set_value("compute_share").run()
+    ok(at)
+    table = next(d.value for d in at.dataframe if "of" in d.value.columns)
+    assert list(table[table[""] == "Nvidia share 2025"]["of"]) == ["compute", "cards"]
+
+
+def test_buyers_page_shows_domestic_share_of_cards_and_of_compute():
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/buyers.py").run()
+    ok(at)
+    specs = [json.dumps(chart_spec(at, i)) for i in range(len(at.get("vega_lite_chart")))]
+    i = next(i for i, s in enumerate(specs) if "Domestic share of deliveries" in s)
+    rows = [r for t in chart_rows(at, i) for r in t]
+    assert {r["series"] for r in rows} == {"cards", "compute"}
+    by = {s: [r["value"] for r in rows if r["series"] == s] for s in ("cards", "compute")}
+    assert by["cards"] != by["compute"] and all(0 <= x <= 1 for x in by["cards"] + by["compute"])
+    assert any("Domestic share of cards delivered" in s for s in specs)
+    assert any("Domestic share of compute delivered" in s for s in specs)
+
+
+def test_teach_page_says_the_month_s_shares_of_cards_and_compute():
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/teach.py").run()
+    ok(at)
+    month = at.select_slider(key="v:month").value
+    said = [c.value for c in at.caption if c.value.startswith(f"In {month}:")]
+    assert said and "Nvidia" in said[0] and "of cards" in said[0] and "of compute" in said[0]

@@ -157,7 +157,9 @@ def test_page_shows_heatmap_paths_and_distribution(results):
     assert cells and all(sim_charts.contrast(c["ink"], fills[c["step"]]) >= 4.5 for c in cells)
     assert _rows(charts[0]) == 4                                   # 2 x 2 cells
     assert "facet" in json.loads(charts[1].proto.spec)
-    assert _rows(charts[1]) == 4 * 1 * 3                           # 4 points x 1 year x 3 vendors
+    assert _rows(charts[1]) == 4 * 1 * 3 * 2                       # 4 points x 1 year x 3 vendors x cards, compute
+    panels = {r["panel"] for t in _tables(charts[1]) for r in t}
+    assert {"Point 0: cards", "Point 0: compute"} <= panels
     assert "boxplot" in json.dumps(json.loads(charts[2].proto.spec))
     assert _rows(charts[2]) == 8                                   # one value per run
 
@@ -168,7 +170,23 @@ def test_page_shows_heatmap_paths_and_distribution(results):
     assert labels.outcome("share:Domestic:2022") in spec
     at.multiselect(key="g:grid_points:page").set_value([1]).run()
     assert not at.exception
-    assert _rows(at.get("vega_lite_chart")[1]) == 1 * 3           # one point left
+    assert _rows(at.get("vega_lite_chart")[1]) == 1 * 3 * 2       # one point left, of cards and of compute
+
+
+def test_grid_page_shows_a_share_of_cards_beside_the_share_of_compute(results):
+    """The outcomes offered pair each share of cards with the share of compute; picking one shows the other
+    beside it (the caption and the per-run table)."""
+    at = AppTest.from_function(_page, args=(str(results.parent),), default_timeout=60).run()
+    assert not at.exception, at.exception
+    opts = at.selectbox(key="g:grid_outcome:page").options
+    assert labels.outcome("share:Nvidia:2022") in opts and labels.outcome("compute_share:Nvidia:2022") in opts
+    at.selectbox(key="g:grid_outcome:page").select("share:Huawei:2022").run()
+    assert not at.exception
+    words = " ".join(c.value for c in at.caption)
+    assert labels.outcome("share:Huawei:2022") in words and labels.outcome("compute_share:Huawei:2022") in words
+    per_run = at.dataframe[-1].value
+    assert {"share:Huawei:2022", "compute_share:Huawei:2022"} <= set(per_run.columns)
+    assert per_run["compute_share:Huawei:2022"].between(0, 1).all()
 
 
 def test_a_small_grid_runs_from_the_page_and_opens(tmp_path):

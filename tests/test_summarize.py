@@ -52,8 +52,9 @@ def test_summary_table_shape_and_order(results):
     table, path = summarize(results)
     assert path.exists() and (results / "summary.parquet").exists() and (results / "outcomes.parquet").exists()
     assert set(table["outcome"]) == {"share:Nvidia:2023", "share:Huawei:2023", "share:Domestic:2023",
-                                     "crossover:Huawei:Nvidia"}
-    assert len(table) == 4 * 4 and (table["runs"] == 3).all()
+                                     "compute_share:Nvidia:2023", "compute_share:Huawei:2023",
+                                     "compute_share:Domestic:2023", "crossover:Huawei:Nvidia"}
+    assert len(table) == 4 * 7 and (table["runs"] == 3).all()
     assert {"hoarding.strength", "cn-2025-11-power-subsidy.rate", "mean", "p5", "p50", "p95"} <= set(table.columns)
     s = table[table["outcome"].str.startswith("share")]
     assert ((s["p5"] <= s["p50"] + 1e-12) & (s["p50"] <= s["p95"] + 1e-12)).all()

@@ -18,8 +18,8 @@ from sim.engine import tables
 from sim.engine.batch import Job, run_batch
 from sim.engine.executors import run_jobs
 from sim.model.calendar import month_dates
-from sim.model.ids import BUYERS, ORIGINS, TIERS, VENDORS
-from sim.model.records import TRACE_TERMS, TRACE_VALUES, Records
+from sim.model.ids import BUYERS, DOMESTIC_VENDORS, ORIGINS, TIERS, VENDORS
+from sim.model.records import DELIVERY_FIELDS, TRACE_TERMS, TRACE_VALUES, Records
 from sim.model.scenario import Scenario
 from sim.model.seeds import derive_seeds
 
@@ -197,6 +197,19 @@ def origin_mix(ens: Ensemble, buyer: str) -> pd.DataFrame:
         "tier": pd.array(np.tile(np.array(TIERS, dtype=object), n), dtype="str"),
         "domestic_share": s.reshape(-1),
     })
+
+
+def domestic_delivered(ens: Ensemble, buyer: str, field: str = "units") -> np.ndarray:
+    """(runs, months): the domestic vendors' share of the legal cards (``units``) or compute (``compute``,
+    A100-equivalents) delivered to ``buyer`` (0 in a month without deliveries). Needs the runs' deliveries
+    per buyer and vendor (recorded by ``run_ensemble``)."""
+    d = ens.records.deliveries if ens.records is not None else None
+    if d is None:
+        raise ValueError("these runs did not record deliveries per buyer and vendor")
+    x = d[:, :, BUYERS.index(buyer), :, DELIVERY_FIELDS.index(field)]
+    dom = x[:, :, [VENDORS.index(v) for v in DOMESTIC_VENDORS]].sum(axis=2)
+    tot = x.sum(axis=2)
+    return np.divide(dom, tot, out=np.zeros_like(tot), where=tot > 0)
 
 
 def annual_by_run(ens: Ensemble, metric: str = "unit_share", entity: str = "Nvidia") -> pd.DataFrame:

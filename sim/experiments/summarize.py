@@ -39,7 +39,9 @@ from sim.model.ids import (
 )
 from sim.model.scenario import load_scenario
 
-DEFAULT_OUTCOMES = ("share:Nvidia", "share:Huawei", "share:Domestic", "crossover:Huawei:Nvidia")
+# shares of cards beside shares of compute: a two-die card or a cheap inference card moves one and not the other
+DEFAULT_OUTCOMES = ("share:Nvidia", "compute_share:Nvidia", "share:Huawei", "compute_share:Huawei", "share:Domestic",
+                    "compute_share:Domestic", "crossover:Huawei:Nvidia")
 SHARE_BASE = {"share": "units", "value_share": "revenue_usd", "compute_share": "compute"}
 ENTITIES = set(VENDORS) | set(AGGREGATES) | set(BUYERS) | set(TIERS)
 METRICS = set(VENDOR_METRICS) | set(BUYER_METRICS) | set(TIER_METRICS) | set(MARKET_METRICS)

@@ -30,9 +30,10 @@ MAX_ATTRIBUTION_SEEDS = 20
 
 
 def outcome_choices(year: int) -> list[str]:
-    return [f"share:Huawei:{year}", f"share:Nvidia:{year}", f"share:Domestic:{year}", "crossover:Huawei:Nvidia",
-            f"value_share:Huawei:{year}", f"compute_share:Domestic:{year}", f"mean:Tencent:service_level:{year}",
-            f"mean:Total:compute_gap:{year}"]
+    """Outcomes offered: each share of cards with the share of compute next to it."""
+    shares = [f"{kind}:{e}:{year}" for e in ("Huawei", "Nvidia", "Domestic") for kind in ("share", "compute_share")]
+    return shares + ["crossover:Huawei:Nvidia", f"value_share:Huawei:{year}", f"mean:Tencent:service_level:{year}",
+                     f"mean:Total:compute_gap:{year}"]
 
 
 # ---------------------------------------------------------------- cached computations (never write files)

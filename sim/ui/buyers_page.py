@@ -37,6 +37,16 @@ def runway_frame(ens: E.Ensemble, buyer: str) -> pd.DataFrame:
     return _band(ens, runway, "Runway")
 
 
+CARDS_COMPUTE = ("cards", "compute")
+SHARE_COLORS = {"cards": "#555555", "compute": charts.AGGREGATE_COLORS["Domestic"]}
+
+
+def domestic_shares(ens: E.Ensemble, buyer: str) -> dict[str, np.ndarray]:
+    """The domestic vendors' share of the legal cards and of the compute delivered to ``buyer``, (runs, months)
+    each: both, so that a shift in one never hides behind the other."""
+    return {"cards": E.domestic_delivered(ens, buyer, "units"), "compute": E.domestic_delivered(ens, buyer, "compute")}
+
+
 def _band(ens: E.Ensemble, x: np.ndarray, name: str) -> pd.DataFrame:
     q = np.quantile(x, [0.05, 0.95], axis=0)
     return pd.DataFrame({"date": ens.months, "series": name, "value": x.mean(axis=0), "lo": q[0], "hi": q[1]})
@@ -68,12 +78,11 @@ def _render() -> None:
                         key="mix_chart")
         st.caption("Inference and low-priority work usually move first; frontier training last.")
     with right:
-        dom = ens.series(buyer, "domestic_fraction")
-        d = _band(ens, dom, "Domestic fraction")
-        st.markdown("**Domestic fraction of deliveries** (mean of the runs; band: middle 90% of runs)")
-        common.show_altair(charts.lines_chart(d, "Domestic share of compute delivered", "Series", {"Domestic fraction":
-                        charts.AGGREGATE_COLORS["Domestic"]}, fmt="%", y_domain=[0, 1]), width="stretch",
-                        key="domfrac_chart")
+        st.markdown("**Domestic share of deliveries**, of cards and of compute (mean of the runs; band: middle 90% "
+                    "of runs)")
+        d = pd.concat([_band(ens, x, name) for name, x in domestic_shares(ens, buyer).items()], ignore_index=True)
+        common.show_altair(charts.lines_chart(d, "Domestic share of deliveries", "Share of", SHARE_COLORS, fmt="%",
+                                              y_domain=[0, 1]), width="stretch", key="domfrac_chart")
 
     left, right = st.columns(2)
     with left:
@@ -109,14 +118,16 @@ def _render() -> None:
                                        {"after floors and blocks": charts.AGGREGATE_COLORS["Domestic"],
                                         "by choice alone": "#999999"}, fmt="%", y_domain=[0, 1],
                                        height=200), key="split_chart")
-    with st.expander("All buyers: domestic fraction of deliveries"):
-        rows = []
-        for b in BUYERS:
-            rows.append(pd.DataFrame({"date": ens.months, "series": b,
-                                      "value": ens.series(b, "domestic_fraction").mean(axis=0)}))
-        common.show_altair(charts.lines_chart(pd.concat(rows, ignore_index=True), "Domestic share of compute delivered",
-                                           "Buyer", charts.BUYER_COLORS, fmt="%", y_domain=[0, 1]),
-                        key="allbuyers_chart")
+    with st.expander("All buyers: domestic share of deliveries, of cards and of compute"):
+        shares = {b: domestic_shares(ens, b) for b in BUYERS}
+        for col, name in zip(st.columns(2), CARDS_COMPUTE):
+            rows = [pd.DataFrame({"date": ens.months, "series": b, "value": shares[b][name].mean(axis=0)})
+                    for b in BUYERS]
+            with col:
+                common.show_altair(charts.lines_chart(pd.concat(rows, ignore_index=True),
+                                                      f"Domestic share of {name} delivered", "Buyer",
+                                                      charts.BUYER_COLORS, fmt="%", y_domain=[0, 1]),
+                                   key=f"allbuyers_chart_{name}")
 
 
 render = common.syncing_url(_render)

@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,13 +16,16 @@ from sim.calibration import observed
 from sim.engine import ensemble as E
 from sim.model.ids import VENDORS
 from sim.model.scenario import Scenario, ScenarioError
-from sim.ui import history, state, whatchanged
+from sim.ui import diff, history, state, whatchanged
 from sim.ui.settings import (
     BASES,
     BASIS_LABELS,
+    BASIS_WORDS,
+    PAIRED,
     Settings,
     custom_scenario,
     scenario_file_name,
+    with_pair,
 )
 
 
@@ -107,19 +111,40 @@ def pct(x: float | None) -> str:
     return "–" if x is None or pd.isna(x) else f"{100 * x:.0f}%"
 
 
+def beside(ens: E.Ensemble, basis: str) -> dict[str, str]:
+    """The headline shares on the other bases of ``with_pair(basis)``, in words ("24% of compute"), by key
+    ("Nvidia_2025"): shown under each headline number, so cards and compute are always read together."""
+    others = [E.headline(ens, b) for b in with_pair(basis)[1:]]
+    out = {k: " · ".join(f"{pct(h[k])} of {BASIS_WORDS[h['metric']]}" for h in others)
+           for k in ("Nvidia_2025", "Huawei_2025", "Nvidia_2027", "Huawei_2027")}
+    out["passing"] = " · ".join(f"{diff.month_text(h['passing'])} in {BASIS_WORDS[h['metric']]}" for h in others)
+    return out
+
+
+def month_shares(ens: E.Ensemble, month: str, entities=("Nvidia", "Huawei", "Domestic")) -> str:
+    """Each entity's share of the cards and of the compute delivered in ``month`` (YYYY-MM; mean of the runs),
+    in words."""
+    t = int(np.searchsorted(ens.months, np.datetime64(month + "-01", "us")))
+    parts = [f"{e} " + ", ".join(f"{pct(ens.series(e, b).mean(axis=0)[t])} of {BASIS_WORDS[b]}" for b in PAIRED)
+             for e in entities]
+    return f"In {month}: " + " · ".join(parts) + "."
+
+
 def headline_metrics(ens: E.Ensemble, basis: str, key: str = "hl") -> dict:
     h = E.headline(ens, basis)
+    also = beside(ens, basis)
     # keyed: on a phone the numbers stand two to a row (BASE_CSS)
     cols = st.container(key="headline" if key == "hl" else f"headline-{key}").columns(6)
     unit = BASIS_LABELS[basis].split(" ")[0]
-    how = "Annual share (sum over the year, mean of the runs)."
-    cols[0].metric(f"Nvidia 2025 ({unit})", pct(h["Nvidia_2025"]), help=how)
-    cols[1].metric(f"Huawei 2025 ({unit})", pct(h["Huawei_2025"]), help=how)
-    cols[2].metric(f"Nvidia 2027 ({unit})", pct(h["Nvidia_2027"]), help=how)
-    cols[3].metric(f"Huawei 2027 ({unit})", pct(h["Huawei_2027"]), help=how)
-    cols[4].metric("Huawei passes Nvidia", h["passing"].strftime("%Y-%m") if h["passing"] is not None
-                   else "not by 2030", help="First month Huawei's share (summed over the runs) is above Nvidia's and "
-                                            "stays above for three months.")
+    how = ("Annual share (sum over the year, mean of the runs). Under it: the same share of "
+           + " and of ".join(BASIS_WORDS[b] for b in with_pair(basis)[1:]) + ".")
+    for col, k in zip(cols, ("Nvidia_2025", "Huawei_2025", "Nvidia_2027", "Huawei_2027")):
+        vendor, year = k.split("_")
+        col.metric(f"{vendor} {year} ({unit})", pct(h[k]), also[k], delta_color="off", delta_arrow="off", help=how)
+    cols[4].metric("Huawei passes Nvidia", diff.month_text(h["passing"]), also["passing"], delta_color="off",
+                   delta_arrow="off",
+                   help="First month Huawei's share (summed over the runs) is above Nvidia's and stays above for "
+                        "three months. Under it: the same on the other basis.")
     cols[5].metric("Compute gap 2027", pct(h["gap_2027"]), help="Share of the compute buyers want that is not "
                    "installed (1 − installed / wanted), mean over 2027 and the runs.")
     return h
@@ -353,7 +378,7 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
         story = whatchanged.explain(base, s, e0, ens, basis)
         st.markdown(f"**What changed** against *{name}* as shipped ({ens.n_runs} runs each, "
                     f"{'the same random draws' if story.paired else 'different random draws'}; shares of "
-                    f"{whatchanged.BASIS_WORDS[basis]})")
+                    f"{BASIS_WORDS[basis]})")
         left, mid, right = st.columns([1, 1.1, 1.4], gap="medium")
         with left:
             st.markdown("**You changed**\n" + "\n".join(f"- {c}" for c in story.changes))

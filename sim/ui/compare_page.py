@@ -10,7 +10,7 @@ from sim.engine import ensemble as E
 from sim.model.ids import VENDORS
 from sim.model.scenario import ScenarioError, list_scenarios
 from sim.ui import common, controls, diff, history, state
-from sim.ui.settings import BASIS_LABELS, Settings, apply
+from sim.ui.settings import BASIS_LABELS, Settings, apply, with_pair
 
 SAVED = "saved:"
 CURRENT = "current"
@@ -83,8 +83,10 @@ def _render() -> None:
         return
     bar.empty()
 
-    st.dataframe(diff.headline_table(E.headline(ea, basis), E.headline(eb, basis)), hide_index=True,
-                 width="content", key="cmp_headline")
+    st.dataframe(diff.headline_table([(E.headline(ea, b), E.headline(eb, b)) for b in with_pair(basis)]),
+                 hide_index=True, width="content", key="cmp_headline")
+    st.caption("Each share on the chosen basis, with the share of cards and of compute beside it: a two-die card "
+               "or a cheap inference card moves one and not the other.")
     left, right = st.columns(2)
     with left:
         common.show_chart(common.main_chart(ea, sa_sc, basis, False, title=f"A: {_label(ca)}"[:70], height=320,

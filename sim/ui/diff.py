@@ -9,6 +9,7 @@ import pandas as pd
 from sim.engine import ensemble as E
 from sim.model.params import PARAMS
 from sim.model.scenario import Scenario
+from sim.ui.settings import BASIS_WORDS
 
 
 def scenario_diff(a: Scenario, b: Scenario) -> pd.DataFrame:
@@ -71,19 +72,29 @@ def paired_difference(a: E.Ensemble, b: E.Ensemble, metric: str, entities) -> tu
     }), paired
 
 
-def headline_table(ha: dict, hb: dict) -> pd.DataFrame:
-    """Side-by-side headline numbers (from sim.ui.ensemble.headline)."""
+def headline_table(pairs: list[tuple[dict, dict]]) -> pd.DataFrame:
+    """Side-by-side headline numbers (``sim.engine.ensemble.headline`` of A and of B), one pair per share
+    basis: each share and the passing month on every basis given, one under another, then the compute gap."""
     rows = []
     for key, label in (("Nvidia_2025", "Nvidia share 2025"), ("Huawei_2025", "Huawei share 2025"),
                        ("Domestic_2025", "Domestic share 2025"), ("Nvidia_2027", "Nvidia share 2027"),
-                       ("Huawei_2027", "Huawei share 2027"), ("Domestic_2027", "Domestic share 2027"),
-                       ("gap_2027", "Compute gap 2027")):
-        a, b = ha.get(key), hb.get(key)
-        rows.append((label, _pct(a), _pct(b), _pts(b - a) if a is not None and b is not None else "–"))
-    pa, pb = ha.get("passing"), hb.get("passing")
-    rows.append(("Huawei passes Nvidia", pa.strftime("%Y-%m") if pa is not None else "not by 2030",
-                 pb.strftime("%Y-%m") if pb is not None else "not by 2030", ""))
-    return pd.DataFrame(rows, columns=["", "A", "B", "B − A"])
+                       ("Huawei_2027", "Huawei share 2027"), ("Domestic_2027", "Domestic share 2027")):
+        for ha, hb in pairs:
+            a, b = ha.get(key), hb.get(key)
+            rows.append((label, BASIS_WORDS[ha["metric"]], _pct(a), _pct(b),
+                         _pts(b - a) if a is not None and b is not None else "–"))
+    ha, hb = pairs[0]
+    a, b = ha.get("gap_2027"), hb.get("gap_2027")
+    rows.append(("Compute gap 2027", "", _pct(a), _pct(b), _pts(b - a) if a is not None and b is not None else "–"))
+    for ha, hb in pairs:
+        rows.append(("Huawei passes Nvidia", BASIS_WORDS[ha["metric"]], month_text(ha.get("passing")),
+                     month_text(hb.get("passing")), ""))
+    return pd.DataFrame(rows, columns=["", "of", "A", "B", "B − A"])
+
+
+def month_text(t) -> str:
+    """A passing month as YYYY-MM, or "not by 2030"."""
+    return t.strftime("%Y-%m") if t is not None else "not by 2030"
 
 
 def _pct(x) -> str:

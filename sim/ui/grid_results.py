@@ -34,6 +34,9 @@ from sim.ui.folders import clean, outputs_root, result_folders
 ENTITIES = ("Nvidia", "Huawei", "Domestic")
 MAX_PANELS = 12
 ID_COLS = ("run", "point", "replicate", "seed_index", "seed", "spec_hash")
+# the share paths of cards and of compute, side by side per design point
+PATH_METRICS = {"units": "cards", "compute": "compute"}
+TWIN = {"share": "compute_share", "compute_share": "share"}   # an outcome's counterpart on the other basis
 CLI_WORKERS = 2
 
 
@@ -46,8 +49,8 @@ def _outcomes(folder: str, sig: tuple, outcomes: tuple[str, ...], year: int) -> 
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading share paths...")
-def _paths(folder: str, sig: tuple, points: tuple[int, ...]) -> pd.DataFrame:
-    return annual_share_paths(Path(folder), ENTITIES, "units", list(points))
+def _paths(folder: str, sig: tuple, points: tuple[int, ...], metric: str = "units") -> pd.DataFrame:
+    return annual_share_paths(Path(folder), ENTITIES, metric, list(points))
 
 
 @st.cache_data(max_entries=8)
@@ -176,8 +179,10 @@ def show_folder(out: Path, name: str, root: Path) -> None:
     choices = [o if o.startswith("crossover") else f"{o}:{year}" for o in DEFAULT_OUTCOMES]
     outcome = c1.selectbox("Outcome", choices, key=f"g:grid_outcome:{name}", format_func=labels.outcome,
                            help="The name in `python -m sim summarize` is shown in the per-run table.")
+    kind, _, rest = outcome.partition(":")
+    twin = f"{TWIN[kind]}:{rest}" if kind in TWIN else None
     try:
-        per_run = _outcomes(str(out), sig, (outcome,), year)
+        per_run = _outcomes(str(out), sig, (outcome, twin) if twin else (outcome,), year)
     except OutcomeError as e:
         st.error(clean(str(e), root))
         return
@@ -209,16 +214,24 @@ def show_folder(out: Path, name: str, root: Path) -> None:
                                                          axis=alt.Axis(format="%") if is_share else alt.Undefined)
         ).properties(width="container"), key="grid_line")
 
-    st.subheader("Share of cards per design point, year by year")
+    if twin:
+        st.caption(f"Over all runs: {labels.outcome(outcome)} {per_run[outcome].mean():.1%} on average; "
+                   f"{labels.outcome(twin)} {per_run[twin].mean():.1%} (in the per-run table below).")
+
+    st.subheader("Share of cards and of compute per design point, year by year")
     all_points = list(pts.index)
     chosen = st.multiselect("Design points", all_points, default=all_points[:min(6, len(all_points))],
                             format_func=lambda p: f"{p}: {pts.loc[p, 'label']}", key=f"g:grid_points:{name}",
                             max_selections=MAX_PANELS)
     if chosen:
-        paths = _paths(str(out), sig, tuple(sorted(chosen)))
-        paths["panel"] = paths["point"].map(lambda p: f"Point {p}")
-        common.show_altair(charts.grid_paths(paths), key="grid_paths", width="content")
-        st.caption("Lines: mean over the runs of a design point; bands: the middle 90% of them (5–95%). Panels: "
+        parts = []
+        for metric, word in PATH_METRICS.items():
+            p = _paths(str(out), sig, tuple(sorted(chosen)), metric)
+            parts.append(p.assign(panel=p["point"].map(lambda x, w=word: f"Point {x}: {w}")))
+        paths = pd.concat(parts, ignore_index=True).sort_values(["point", "panel"], kind="stable")
+        common.show_altair(charts.grid_paths(paths, columns=2, y_title="Share"), key="grid_paths", width="content")
+        st.caption("Left: share of cards; right: share of compute (A100-equivalents). Lines: mean over the runs of a "
+                   "design point; bands: the middle 90% of them (5–95%). Points: "
                    + "; ".join(f"**Point {p}**: {pts.loc[p, 'label']}" for p in sorted(chosen)) + ".")
 
     st.subheader("Spread over the runs of each design point")
@@ -229,7 +242,7 @@ def show_folder(out: Path, name: str, root: Path) -> None:
         tooltip=[alt.Tooltip("label:N", title="Point")]).properties(width="container")
     common.show_altair(box, key="grid_box")
     with st.expander("Per-run outcomes"):
-        st.dataframe(d[["run", "point", "seed", *axes, outcome]], hide_index=True)
+        st.dataframe(d[["run", "point", "seed", *axes, outcome] + ([twin] if twin else [])], hide_index=True)
 
 
 def _point_label(row: pd.Series, axes: list[str]) -> str:

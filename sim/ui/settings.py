@@ -22,6 +22,15 @@ DEFAULT_SCENARIO = "history"
 UPLOAD_PREFIX = "upload-"
 BASES = ("unit_share", "value_share", "compute_share")
 BASIS_LABELS = {"unit_share": "units (cards)", "value_share": "value (US$)", "compute_share": "compute (AEC)"}
+# Shares of cards and of compute are always reported together: a two-die card or a cheap inference card
+# moves one and not the other.
+PAIRED = ("unit_share", "compute_share")
+BASIS_WORDS = {"unit_share": "cards", "value_share": "sales value", "compute_share": "compute"}
+
+
+def with_pair(basis: str) -> list[str]:
+    """The chosen basis first, then the shares of cards and of compute not already among them."""
+    return [basis] + [b for b in PAIRED if b != basis]
 # Query-parameter names that are not parameter names (parameter names always contain a dot).
 VIEW_KEYS = ("scenario", "seeds", "off", "move", "basis", "observed", "buyer", "tier", "compare", "compare_a",
              "lesson", "month", "present", "grid")

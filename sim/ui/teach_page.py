@@ -111,6 +111,7 @@ def _render() -> None:
     left, right = st.columns([3, 2], gap="medium")
     with left:
         common.show_chart(chart, key="teach_chart")
+        st.caption(common.month_shares(ens, month))
     with right:
         story = T.narrative(sc, ens, month)
         for para in story.paragraphs:

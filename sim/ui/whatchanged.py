@@ -16,13 +16,15 @@ import pandas as pd
 
 from sim import labels
 from sim.engine import ensemble as E
+from sim.model.ids import VENDORS
 from sim.model.params import PARAMS
+from sim.model.records import PRODUCT_FIELDS
 from sim.model.scenario import Scenario
+from sim.ui.diff import month_text
 from sim.ui.explain import TERM_WORDS
-from sim.ui.settings import Settings, base_value
+from sim.ui.settings import BASIS_WORDS, Settings, base_value
 
 HEADLINES = (("Nvidia", 2025), ("Huawei", 2025), ("Nvidia", 2027), ("Huawei", 2027), ("Domestic", 2027))
-BASIS_WORDS = {"unit_share": "cards", "value_share": "sales value", "compute_share": "compute"}
 KEY_ENTITIES = ("Nvidia", "Huawei", "Domestic")
 
 
@@ -108,8 +110,7 @@ def _month(t) -> str:
 
 
 def _passing(ens: E.Ensemble, basis: str) -> str:
-    m = E.passing_month(ens, basis)
-    return m.strftime("%Y-%m") if m is not None else "not by 2030"
+    return month_text(E.passing_month(ens, basis))
 
 
 def moves(e0: E.Ensemble, e1: E.Ensemble, basis: str) -> tuple[list[Move], bool]:
@@ -253,35 +254,64 @@ def rule_directions(base: Scenario) -> dict[str, int]:
 
 
 def reversals(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, story: Story, basis: str) -> list[str]:
-    """Lines that name it when switching off a rule that restricts foreign chips lowers Nvidia's share (a
-    direction strategists do not expect), with the mechanism when the model shows it."""
-    if not s.off:
-        return []
+    """Lines that name it when a change to a rule that restricts foreign chips moves Nvidia's share the way
+    strategists do not expect (switched off or moved later, yet lower; moved earlier, yet higher), with the
+    mechanism when the model shows it: the card mix, or buying ahead of the rule."""
     ids = {e.id: e for e in base.events}
-    tight = [ids[i] for i in s.off if i in ids and rule_directions(base).get(i) == 1]
+    moved = s.moved_dict
+    changed = [(i, None) for i in s.off] + [(i, m) for i, m in moved.items() if i not in s.off]
     out = []
-    for e in tight:
-        fell = [m for m in story.moves if m.label.startswith("Nvidia ") and m.delta is not None and m.delta < -0.005
-                and int(m.label.split()[1]) >= int(e.effective[:4])]
-        if not fell:
+    for eid, month in changed:
+        e = ids.get(eid)
+        if e is None or rule_directions(base).get(eid) != 1:
             continue
-        m = fell[0]
+        expect = 1 if month is None or month > e.effective else -1   # Nvidia's share: up without it or later
+        first = min(e.effective, month or e.effective)
+        wrong = [m for m in story.moves if m.label.startswith("Nvidia ") and m.delta is not None
+                 and m.delta * expect < -0.005 and int(m.label.split()[1]) >= int(first[:4])]
+        if not wrong:
+            continue
+        m = wrong[0]
         year = int(m.label.split()[1])
-        line = (f"**A reversal:** *{e.label or e.id}* restricts foreign chips, yet without it Nvidia's {year} share "
-                f"of {BASIS_WORDS[basis]} is {_pts(abs(m.delta), False)} points lower.")
-        sel = pd.DatetimeIndex(e0.months).year == year
-        v0, v1 = _mean(e0, "Nvidia", "units")[sel].sum(), _mean(e1, "Nvidia", "units")[sel].sum()
-        c0, c1 = _mean(e0, "Nvidia", "compute")[sel].sum(), _mean(e1, "Nvidia", "compute")[sel].sum()
-        if v0 > 0 and v1 > 0 and c1 / v1 > 1.1 * (c0 / v0) and basis == "unit_share":
-            line += (f" The mechanism is the card mix: under the rule buyers filled their work with more, weaker "
-                     f"legal Nvidia cards ({c0 / v0:.2f} A100-equivalents per card in {year}, against {c1 / v1:.2f} "
-                     "without the rule), so Nvidia's count of cards rose while its compute fell. Shares of compute "
-                     "or of value show the rule's direct effect.")
-        else:
-            line += (" The model does not show a single mechanism for it here (not the card mix); see the buyers' "
-                     "choice above and docs/ODD.md, 'Continuity and directions'.")
-        out.append(line)
+        how = "without it" if month is None else f"moved to {month}"
+        line = (f"**A reversal:** *{e.label or e.id}* restricts foreign chips, yet {how} Nvidia's {year} share of "
+                f"{BASIS_WORDS[basis]} is {_pts(abs(m.delta), False)} points {'lower' if m.delta < 0 else 'higher'}.")
+        out.append(line + " " + _mechanism(e0, e1, year, m.delta, basis, how))
     return out
+
+
+def _mechanism(e0: E.Ensemble, e1: E.Ensemble, year: int, delta: float, basis: str, how: str) -> str:
+    """The card mix or buying ahead when either accounts for a move of Nvidia's share in ``year``."""
+    sel = pd.DatetimeIndex(e0.months).year == year
+    v0, v1 = _mean(e0, "Nvidia", "units")[sel].sum(), _mean(e1, "Nvidia", "units")[sel].sum()
+    c0, c1 = _mean(e0, "Nvidia", "compute")[sel].sum(), _mean(e1, "Nvidia", "compute")[sel].sum()
+    ratio = (c1 / v1) / (c0 / v0) if min(v0, v1, c0) > 0 else 1.0   # compute per Nvidia card, now / as shipped
+    if basis == "unit_share" and (ratio > 1.1 if delta < 0 else ratio < 1 / 1.1):
+        return (f"The mechanism is the card mix: Nvidia's cards carried {c0 / v0:.2f} A100-equivalents each in "
+                f"{year} as shipped and {c1 / v1:.2f} {how}, so its count of cards moved against its compute. Shares "
+                "of compute or of value show the rule's direct effect.")
+    a0, a1 = bought_ahead(e0, sel, basis), bought_ahead(e1, sel, basis)
+    if (a1 - a0) * delta > 0 and abs(a1 - a0) >= 0.5 * abs(delta):
+        return (f"The mechanism is buying ahead: Nvidia cards that buyers bought ahead of the rules they expected "
+                f"were {_pts(a1, False)} points of the {year} market with the rule {how}, against {_pts(a0, False)} "
+                "as shipped; those purchases were pulled forward from later months.")
+    return ("The model does not show a single mechanism for it here (neither the card mix nor buying ahead); see the "
+            "buyers' choice above and docs/ODD.md, 'Continuity and directions'.")
+
+
+def bought_ahead(ens: E.Ensemble, sel: np.ndarray, basis: str) -> float:
+    """Nvidia's legal cards bought ahead of expected rules (the hoarding orders) in the months ``sel``, as a
+    share of the market on ``basis`` (mean over the runs of the sums)."""
+    r = ens.records
+    f = PRODUCT_FIELDS.index(E.SHARE_BASIS[basis])
+    prod = r.product[:, sel]   # (runs, months in sel, products, fields)
+    units = prod[..., PRODUCT_FIELDS.index("units")]
+    per_card = np.divide(prod[..., f], units, out=np.zeros_like(units), where=units > 0)
+    nv = r.vendor_of == VENDORS.index("Nvidia")
+    nv[r.grey] = False
+    ahead = (r.hoard[:, sel][..., nv] * per_card[..., nv]).sum()
+    total = ens.series("Total", E.SHARE_BASIS[basis])[:, sel].sum()
+    return float(ahead / total) if total > 0 else 0.0
 
 
 def _k(x: float) -> str:
