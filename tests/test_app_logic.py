@@ -26,6 +26,7 @@ from sim.ui.settings import (
     to_query,
 )
 
+LEVY = "us-2025-08-levy-15"
 TPP_RULE = "us-2023-10-tpp-rule"
 
 
@@ -466,21 +467,21 @@ def test_headline_table_pairs_cards_with_compute(ens5):
 
 
 def test_what_changed_names_a_reversal_of_a_moved_rule_and_buying_ahead():
-    """Moving the October 2023 rule one month earlier raises Nvidia's share (the knife-edge of docs/ODD.md):
-    the panel calls it a reversal and names buying ahead, which the runs' hoarding orders show."""
+    """Moving the August 2025 levy two months later lowers Nvidia's 2025 share of cards (a named reversal of
+    docs/ODD.md): the panel calls it a reversal and names buying ahead, which the runs' hoarding orders show."""
     from sim.ui import whatchanged as W
 
     base = load_scenario("history").with_changes(header={"end": "2025-12"})
-    s = Settings("history", (), (), ((TPP_RULE, "2023-10"),), 5)
+    s = Settings("history", (), (), ((LEVY, "2025-10"),), 5)
     e0, e1 = E.run_ensemble(base, 5), E.run_ensemble(apply(base, s), 5)
     story = W.explain(base, s, e0, e1, "unit_share")
     nv = next(m for m in story.moves if m.label == "Nvidia 2025")
-    assert nv.delta > 0.005
+    assert nv.delta < -0.005
     lines = [w for w in story.why if w.startswith("**A reversal:**")]
-    assert len(lines) == 1 and "moved to 2023-10" in lines[0] and "higher" in lines[0]
+    assert len(lines) == 1 and "moved to 2025-10" in lines[0] and "lower" in lines[0]
     assert "buying ahead" in lines[0]
     sel = pd.DatetimeIndex(e0.months).year == 2025
-    assert W.bought_ahead(e1, sel, "unit_share") - W.bought_ahead(e0, sel, "unit_share") >= 0.5 * nv.delta
+    assert W.bought_ahead(e0, sel, "unit_share") - W.bought_ahead(e1, sel, "unit_share") >= 0.5 * -nv.delta
     # the same runs without a change of rules: nothing is called a reversal
     same = W.explain(base, Settings("history", seeds=5), e0, e0, "unit_share")
     assert not [w for w in same.why if w.startswith("**A reversal:**")]

@@ -560,12 +560,14 @@ def test_invariants_hold_for_any_parameters_within_bounds(params, seed):
 
 
 def test_carried_capex_finances_more_buying_ahead_and_zero_changes_nothing():
-    """demand.capex_carry_months: unspent budget carried forward. 0 (the calibrated history) leaves every
-    result as it was; carrying budget forward never reduces what buyers pull forward."""
+    """demand.capex_carry_months: unspent budget carried forward. 0 (the default) leaves every result as it
+    was; carrying budget forward never reduces what buyers pull forward (monthly windows, so every month
+    ends a window and carrying can matter)."""
     from sim.engine.batch import Job, run_batch
 
     sc = load_scenario("history").with_changes(header={"end": "2024-06"},
-                                                parameters={"hoarding.strength": 6.0})
+                                                parameters={"hoarding.strength": 6.0,
+                                                            "demand.capex_window_months": 1})
     carry = sc.with_changes(parameters={"demand.capex_carry_months": 12.0})
     zero = sc.with_changes(parameters={"demand.capex_carry_months": 0.0})
     rec = run_batch([Job(sc, 1, 0), Job(zero, 1, 1), Job(carry, 1, 2)], details=())
@@ -577,7 +579,7 @@ def test_carried_capex_finances_more_buying_ahead_and_zero_changes_nothing():
 def test_expected_rules_put_parts_near_the_ceiling_at_risk_only_when_switched_on():
     """anticipation.class_weight: while buyers expect more controls, legal foreign parts near the US ceiling
     (the class the next rule would catch) are at risk before any rule naming them is announced."""
-    base = load_scenario("history").with_changes(header={"end": "2025-01"})
+    base = load_scenario("history").with_changes(header={"end": "2024-12"})   # before the H20 rule is known
     mults = {}
     for w in (0.0, 1.0):
         m = MarketModel(base.with_changes(parameters={"anticipation.class_weight": w}), seed=1, mesa_collect=False)

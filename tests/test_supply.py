@@ -96,3 +96,21 @@ def test_the_other_domestic_vendors_share_smic_wafers_after_the_tsmc_cut_off(his
 def test_huawei_is_served_first_so_no_wafers_left_means_no_other_domestic_cards(history):
     _, c = _others_capacity(history, {"smic.ai_share": 0.01}, ["2026-06"])
     assert c["2026-06"] == 0.0
+
+
+def test_the_pools_use_is_recorded_and_never_exceeds_the_pool(history):
+    from sim.model.ids import MARKET_METRICS
+
+    m = MarketModel(history.with_changes(header={"end": "2028-12"}), seed=2, mesa_collect=False)
+    m.run_model()
+    mk = m.records.market[0]
+    k = {x: MARKET_METRICS.index(x) for x in ("smic_ai_wafers", "smic_wafers_used", "hbm_stacks_used")}
+    t_cut = list(m.months).index("2024-11")
+    assert (mk[t_cut:, k["smic_wafers_used"]] <= mk[t_cut:, k["smic_ai_wafers"]] + 1e-6).all()
+    assert mk[:, k["smic_wafers_used"]].max() > 0 and mk[:, k["hbm_stacks_used"]].max() > 0
+    t_hbm = list(m.months).index("2025-01")                      # the Dec-2024 HBM rule binds from 2025-01
+    assert (mk[:t_hbm, k["hbm_stacks_used"]] == 0).all()
+    # what Huawei drew in total never exceeds the stockpile plus the domestic stacks that arrived
+    months_2026 = sum(1 for x in m.months if x >= "2026-01")
+    pool = m.p["huawei.hbm_stock"][0] + months_2026 * m.p["huawei.domestic_hbm_2026"][0]
+    assert mk[:, k["hbm_stacks_used"]].sum() <= pool * (1 + 1e-9)

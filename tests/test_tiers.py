@@ -34,7 +34,7 @@ def _by_tier(sc, params, months):
 
 def test_inference_cards_serve_no_training_once_a_minimum_is_set(short):
     months = {"2023-12", "2024-01", "2024-02", "2024-03"}   # after the Oct-2023 rule, before the H20
-    m, free = _by_tier(short, {}, months)
+    m, free = _by_tier(short, {k: 0.0 for k in FIT}, months)
     nv = m.pidx["nv_inference"]   # 0.15 A100 in training
     tr = [TIERS.index("frontier_training"), TIERS.index("training")]
     assert free[tr, nv].sum() > 1000, "without a minimum, training is done on inference cards"

@@ -145,7 +145,7 @@ def _calibrate(sc, path, targets, tfile, oos, out, staging, t_all, budget, n_see
     sets = res.accepted
     date = time.strftime("%Y-%m-%d")
     n_s, n_nm, n_acc = plan(budget)
-    method = (f"Sobol sample of {n_s} sets over the search box, Nelder-Mead (about {n_nm} evaluations from the best "
+    method = (f"Sobol sample of {n_s} sets over the prior ranges, Nelder-Mead (about {n_nm} evaluations from the best "
               f"distinct points), acceptance sample of {n_acc} sets; every candidate scored on the mean of {n_seeds} "
               f"common seeds; {len(res.history)} candidates in all (budget {budget})")
     # 2. write the scenario file and its parameter sets
@@ -159,7 +159,7 @@ def _calibrate(sc, path, targets, tfile, oos, out, staging, t_all, budget, n_see
         n_nuis = len([c for c in (sets[0] if sets else {}) if c not in res.best])
         comments = [
             f"Fitted {date} by `python -m sim calibrate --budget {budget}` (sim/calibration, docs/ODD.md, Validation).",
-            "Method: Sobol sample over the search box, Nelder-Mead from the best points, each candidate scored",
+            "Method: Sobol sample over the prior ranges, Nelder-Mead from the best points, each candidate scored",
             f"on the mean of {n_seeds} common seeds; loss (sum of squared z over {len(targets)} targets) "
             f"{res.start_loss:.1f} at the previous values -> {res.best_loss:.1f}.",
             f"{len(sets)} accepted parameter sets (fitted parameters near the optimum, {n_nuis} unfitted priors drawn",

@@ -257,6 +257,8 @@ class Huawei(ChipVendor):
         self.hbm = np.where(self.hbm_cut_seen, np.maximum(self.hbm - hbm_used, 0.0), self.hbm)
         np.add.at(self.cum_wafers.T, self.node, w.T)   # wafers run on each node
         m.huawei_made = cards.sum(axis=1)
+        m.huawei_wafers = wafers
+        m.hbm_used = np.where(self.hbm_cut_seen, hbm_used, 0.0)
         m.capacity[:, prods] = cards
 
 

@@ -57,7 +57,8 @@ BUYER_METRICS: tuple[str, ...] = (
     "offshore_usd",
 )
 TIER_METRICS: tuple[str, ...] = ("domestic_fraction", "compute")
-MARKET_METRICS: tuple[str, ...] = ("compute_gap", "price_index")
+MARKET_METRICS: tuple[str, ...] = ("compute_gap", "price_index", "smic_ai_wafers", "smic_wafers_used",
+                                   "hbm_stacks_used")
 
 TIMESERIES_COLUMNS: tuple[str, ...] = ("run", "seed", "date", "entity", "metric", "value")
 

@@ -249,6 +249,8 @@ class MarketModel(mesa.Model):
             (1.0 + p["demand.growth_after_2025"][:, None]) ** (yrs22 - early)  # (R, n)
         self.demand_path = (p["demand.base_2022"][:, None, None, None] * growth[:, :, None, None]
                             * share[:, None, :, None] * tier_share[:, None, None, :])  # (R, n, B, T)
+        self._dem_cum = np.concatenate([np.zeros((R, 1, len(BUYERS))),
+                                        np.cumsum(self.demand_path.sum(axis=3), axis=1)], axis=1)  # (R, n+1, B)
         self.state_linked = np.stack([p[f"buyers.{b}.state_linked"] for b in BUYERS], axis=1)
         self.cuda = np.stack([p[f"buyers.{b}.cuda_dependence"] for b in BUYERS], axis=1)
         self.tier_switch = np.stack([p[f"choice.tier_switching.{t}"] for t in TIERS], axis=1)  # (R, T)
@@ -294,10 +296,12 @@ class MarketModel(mesa.Model):
         t, rules, p = self.t, self.rules, self.p
         tools = 1.0 - rules.smic_tools
         left = np.maximum(self.smic_ai_wafers[:, t] * tools - self.wafer_path[:, t] * tools, 0.0)
-        cards = left * p["smic.cards_per_wafer_other"]
+        cpw = p["smic.cards_per_wafer_other"]
         planned = self._smic_planned[:, t]
-        f = np.minimum(1.0, cards / np.maximum(planned, 1e-9))
-        return np.where(p["supply.smic_pool"] & rules.tsmc_cut, f, 1.0)
+        f = np.minimum(1.0, left * cpw / np.maximum(planned, 1e-9))
+        on = p["supply.smic_pool"] & rules.tsmc_cut
+        self.smic_others_wafers = np.where(on, np.minimum(left, planned / cpw), 0.0)   # pool use, recorded
+        return np.where(on, f, 1.0)
 
     def _build_price_paths(self, tm: np.ndarray) -> None:
         """``price_factor`` (R, months, P): the catalogue price times this factor is a product's price that
@@ -360,6 +364,9 @@ class MarketModel(mesa.Model):
         self.offshore_usd = np.zeros((R, B))
         self.off_aec = np.zeros((R, B))  # effective compute served abroad, ageing like installed compute
         self.capacity = np.zeros((R, P))
+        self.huawei_wafers = np.zeros(R)        # SMIC wafers Huawei ran this month
+        self.smic_others_wafers = np.zeros(R)   # SMIC wafers the other domestic vendors' output needs
+        self.hbm_used = np.zeros(R)             # HBM stacks drawn from the pool this month
         self.last_orders = np.zeros((R, P))
         self.cum_units = np.zeros((R, P))
         self.installed = np.zeros((R, B, P))
@@ -607,13 +614,19 @@ class MarketModel(mesa.Model):
         P = len(self.product_ids)
         orders = (self.need[..., None] * self.probs) * self._inv_perf[:, None]  # cards (R, B, T, P)
         per_bp = orders.sum(axis=2)
-        hoard = per_bp * self.hoard_mult
+        # buying ahead fills a stockpile target (months of this month's orders of each product at risk);
+        # a buyer orders the gap to what it already holds unopened, so a lasting belief does not keep adding
+        # (the months are of the buyer's gross orders: what it would order with no stockpile to open)
+        gross = ((self.demand_now / self.efficiency[:, :, None])[..., None] * self.probs
+                 * self._inv_perf[:, None]).sum(axis=2)   # (R, B, P) cards
+        hoard = np.maximum(gross * self.hoard_mult - self.stock, 0.0)
         price = self.price_buyer[:, None, :]
         base_spend = (per_bp * price).sum(axis=2)
         hoard_spend = (hoard * price).sum(axis=2)
         funds = self._capex_funds()
-        h_scale = np.clip((funds - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
-        o_scale = np.minimum(1.0, funds / np.maximum(base_spend, 1e-9))
+        free = np.maximum(funds - self._capex_reserve(), 0.0)   # later months' base budget is kept back
+        h_scale = np.clip((free - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
+        o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
         allo = np.empty((R, B, T + 1, P))
         allo[:, :, :T] = orders * o_scale[:, :, None, None]
         allo[:, :, T] = hoard * h_scale[:, :, None]
@@ -706,6 +719,22 @@ class MarketModel(mesa.Model):
         self.offshore_now = got.sum(axis=2)
         self.offshore_usd = self.offshore_now * cost[:, None]
         self.capex_left = np.maximum(self.capex_left - self.offshore_usd, 0.0)
+
+    def _capex_reserve(self) -> np.ndarray:
+        """(R, B) money kept back for the compute wanted in the window's later months, at reference prices
+        (one times, not ``budget_headroom`` times, their spend): this month's orders and buying ahead are
+        paid from the rest (this month's share, the window's headroom and any carry), so a buyer cannot
+        spend the whole year's budget in its first months and then stop buying."""
+        window = self.p["demand.capex_window_months"].astype(np.int64)
+        if (window == 1).all():
+            return np.zeros((self.n_runs, len(BUYERS)))
+        t = self.t
+        cal = (self._start_index + t) % 12
+        end = np.minimum(t + window - cal % window, self.n_months)   # (R,) first month after the window
+        rows = np.arange(self.n_runs)
+        ahead = self._dem_cum[rows, end] - self._dem_cum[:, t + 1]   # (R, B) wanted compute, later months
+        scale = self.demand_now.sum(axis=2) / np.maximum(self.demand_path[:, t].sum(axis=2), 1e-300)
+        return self.ref_cost[:, None] * scale * ahead
 
     def _capex_funds(self) -> np.ndarray:
         """(R, B) money a buyer may spend this month. Each capex window (``demand.capex_window_months``
@@ -803,6 +832,9 @@ class MarketModel(mesa.Model):
         rec.market[:, t, 0] = 1.0 - (self.inst_aec + self.off_aec).sum(axis=1) / np.maximum(self.target_aec.sum(axis=1),
                                                                                             1e-9)
         rec.market[:, t, 1] = self.price_index
+        rec.market[:, t, 2] = self.smic_ai_wafers[:, t] * (1.0 - self.rules.smic_tools)
+        rec.market[:, t, 3] = self.huawei_wafers + self.smic_others_wafers
+        rec.market[:, t, 4] = self.hbm_used
         rec.made[:, t] = self.huawei_made
         if rec.deliveries is not None:
             g = self.pidx[GREY]

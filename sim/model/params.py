@@ -78,7 +78,7 @@ _p("demand.backlog_decay", 0.4, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
 _p("demand.budget_headroom", 1.6, "x", 1.0, 5.0, NOT_FOUND, "buyers",
    "Monthly capex budget as a multiple of the spend on wanted compute at reference prices; caps hoarding.",
    (1.2, 2.5))
-_p("demand.capex_window_months", 1, "months", 1, 12,
+_p("demand.capex_window_months", 12, "months", 1, 12,
    "facts-v2.md 4: capex is planned by the year (ByteDance 2026 plan RMB160bn, ~RMB85bn on AI processors "
    "https://pandaily.com/byte-dance-plans-rmb-160-billion-in-capital-spending-for-2026-with-half-allocated-to-ai-chips ; "
    "Alibaba >RMB380bn over 3 years https://www.mobileworldlive.com/ai-cloud/alibaba-outlines-aggressive-3-year-ai-capex-plan/) "
@@ -86,7 +86,8 @@ _p("demand.capex_window_months", 1, "months", 1, 12,
    "http://asiaict.com/cloud/12451.html)", "buyers",
    "Capex is budgeted for windows of this many calendar months (12: a calendar-year budget, 3: quarters); "
    "a buyer may spend a window's whole budget in any of its months, so buying ahead of a rule is financed "
-   "from the year's budget, and later months of the window then have less (1: each month's budget only).",
+   "from the year's budget, and later months of the window then have less (1: each month's budget only, "
+   "as in the first calibration).",
    (1, 12), kind="int")
 _p("demand.capex_carry_months", 0.0, "months", 0.0, 24.0,
    f"{NOT_FOUND}: MODEL.md 9.4 (unspent budget carried forward for a bounded number of months); capex is "
@@ -151,24 +152,25 @@ for _t, _v in (("frontier_training", 1.0), ("training", 0.7), ("inference", 0.35
        "facts.md (a) Tencent Nov 2023 (inference and lower priority work move first); DeepSeek back to Nvidia "
        "for training (FT Aug 2025); size NOT FOUND", "buyers",
        f"Relative switching cost for the {_t} tier.")
-for _t, _v, _rng in (("frontier_training", 0.0, (0.0, 0.47)), ("training", 0.0, (0.0, 0.47))):
+for _t, _v, _rng in (("frontier_training", 0.4, (0.0, 0.47)), ("training", 0.4, (0.0, 0.47))):
     _p(f"tiers.min_train_perf.{_t}", _v, "A100 = 1", 0.0, 3.0,
        "facts-v2.md 7: DeepSeek trained V3 on H800 and turned to the H20 (0.47 A100 in training) for R2 "
        "(https://news.omeganext.com/en/article/2025-08-14-huawei-chip-issues-delay-deepseeks-r2-llm-forces-nvidia-switch), "
        "so an H20 serves training; facts-v2.md 4: Tencent moved inference to lower-end chips and kept high-end "
        "ones for training (https://www.scmp.com/tech/big-tech/article/3241793/tencent-can-shoulder-latest-us-tech-"
        "export-restrictions-internet-giant-has-large-stockpile-much); the least training performance that still "
-       "serves the tier is NOT FOUND", "buyers",
+       "serves the tier is NOT FOUND: 0.4, just under the H20, is a stated assumption (it leaves the "
+       "A10/L20/L2 class, 0.15, to inference)", "buyers",
        f"Least training performance per card (A100 = 1) that serves the {_t} tier; a card below it is left out "
        "of the tier's choice (it serves the tier only when no card that fits may be bought). 0: every card "
-       "serves every tier, as in the calibrated history.", _rng)
+       "serves every tier, as in the first calibration.", _rng)
 for _t, _rng in (("frontier_training", (0.0, 400.0)), ("training", (0.0, 400.0))):
     _p(f"tiers.min_interconnect.{_t}", 0.0, "GB/s", 0.0, 5000.0,
        "facts-v2.md 7: DeepSeek V3 was trained on 2,048 H800 (400 GB/s NVLink) "
        "(https://bmmut.com/full/17854), so 400 GB/s serves frontier training; the least that serves is NOT FOUND "
        "(PCIe-only cards such as the L20 and RTX Pro 6000D have 64 GB/s)", "buyers",
        f"Least card-to-card bandwidth that serves the {_t} tier (a card below it is left out of the tier's "
-       "choice, as for tiers.min_train_perf). 0: no minimum, as in the calibrated history.", _rng)
+       "choice, as for tiers.min_train_perf). 0: no minimum.", _rng)
 _p("choice.experience_weight", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
    "How much a buyer's own installed domestic base lowers its switching cost.")
 _p("choice.risk_weight", 1.5, "utility", 0.0, 10.0, NOT_FOUND, "buyers",
@@ -193,23 +195,29 @@ _p("anticipation.decay", 0.93, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
    "Monthly persistence of the belief (0.93 = half-life of about 10 months).", (0.85, 0.98))
 _p("anticipation.easing", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
    "Factor applied to the belief when a rule is eased.")
-_p("anticipation.class_weight", 0.0, "0-1", 0.0, 1.0,
+_p("anticipation.class_weight", 1.0, "0-1", 0.0, 1.0,
    f"{NOT_FOUND}: MODEL.md 9.4 (a rule expected on a class puts that class at risk before it is announced); "
    "facts.md (a),(d): ~1 M H20 delivered in Q1 2025 before the April rule, announced the month it bound",
    "buyers", "How much a legal foreign product near the US ceiling counts as at risk while buyers expect "
-   "more controls (their belief), before any rule naming it is announced (0: only announced rules, as in "
-   "the calibrated history).", (0.0, 1.0))
+   "more controls (their belief), before any rule naming it is announced (1: as much as a product a rule names; 0: only announced "
+   "rules, as in the first calibration). 1 is a stated assumption.", (0.0, 1.0))
 _p("anticipation.near_ceiling", 0.4, "x ceiling", 0.05, 1.0,
    f"{NOT_FOUND}: the Apr-2025 rule caught the H20 at about half the Oct-2023 TPP ceiling (facts.md (c): "
    "H20 TPP ~2,370 vs ceiling 4,800)", "buyers",
    "A legal foreign product whose TPP is at least this share of the US ceiling is exposed to the next "
    "tightening (the class buyers expect a rule on).", (0.3, 0.8))
-_p("hoarding.strength", 1.5, "months of demand", 0.0, 12.0,
-   "facts.md (a),(d): Aug-2023 $5 bn of orders; ~1 M H20 delivered before the Apr-2025 rule (Nikkei)",
-   "buyers", "Extra orders of products at risk, in months of the buyer's demand, at full belief.",
-   (0.0, 4.0), calibrate=True)
+_p("hoarding.strength", 1.5, "months of demand", 0.0, 24.0,
+   "facts.md (a),(d): Aug-2023 $5 bn of orders; ~1 M H20 delivered before the Apr-2025 rule (Nikkei); prior "
+   "0-12 months: Tencent's stockpile was 'large' in Nov 2023 (https://www.scmp.com/tech/big-tech/article/"
+   "3241793/tencent-can-shoulder-latest-us-tech-export-restrictions-internet-giant-has-large-stockpile-much) "
+   "and 'enough for a few more generations' of models in May 2025 "
+   "(https://www.theregister.com/2025/05/15/tencent_q1_25/), i.e. a year or more of purchases",
+   "buyers", "Stockpile a buyer aims to hold of a product at risk, in months of its orders of that product, "
+   "at full belief; it orders the gap to its unopened stock.",
+   (0.0, 12.0), calibrate=True)
 _p("hoarding.general", 0.3, "x", 0.0, 3.0, NOT_FOUND, "buyers",
-   "Pull-forward of all foreign purchases at full belief (share of monthly demand).")
+   "Stockpile target of every foreign product at full belief, in months of its orders (added to a product's "
+   "risk before hoarding.strength scales it).")
 _p("stockpile.open_rate", 0.08, "1/month", 0.0, 1.0,
    "facts.md (a): Tencent Nov 2023 'enough chips for a couple more generations'; rate NOT FOUND",
    "buyers", "Share of the unopened stockpile put into service each month.")
@@ -341,8 +349,10 @@ _p("smic.cards_per_wafer_other", 15.6, "cards/wafer", 1.0, 200.0,
    "vendors", "Good cards per SMIC wafer for the non-Huawei domestic vendors.", (15.6, 31.2))
 _p("maturity.learning_rate", 0.25, "per M cards", 0.0, 5.0,
    "facts.md (software): CANN open-sourcing, torch_npu; porting easy at PyTorch level (DeepSeek); rate NOT FOUND",
-   "vendors", "Growth of a vendor's ecosystem maturity per million cards installed (towards 1).",
-   (0.05, 1.0), calibrate=True)
+   "vendors", "Growth of a vendor's ecosystem maturity per million cards installed (towards 1). Not fitted: "
+   "2022-2025 do not identify it (the fit ran to the prior's floor and the loss moved by 2 over the whole "
+   "prior), so it keeps its prior and its uncertainty is carried into the bands.",
+   (0.05, 1.0))
 for _v, _m in (("Nvidia", 1.0), ("AMD", 0.2), ("Huawei", 0.35), ("Cambricon", 0.25), ("T-Head", 0.3),
                ("Kunlunxin", 0.3), ("Hygon", 0.4), ("OtherDomestic", 0.2)):
     _p(f"maturity.{_v}", _m, "0-1", 0.0, 1.0,
