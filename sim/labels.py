@@ -252,6 +252,7 @@ _METRIC_WORDS = {"service_level": "share of demand served", "compute_gap": "comp
                  "installed_compute": "installed compute", "units": "cards delivered", "revenue_usd": "sales (US$)",
                  "levy_usd": "levies paid (US$)", "grey_units": "smuggled cards",
                  "offshore_compute": "compute served abroad", "offshore_usd": "spent on compute abroad (US$)",
+                 "efficiency": "software efficiency (x)",
                  "smic_ai_wafers": "SMIC advanced wafers for AI chips", "smic_wafers_used":
                  "SMIC AI wafers used by domestic vendors", "hbm_stacks_used": "HBM stacks drawn from China's pool"}
 _FIELD_WORDS = {"domestic_min": "domestic minimum", "rate": "rate", "coverage": "coverage", "tpp_max":

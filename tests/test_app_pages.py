@@ -436,3 +436,17 @@ def test_teach_page_says_the_month_s_shares_of_cards_and_compute():
     month = at.select_slider(key="v:month").value
     said = [c.value for c in at.caption if c.value.startswith(f"In {month}:")]
     assert said and "Nvidia" in said[0] and "of cards" in said[0] and "of compute" in said[0]
+
+
+def test_buyers_page_shows_the_stockpile_and_the_efficiency_response():
+    """MODEL.md 9.4: Tencent's stockpile and its 'use the chips more efficiently' response, for any buyer."""
+    at = ok(app().run())
+    at.switch_page("sim/ui/pages/buyers.py").run()
+    ok(at)
+    specs = [json.dumps(chart_spec(at, i)) for i in range(len(at.get("vega_lite_chart")))]
+    eff = next(i for i, s in enumerate(specs) if "Efficiency multiplier" in s)
+    vals = [r["value"] for t in chart_rows(at, eff) for r in t]
+    assert vals and min(vals) >= 1.0 - 1e-9 and max(vals) > 1.0     # the multiplier rises when short
+    run = next(i for i, s in enumerate(specs) if "Months of demand in the stockpile" in s)
+    assert max(r["value"] for t in chart_rows(at, run) for r in t) > 0
+    assert any("Tencent" in c.value for c in at.caption)

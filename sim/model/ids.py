@@ -55,6 +55,7 @@ BUYER_METRICS: tuple[str, ...] = (
     "stockpile_compute",
     "offshore_compute",
     "offshore_usd",
+    "efficiency",
 )
 TIER_METRICS: tuple[str, ...] = ("domestic_fraction", "compute")
 MARKET_METRICS: tuple[str, ...] = ("compute_gap", "price_index", "smic_ai_wafers", "smic_wafers_used",

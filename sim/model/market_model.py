@@ -829,6 +829,7 @@ class MarketModel(mesa.Model):
         rec.tier[:, t, :, 1] = tt
         b[..., 7] = self.offshore_now
         b[..., 8] = self.offshore_usd
+        b[..., 9] = self.efficiency   # software-efficiency multiplier of the compute installed (section 7.9)
         rec.market[:, t, 0] = 1.0 - (self.inst_aec + self.off_aec).sum(axis=1) / np.maximum(self.target_aec.sum(axis=1),
                                                                                             1e-9)
         rec.market[:, t, 1] = self.price_index

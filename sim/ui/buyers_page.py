@@ -24,17 +24,16 @@ def _pick(label: str, options, field: str, key: str, fmt=str):
 
 
 def runway_frame(ens: E.Ensemble, buyer: str) -> pd.DataFrame:
-    """Months of demand the unopened stockpile would cover: stockpile cards x the foreign compute per card
-    delivered in the month (trailing 12 months), over the buyer's monthly compute demand."""
-    stock = ens.series(buyer, "stockpile_units")
+    """Months of demand the unopened stockpile covers: its compute (``stockpile_compute``, A100-equivalents)
+    over the buyer's monthly compute demand."""
+    stock = ens.series(buyer, "stockpile_compute")
     demand = ens.series(buyer, "demand_compute")
-    fu, fc = ens.series("Foreign", "units"), ens.series("Foreign", "compute")
-    k = np.ones(12)
-    roll_u = np.apply_along_axis(lambda x: np.convolve(x, k)[: len(x)], 1, fu)
-    roll_c = np.apply_along_axis(lambda x: np.convolve(x, k)[: len(x)], 1, fc)
-    per_card = np.divide(roll_c, roll_u, out=np.ones_like(roll_c), where=roll_u > 0)
-    runway = np.divide(stock * per_card, demand, out=np.zeros_like(stock), where=demand > 0)
-    return _band(ens, runway, "Runway")
+    return _band(ens, np.divide(stock, demand, out=np.zeros_like(stock), where=demand > 0), "Runway")
+
+
+def efficiency_frame(ens: E.Ensemble, buyer: str) -> pd.DataFrame:
+    """The buyer's software-efficiency multiplier (more work from the chips it has when short of compute)."""
+    return _band(ens, ens.series(buyer, "efficiency"), "Efficiency")
 
 
 CARDS_COMPUTE = ("cards", "compute")
@@ -87,12 +86,13 @@ def _render() -> None:
     left, right = st.columns(2)
     with left:
         rw = runway_frame(ens, buyer)
-        st.markdown("**Stockpile runway** (unopened cards)")
+        st.markdown("**Stockpile runway** (unopened cards bought ahead)")
         common.show_altair(charts.lines_chart(rw, "Months of demand in the stockpile", "Series",
                         {"Runway": "#332288"}, fmt=".1f"),
                         key="runway_chart")
-        st.caption("Estimate: unopened cards × compute per foreign card delivered (trailing 12 months) ÷ the "
-                   "buyer's monthly compute demand.")
+        st.caption("The unopened stockpile's compute ÷ the buyer's monthly compute demand. Tencent said in "
+                   "Nov 2023 that its stockpile was large, and in May 2025 that it would last 'a few more "
+                   "generations' of models.")
     with right:
         unmet = ens.series(buyer, "unmet_compute")
         dem = ens.series(buyer, "demand_compute")
@@ -101,6 +101,13 @@ def _render() -> None:
         common.show_altair(charts.lines_chart(_band(ens, share, "Unmet"), "Unmet share of compute demand", "Series",
                         {"Unmet": "#CC6677"}, fmt="%"),
                         key="unmet_chart")
+
+    st.markdown("**Using the chips more efficiently** (software-efficiency multiplier of the compute installed)")
+    common.show_altair(charts.lines_chart(efficiency_frame(ens, buyer), "Efficiency multiplier", "Series",
+                                          {"Efficiency": "#117733"}, fmt=".2f", height=200), key="efficiency_chart")
+    st.caption("A buyer short of compute gets more work from the chips it has (efficiency.max, efficiency.rate): "
+               "Tencent's response to the 2023 rules was to 'make usage of our AI chips more efficient' and "
+               "move inference to lower-end chips (docs/ODD.md, 7.9).")
 
     st.subheader(f"Why {buyer} switched: {tier.replace('_', ' ')} work")
     terms = E.term_differences(ens, buyer, tier)

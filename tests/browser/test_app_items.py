@@ -309,7 +309,7 @@ def test_5_text_is_large_enough_and_meets_wcag_aa_contrast(page, app_url):
     assert_legible(page, "[data-testid=stVegaLiteChart]", 40, 60)
 
 
-@pytest.mark.parametrize("path, charts_shown", [("/compare?seeds=5&compare=no-controls", 3), ("/buyers?seeds=5", 8),
+@pytest.mark.parametrize("path, charts_shown", [("/compare?seeds=5&compare=no-controls", 3), ("/buyers?seeds=5", 9),
                                                 ("/teach?seeds=5&lesson=tightening-2023&month=2024-06", 1)])
 def test_5_the_other_pages_charts_and_text_are_as_legible(page, app_url, path, charts_shown):
     page.set_viewport_size({"width": 1500, "height": 2600})
