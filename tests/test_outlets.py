@@ -222,7 +222,8 @@ def test_per_buyer_floor_keeps_frontier_training_foreign(early_guidance):
         m, out = _choice(early_guidance, **{"china.floor_per_buyer": per_buyer,   # the floor alone: every
                                             "tiers.min_train_perf.frontier_training": 0.0,   # card may train
                                             "tiers.min_train_perf.training": 0.0,
-                                            "choice.switching_scale": 10.0})   # and buyers prefer foreign
+                                            "choice.switching_scale": 10.0,   # buyers prefer foreign
+                                            "hoarding.strength": 0.0})         # and buy nothing ahead
         legal_f = ~m.domestic & ~m.virtual
         fr = []
         for month, need, probs, floor in out:

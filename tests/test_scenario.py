@@ -24,7 +24,7 @@ BAD_CASES: dict[str, list[tuple[str, str]]] = {
     "unknown_top_level_key.toml": [("paramters", "unknown top-level key")],
     "unknown_scenario_key.toml": [("scenario.horizon", "unknown key")],
     "unknown_parameter.toml": [("parameters.hoarding.strenght", "unknown parameter")],
-    "parameter_out_of_bounds.toml": [("parameters.hoarding.strength", "outside the bounds [0, 12]")],
+    "parameter_out_of_bounds.toml": [("parameters.hoarding.strength", "outside the bounds [0, 24]")],
     "wrong_type.toml": [("scenario.seed", "integer"),
                         ("parameters.hoarding.strength", "must be a number"),
                         ("parameters.us.reactive.enabled", "must be true or false")],
