@@ -704,7 +704,8 @@ class MarketModel(mesa.Model):
     def offshore(self) -> None:
         """Offshore outlet (``offshore.enabled``): a buyer serves ``buyers.<b>.offshore_share`` of its unmet
         training compute abroad (rented or built there), paying ``offshore.cost_multiple`` x the A100 list price
-        per A100-equivalent from the budget it has left this month. The compute leaves the unmet (so it is not
+        per A100-equivalent from the budget it has left this month, less what is kept back for the window's
+        later months (``_capex_reserve``). The compute leaves the unmet (so it is not
         deferred) and is reported apart (``offshore_compute``, ``offshore_usd``); it is never a delivery."""
         share = self.offshore_share
         if not share.any():
@@ -712,8 +713,8 @@ class MarketModel(mesa.Model):
         want = share[:, :, None] * self.unmet * self.is_training_tier  # (R, B, T)
         w = want.sum(axis=2)
         cost = self.p["offshore.cost_multiple"] * self.ref_cost  # (R,) US$ per A100-equivalent
-        afford = self.capex_left / cost[:, None]
-        scale = np.where(w > afford, np.divide(afford, w, out=np.zeros_like(w), where=w > 0), 1.0)
+        afford = np.maximum(self.capex_left - self._capex_reserve(), 0.0) / cost[:, None]   # as buying ahead
+        scale = np.where(w > afford, np.divide(afford, w, out=np.zeros_like(w), where=w > 1e-9), 1.0)
         got = want * scale[:, :, None]
         self.unmet = self.unmet - got
         self.offshore_now = got.sum(axis=2)
