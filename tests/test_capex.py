@@ -69,3 +69,24 @@ def test_a_yearly_window_finances_a_larger_rush_ahead_of_the_h20_rule(short):
     h20 = list(rec.product_ids).index("h20")
     units = rec.legal("units")[:, q1, h20].sum(axis=1)
     assert units[2:].mean() > 1.5 * units[:2].mean(), units
+
+
+def test_a_buyer_under_a_full_domestic_floor_stocks_no_legal_foreign_cards():
+    """MODEL.md 9.5: a floor binds the whole purchase, buying ahead included. From Nov 2025 state-funded data
+    centres must buy domestic only (StateCompute is fully state-linked): it buys no legal foreign card ahead."""
+    from sim.model.ids import BUYERS
+    from sim.model.market_model import MarketModel
+    from sim.model.scenario import load_scenario
+
+    sc = load_scenario("history").with_changes(header={"end": "2026-03"},
+                                                parameters={"hoarding.strength": 12.0})   # plenty of appetite
+    m = MarketModel(sc, seed=1, mesa_collect=False)
+    names, state = list(m.months), BUYERS.index("StateCompute")
+    stocked = []
+    while m.running:
+        month = names[m.t]
+        m.step()
+        if month >= "2025-11":
+            assert m.floor[0, state] == pytest.approx(1.0)
+            stocked.append(m.delivered[0, state, -1][m._legal_foreign].sum())   # the hoarding order class
+    assert len(stocked) == 5 and sum(stocked) == 0.0

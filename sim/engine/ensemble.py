@@ -209,7 +209,8 @@ def domestic_delivered(ens: Ensemble, buyer: str, field: str = "units") -> np.nd
     x = d[:, :, BUYERS.index(buyer), :, DELIVERY_FIELDS.index(field)]
     dom = x[:, :, [VENDORS.index(v) for v in DOMESTIC_VENDORS]].sum(axis=2)
     tot = x.sum(axis=2)
-    return np.divide(dom, tot, out=np.zeros_like(tot), where=tot > 0)
+    share = np.divide(dom, tot, out=np.zeros_like(tot), where=tot > 0)
+    return np.clip(share, 0.0, 1.0)   # a sum of the parts can pass the total by a rounding error
 
 
 def annual_by_run(ens: Ensemble, metric: str = "unit_share", entity: str = "Nvidia") -> pd.DataFrame:

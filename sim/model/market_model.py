@@ -207,6 +207,7 @@ class MarketModel(mesa.Model):
         self.is_training_tier = np.array([t in TRAINING_TIERS for t in TIERS])
         self.compliant_slots = {v: [self.pidx[x] for x in xs] for v, xs in COMPLIANT_SLOTS.items()}
         self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
+        self._legal_foreign = (~self.domestic) & np.array([x != GREY for x in ids])  # (P,) floors bind these
 
     def _build_time(self) -> None:
         p = self.p
@@ -620,6 +621,9 @@ class MarketModel(mesa.Model):
         gross = ((self.demand_now / self.efficiency[:, :, None])[..., None] * self.probs
                  * self._inv_perf[:, None]).sum(axis=2)   # (R, B, P) cards
         hoard = np.maximum(gross * self.hoard_mult - self.stock, 0.0)
+        # a domestic floor binds the buyer's whole purchase, buying ahead included (MODEL.md 9.5): it may
+        # stock legal foreign cards only in the share (1 - floor) its floor leaves foreign
+        hoard = hoard * np.where(self._legal_foreign, 1.0 - self.floor[:, :, None], 1.0)
         price = self.price_buyer[:, None, :]
         base_spend = (per_bp * price).sum(axis=2)
         hoard_spend = (hoard * price).sum(axis=2)
