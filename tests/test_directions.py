@@ -88,10 +88,23 @@ def test_cheaper_or_more_plentiful_domestic_chips_never_help_nvidia(history, bas
     assert not d["wrong"].any(), d[d["wrong"]].to_string()
 
 
-def test_a_reversal_named_as_card_mix_is_one_of_cards_only(history, named):
+def test_a_reversal_named_as_card_mix_is_one_of_cards(history, named):
     mix = [(e, y, b) for (e, y, b), why in named.items() if "card mix" in why.lower()]
     assert mix, "the table names no reversal as card mix; drop this test if none remains"
     assert {b for _, _, b in mix} == {"units"}
-    d = C.removal_directions(history, seeds=SEEDS, basis="compute").set_index(["event", "year"])
+    d = C.removal_directions(history, seeds=SEEDS, basis="units").set_index(["event", "year"])
+    dc = C.removal_directions(history, seeds=SEEDS, basis="compute").set_index(["event", "year"])
     for e, y, _ in mix:
-        assert not d.loc[(e, y), "wrong"], (e, y)
+        assert d.loc[(e, y), "change"] < dc.loc[(e, y), "change"], (e, y)   # more cards lost than compute
+
+
+def test_a_reversal_named_as_a_competitor_leaves_the_foreign_share_no_lower(history, named):
+    from sim.engine import ensemble as E
+
+    rows = [(e, y, b) for (e, y, b), why in named.items() if why.lower().startswith("competitor")]
+    assert rows, "the table names no reversal as a competitor; drop this test if none remains"
+    for e, y, b in rows:
+        metric = C.BASIS[b]
+        with_ = E.annual(E.run_ensemble(history, SEEDS), metric, ("Foreign",)).loc[y, "Foreign"]
+        without = E.annual(E.run_ensemble(history.with_changes(remove=[e]), SEEDS), metric, ("Foreign",))
+        assert without.loc[y, "Foreign"] >= with_ - 0.005, (e, y, b)
