@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from sim.engine.runs import OutputDirError, default_out_dir, run_scenario, write_run
-from sim.model.params import table
+from sim.model.params import PARAMS, table
 from sim.model.scenario import (
     ScenarioError,
     find_scenario,
@@ -35,6 +35,14 @@ def cmd_run(a) -> int:
         sc = load_scenario(a.scenario)
     except ScenarioError as e:
         return _err(e.lines())
+    keep = [k for x in a.keep for k in x.split(",") if k]
+    unknown = [k for k in keep if k not in PARAMS]
+    if unknown:
+        return _err(f"--keep: unknown parameter(s) {', '.join(unknown)} (see `python -m sim describe`)")
+    if keep and not a.parameter_sets:
+        return _err("--keep applies to --parameter-sets only")
+    if a.parameter_sets and not sc.load_parameter_sets():
+        return _err(f"{a.scenario}: the scenario declares no parameter sets (scenario.parameter_sets)")
     n = a.seeds if a.seeds is not None else sc.header.replicates
     too_big = check_run_size(n, len(sc.months))
     if too_big:
@@ -45,7 +53,7 @@ def cmd_run(a) -> int:
     except OutputDirError as e:
         return _err(str(e))
     try:
-        res = run_scenario(sc, seeds=n, trace=a.trace)
+        res = run_scenario(sc, seeds=n, trace=a.trace, parameter_sets=a.parameter_sets, keep=keep)
     except BaseException:
         staging.discard()
         raise
@@ -127,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --out")
     r.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True,
                    help="write the decision trace (default on)")
+    r.add_argument("--parameter-sets", action="store_true",
+                   help="replicate i also uses the scenario's accepted parameter set i mod K (bands carry parameter "
+                        "uncertainty, as in the app)")
+    r.add_argument("--keep", action="append", default=[], metavar="NAME[,NAME]",
+                   help="with --parameter-sets: parameters whose values in the scenario file the sets do not "
+                        "replace (the changes made in the app)")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check scenario files; one line per problem")
     v.add_argument("files", nargs="+")

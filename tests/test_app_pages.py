@@ -299,27 +299,38 @@ def test_teach_link_with_a_lesson_opens_its_preset():
 # ---------------------------------------------------------------- preview, then the full ensemble
 
 
-def test_new_input_draws_a_preview_then_the_full_ensemble():
+@pytest.mark.parametrize("bands", ["sets", "seeds"])
+def test_new_input_draws_a_preview_then_the_full_ensemble(bands):
     """A new input draws the first seeds at once; the page then finishes the rest and redraws. What is
-    finally shown equals the full ensemble run in one go."""
+    finally shown equals the full ensemble run in one go: by default with the scenario's accepted parameter
+    sets (as ``run_scenario(parameter_sets=True)``, the changed parameter keeping its value in every run),
+    with ``bands=seeds`` the seed noise only."""
     import numpy as np
 
     from sim.engine import ensemble as E
+    from sim.engine.runs import run_scenario
     from sim.model.scenario import load_scenario
     from sim.ui import state
     from sim.ui.settings import Settings
 
-    at = app(seeds="12", **{"hoarding.strength": "2.5"})
+    at = app(seeds="12", **{"hoarding.strength": "2.5"}, **({"bands": bands} if bands != "sets" else {}))
     at.run()
     ok(at)
     assert at.get("vega_lite_chart"), "main chart missing"
     assert not [c for c in at.caption if "Preview from" in c.value], "the final page still shows the preview"
-    s = Settings("history", (("hoarding.strength", 2.5),), (), (), 12)
+    s = Settings("history", (("hoarding.strength", 2.5),), (), (), 12, bands)
     cache = state._runs()
     full, pre = cache.get(state._key(s, 12)), cache.get(state._key(s, state.PREVIEW_SEEDS))
     assert full is not None and full.n_runs == 12 and pre is not None and pre.n_runs == state.PREVIEW_SEEDS
-    sc = load_scenario("history").with_changes(parameters={"hoarding.strength": 2.5})
-    direct = E.run_ensemble(sc, 12)
+    sc = load_scenario("history")
+    if bands == "sets":
+        res = run_scenario(sc, seeds=12, trace=True, parameters={"hoarding.strength": 2.5}, parameter_sets=True)
+        assert "hoarding.strength" in res.parameter_sets[0]   # the change wins over a value the sets carry
+        direct = E.Ensemble.from_records(res.records, len(res.parameter_sets))
+        assert full.n_sets == len(sc.load_parameter_sets()) > 0
+    else:
+        direct = E.run_ensemble(sc.with_changes(parameters={"hoarding.strength": 2.5}), 12)
+        assert full.n_sets == 0
     assert full.seeds == direct.seeds
     np.testing.assert_array_equal(full.values, direct.values)
     np.testing.assert_array_equal(pre.values, direct.values[: state.PREVIEW_SEEDS])

@@ -8,15 +8,16 @@ tables of the output contract, for downloads only. No streamlit import here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from sim.engine import tables
-from sim.engine.batch import Job, run_batch
+from sim.engine.batch import run_batch
 from sim.engine.executors import run_jobs
+from sim.engine.runs import replicate_jobs
 from sim.model.calendar import month_dates
 from sim.model.ids import BUYERS, DOMESTIC_VENDORS, ORIGINS, TIERS, VENDORS
 from sim.model.records import DELIVERY_FIELDS, TRACE_TERMS, TRACE_VALUES, Records
@@ -34,7 +35,9 @@ class Ensemble:
     values: (runs, months, series) for the series ``keys`` (entity, metric);
     dec: (runs, months, buyers, tiers, origins, len(DEC_VALUES)) decision trace;
     events: per run, the (month, event id) pairs the model applied;
-    records: the runs' full records (per-product and per-buyer-and-vendor detail).
+    records: the runs' full records (per-product and per-buyer-and-vendor detail);
+    n_sets: the number K of accepted parameter sets the runs cycled through (run r used set r mod K), 0
+    when every run used the scenario's own values (seed noise only).
     """
     months: np.ndarray  # datetime64[us], first of month
     keys: tuple[tuple[str, str], ...]
@@ -43,14 +46,15 @@ class Ensemble:
     dec: np.ndarray
     events: tuple[tuple[tuple[str, str], ...], ...]
     records: Records | None = field(default=None, compare=False, repr=False)
+    n_sets: int = 0
 
     @classmethod
-    def from_records(cls, rec: Records) -> Ensemble:
+    def from_records(cls, rec: Records, n_sets: int = 0) -> Ensemble:
         values, keys = tables.series_matrix(rec)
         dec = rec.trace if rec.trace is not None else np.zeros((rec.n_runs, rec.n_months, len(BUYERS), len(TIERS),
                                                                 len(ORIGINS), len(DEC_VALUES)))
         return cls(month_dates(rec.months), tuple(keys), tuple(int(s) for s in rec.seeds), values, dec,
-                   tuple(tuple(e) for e in rec.events), rec)
+                   tuple(tuple(e) for e in rec.events), rec, int(n_sets))
 
     @property
     def n_runs(self) -> int:
@@ -85,19 +89,26 @@ class Ensemble:
 
 
 def run_ensemble(scenario: Scenario, n_seeds: int, on_month: Callable[[int, int], bool | None] | None = None,
-                 first_seed: int = 0, executor=None) -> Ensemble:
+                 first_seed: int = 0, executor=None, parameter_sets: list[dict] | None = None,
+                 keep: Iterable[str] = ()) -> Ensemble:
     """Run replicates ``first_seed .. first_seed + n_seeds - 1`` of the scenario (seeds derived from its
     master seed, as the CLI does), with the decision trace.
+
+    ``parameter_sets`` (e.g. ``scenario.load_parameter_sets()``): replicate r also uses accepted set
+    ``r mod K``, whose values replace the scenario's except for the parameters named in ``keep`` (a
+    user's own changes), as ``run_scenario(..., parameter_sets=True)`` does. Replicates are numbered
+    globally, so the first runs of a larger ensemble equal a smaller one.
 
     Without an executor the runs are one batch in this process (the app's way: no worker processes), and
     on_month(done, total) is called after every month (for a progress bar); returning False cancels the
     run (``sim.engine.batch.Cancelled``). With an executor (``sim.engine.executors``) the runs are
     batched across its workers; the result is identical."""
     seeds = derive_seeds(scenario.header.seed, first_seed + int(n_seeds))[first_seed:]
-    jobs = [Job(scenario, int(s), first_seed + i) for i, s in enumerate(seeds)]
+    sets = list(parameter_sets or [])
+    jobs, _ = replicate_jobs(scenario, seeds, first_seed, sets or None, keep)
     if executor is not None:
-        return Ensemble.from_records(run_jobs(jobs, executor, trace=True))
-    return Ensemble.from_records(run_batch(jobs, trace=True, on_month=on_month))
+        return Ensemble.from_records(run_jobs(jobs, executor, trace=True), len(sets))
+    return Ensemble.from_records(run_batch(jobs, trace=True, on_month=on_month), len(sets))
 
 
 # ---------------------------------------------------------------- summaries
@@ -221,6 +232,23 @@ def annual_by_run(ens: Ensemble, metric: str = "unit_share", entity: str = "Nvid
     num = pd.DataFrame(ens.series(entity, base).T).groupby(years).sum()
     den = pd.DataFrame(ens.series("Total", base).T).groupby(years).sum()
     return num / den.where(den > 0)
+
+
+def annual_spread(ens: Ensemble, year: int, metric: str = "unit_share", entities=("Nvidia", "Domestic"),
+                  lo: float = 0.05, hi: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Per entity, the lo and hi quantiles over the runs of its annual share in ``year`` (ratio of annual
+    sums, as ``annual``); empty when the runs do not reach that year."""
+    out = {}
+    for e in entities:
+        x = annual_by_run(ens, metric, e)
+        if year not in x.index:
+            return {}
+        v = x.loc[year].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if len(v):
+            q = np.quantile(v, [lo, hi])
+            out[e] = (float(q[0]), float(q[1]))
+    return out
 
 
 def choice_terms(ens: Ensemble) -> pd.DataFrame:

@@ -74,7 +74,7 @@ class RunResult:
 def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[int] | None = None,
                  trace: bool = False, parameters: dict[str, Any] | None = None,
                  parameter_sets: bool | list[dict[str, float]] = False, executor=None,
-                 details: Iterable[str] = ("deliveries",)) -> RunResult:
+                 details: Iterable[str] = ("deliveries",), keep: Iterable[str] = ()) -> RunResult:
     """Run a scenario for several seeds.
 
     seeds: a number of replicates (seeds derived from the scenario's master seed), an explicit list of
@@ -83,7 +83,8 @@ def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[
     ``parameter_sets``: combine seed noise with parameter uncertainty. True uses the scenario's
     declared accepted parameter sets (``scenario.parameter_sets``), or pass a list of dicts;
     replicate i then also uses set ``i mod K`` (its values replace the scenario's; ``parameters``
-    still win). Off by default: every replicate uses the scenario's own values.
+    and the scenario's values of the parameters named in ``keep`` still win). Off by default: every
+    replicate uses the scenario's own values.
     ``executor``: where the batches run (``sim.engine.executors``; default this process).
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -102,20 +103,31 @@ def run_scenario(scenario: Scenario | str | Path = "history", seeds: int | list[
             raise ValueError(f"scenario {sc.name!r} declares no parameter sets (scenario.parameter_sets)")
     elif parameter_sets:
         sets = [dict(x) for x in parameter_sets]
-    set_of_run = [i % len(sets) for i in range(len(seed_list))] if sets else None
+    jobs, set_of_run = replicate_jobs(sc, seed_list, sets=sets, keep={*keep, *(parameters or ())})
+    t0 = time.perf_counter()
+    rec = run_jobs(jobs, executor, trace=trace, details=tuple(details))
+    return RunResult(sc, seed_list, rec, time.perf_counter() - t0, set_of_run, sets, sets_file)
+
+
+def replicate_jobs(sc: Scenario, seeds: list[int], first_run: int = 0, sets: list[dict[str, float]] | None = None,
+                   keep: Iterable[str] = ()) -> tuple[list[Job], list[int] | None]:
+    """The jobs of replicates ``first_run .. first_run + len(seeds) - 1`` (run ``first_run + i`` gets
+    ``seeds[i]``) and, with accepted parameter sets, the set each one uses: replicate r uses set ``r mod K``,
+    whose values replace the scenario's except for the parameters named in ``keep``. Each set's scenario
+    is built once."""
+    keep = set(keep)
+    set_of_run = [(first_run + i) % len(sets) for i in range(len(seeds))] if sets else None
     variants: dict[int, Scenario] = {}
     jobs = []
-    for i, s in enumerate(seed_list):
+    for i, s in enumerate(seeds):
         sc_i = sc
         if sets:
             k = set_of_run[i]
             if k not in variants:
-                variants[k] = sc.with_changes(parameters={**sets[k], **(parameters or {})})
+                variants[k] = sc.with_changes(parameters={n: v for n, v in sets[k].items() if n not in keep})
             sc_i = variants[k]
-        jobs.append(Job(sc_i, int(s), i))
-    t0 = time.perf_counter()
-    rec = run_jobs(jobs, executor, trace=trace, details=tuple(details))
-    return RunResult(sc, seed_list, rec, time.perf_counter() - t0, set_of_run, sets, sets_file)
+        jobs.append(Job(sc_i, int(s), first_run + i))
+    return jobs, set_of_run
 
 
 def annual_shares(ts: pd.DataFrame, metric: str = "unit_share",

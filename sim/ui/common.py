@@ -23,6 +23,7 @@ from sim.ui.settings import (
     BASIS_WORDS,
     PAIRED,
     Settings,
+    band_sets,
     custom_scenario,
     scenario_file_name,
     with_pair,
@@ -214,11 +215,34 @@ def show_altair(chart, key: str, **kw) -> None:
     st.altair_chart(charts.themed(chart, size), width=kw.pop("width", "stretch"), key=key, theme=None, **kw)
 
 
-def band_caption(ens: E.Ensemble, show_observed: bool) -> None:
+SPREAD_YEAR = 2028   # the projection year whose spread the band caption gives in words
+
+
+def band_words(ens: E.Ensemble) -> str:
+    """What the band is: the middle 90% of the runs, and what varies between them."""
+    if ens.n_sets:
+        used = "" if ens.n_runs >= ens.n_sets else f", of which these runs use the first {ens.n_runs}"
+        return (f"middle 90% of {ens.n_runs} runs, each with its own seed and one of {ens.n_sets} accepted "
+                f"parameter sets (calibration and forward-looking assumptions{used})")
+    return f"middle 90% of {ens.n_runs} runs (seed noise only)"
+
+
+def spread_words(ens: E.Ensemble, basis: str, year: int = SPREAD_YEAR) -> str:
+    """How uncertain ``year`` is, in words: the 5–95% range of Nvidia's and the domestic vendors' annual
+    share over the runs ("" when the runs end before that year)."""
+    sp = E.annual_spread(ens, year, basis, ("Nvidia", "Domestic"))
+    if not sp:
+        return ""
+    names = {"Nvidia": "Nvidia", "Domestic": "domestic vendors"}
+    parts = [f"{names[e]} {pct(lo)}–{pct(hi)}" for e, (lo, hi) in sp.items()]
+    return f"In {year}, 90% of the runs give {' and '.join(parts)} of {BASIS_WORDS[basis]} (annual share)."
+
+
+def band_caption(ens: E.Ensemble, show_observed: bool, basis: str = "unit_share") -> None:
     """What the lines, the band and the observed points mean, in words on the page."""
-    txt = (f"**Lines** are the mean of {ens.n_runs} runs of the model (each with different random draws). "
-           "**The shaded band** around a line is the range of the middle 90% of those runs (5th to 95th "
-           "percentile): the spread of the model's outcomes, not a forecast error.")
+    txt = (f"**Band:** {band_words(ens)}. {spread_words(ens, basis)} **Lines** are the mean of the runs. "
+           "The shaded band around a line is the range of the middle 90% of the runs (5th to 95th percentile): "
+           "the spread of the model's outcomes, not a forecast error.")
     if show_observed:
         txt += (" **Observed data:** circles are observed shares the model is fitted to; squares are observed "
                 "shares at the start, which the runs begin from (\"initial\" in the data file); triangles are "
@@ -274,7 +298,7 @@ def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: dict | alt.To
 
     def toml() -> str:
         sc = custom_scenario(base, s).with_changes(header={"replicates": s.seeds})
-        return sc.to_toml()
+        return reproduce_note(base, s, f"{stem}.toml") + sc.to_toml()
 
     def png() -> bytes:
         return charts.to_image(chart, "png")
@@ -290,15 +314,40 @@ def downloads(ens: E.Ensemble, base: Scenario, s: Settings, chart: dict | alt.To
                          key=f"{key}:parquet", on_click="ignore", icon=":material/download:")
     c[2].download_button("Scenario TOML", toml, f"{stem}.toml", "application/toml", key=f"{key}:toml",
                          on_click="ignore", icon=":material/download:",
-                         help="The current settings as a scenario file: `python -m sim run FILE` reproduces the run.")
+                         help="The current settings as a scenario file; its first lines give the command that "
+                              "reproduces the run (`python -m sim run FILE`, with `--parameter-sets` when the bands "
+                              "carry parameter uncertainty).")
     c[3].download_button("Chart PNG", png, f"{stem}-chart.png", "image/png", key=f"{key}:png", on_click="ignore",
                          icon=":material/image:")
     c[4].download_button("Chart SVG", svg, f"{stem}-chart.svg", "image/svg+xml", key=f"{key}:svg",
                          on_click="ignore", icon=":material/image:")
 
 
+def reproduce_command(base: Scenario, s: Settings, fname: str) -> str:
+    """The command line that reruns these settings saved as ``fname``, bands included."""
+    cmd = f"python -m sim run {fname} --seeds {s.seeds}"
+    if band_sets(base, s):
+        cmd += " --parameter-sets"
+        if s.params:
+            cmd += " --keep " + ",".join(k for k, _ in s.params)
+    return cmd
+
+
+def reproduce_note(base: Scenario, s: Settings, fname: str) -> str:
+    """TOML comment lines for a downloaded scenario: what the app's bands carried and how to rerun it."""
+    sets = band_sets(base, s)
+    if sets:
+        f = base.header.parameter_sets
+        what = (f"runs and parameter uncertainty (run r uses accepted parameter set r mod {len(sets)} of {f}; "
+                f"your changed parameters keep their values)")
+    else:
+        what = "runs only (seed noise; every run uses this file's values)"
+    return f"# Bands in the app: {what}.\n# Reproduce: {reproduce_command(base, s, fname)}\n"
+
+
 def settings_summary(base: Scenario, s: Settings) -> str:
-    parts = [f"**{state.scenario_label(s.scenario)}**", f"{s.seeds} runs"]
+    runs = f"{s.seeds} runs" + ("" if band_sets(base, s) else " (seed noise only)")
+    parts = [f"**{state.scenario_label(s.scenario)}**", runs]
     if s.params:
         parts.append(f"{len(s.params)} parameter(s) changed")
     if s.off:
@@ -369,7 +418,7 @@ def what_changed(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, prev:
                        "share in a month.")
             return None
         # the scenario as shipped on the same seeds as the result shown (a preview is set against a preview)
-        base_s = Settings(scenario=s.scenario, seeds=ens.n_runs)
+        base_s = Settings(scenario=s.scenario, seeds=ens.n_runs, bands=s.bands)
         try:
             e0 = state.ensemble(base_s, f"{name} as shipped", preview=False)
         except (ScenarioError, state.OverBudget) as e:
@@ -451,7 +500,10 @@ def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story
         st.dataframe(whatchanged.attribution_table(res), hide_index=True, key="attr_table")
         st.caption(f"{nice[outcome]}, share points against the scenario as shipped. Each change's part is its "
                    "average effect over every order in which the changes could be made (Shapley); the parts add "
-                   "up to the total. ± is a 95% interval from the spread over the runs.")
+                   "up to the total. ± is a 95% interval from the spread over the runs."
+                   + (" The combinations run on the same seeds with the scenario's own parameter values, not the "
+                      "accepted parameter sets of the bands, so the total can differ a little from the move "
+                      "shown above." if ens.n_sets else ""))
 
 
 def run_history_box(s: Settings) -> None:

@@ -39,7 +39,7 @@ def _settings_of(choice: str, cur: Settings) -> Settings:
         return st.session_state["saved"][choice[len(SAVED):]]
     if choice.startswith(history.PREFIX):
         return history.get(choice)["settings"]
-    return Settings(scenario=choice, seeds=cur.seeds)
+    return Settings(scenario=choice, seeds=cur.seeds, bands=cur.bands)
 
 
 def _pick(label: str, field: str, key: str, default: str, opts: list[str], help: str) -> str:
@@ -99,7 +99,8 @@ def _render() -> None:
                 "90% of the paired differences)")
     common.show_altair(charts.difference_chart(d, basis), key="cmp_diff")
     if not paired:
-        st.caption("A and B used different random draws, so only the difference of the means is shown.")
+        st.caption("A and B used different random draws or parameter sets (Bands in the sidebar), so only the "
+                   "difference of the means is shown.")
     st.subheader("What differs")
     table = diff.scenario_diff(sa_sc, sb_sc)
     if table.empty:

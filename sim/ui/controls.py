@@ -7,6 +7,7 @@ switches (Streamlit forgets the state of widgets that are not drawn) and drive t
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import streamlit as st
 
@@ -15,7 +16,7 @@ from sim.model.params import PARAMS, Param
 from sim.model.scenario import Scenario, ScenarioError, list_scenarios
 from sim.ui import state
 from sim.ui.explain import source_markdown
-from sim.ui.settings import SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
+from sim.ui.settings import BANDS, SEEDS_MAX, SEEDS_MIN, UPLOAD_PREFIX, Settings, base_value
 
 # Actor groups of the parameter table (the Model page filters by them).
 GROUPS = {"US": "US", "China": "China", "vendors": "Vendors", "buyers": "Buyers", "market": "Market"}
@@ -80,13 +81,13 @@ def _on_scenario_change() -> None:
     new = st.session_state["w:scenario"]
     s = state.settings()
     if new != s.scenario:
-        state.set_settings(Settings(scenario=new, seeds=s.seeds))
+        state.set_settings(Settings(scenario=new, seeds=s.seeds, bands=s.bands))
         state.clear_widgets()
 
 
 def _reset_changes() -> None:
     s = state.settings()
-    state.set_settings(Settings(scenario=s.scenario, seeds=s.seeds))
+    state.set_settings(Settings(scenario=s.scenario, seeds=s.seeds, bands=s.bands))
     state.clear_widgets()
 
 
@@ -120,7 +121,7 @@ def upload_box() -> None:
                 key = state.store_upload(up.getvalue().decode("utf-8"))
                 ss["upload_names"][key] = up.name
                 cur = state.settings()
-                state.set_settings(Settings(scenario=key, seeds=cur.seeds))
+                state.set_settings(Settings(scenario=key, seeds=cur.seeds, bands=cur.bands))
                 state.clear_widgets()
                 st.rerun()
         if ss.get("upload_error"):
@@ -137,7 +138,31 @@ def seeds_slider() -> None:
                    "redraw. In links: `seeds=N`.")
     v = st.session_state["w:seeds"]
     if v != s.seeds:
-        state.set_settings(Settings(s.scenario, s.params, s.off, s.moved, v))
+        state.set_settings(replace(s, seeds=v))
+
+
+def bands_control(base: Scenario) -> None:
+    """What the bands carry: the runs' seed noise and the scenario's accepted parameter sets, or the seed
+    noise only. Disabled (runs only) for a scenario that declares no parameter sets."""
+    s = state.settings()
+    n_sets = len(base.load_parameter_sets())
+    key = "w:bands"
+    if key not in st.session_state:
+        st.session_state[key] = s.bands if n_sets else "seeds"
+    st.radio("Bands", list(BANDS), key=key, format_func=BANDS.get, disabled=not n_sets,
+             help=(f"**Runs and parameter uncertainty:** each run has its own seed and one of the scenario's "
+                   f"{n_sets or 'K'} accepted parameter sets (values from the calibration that fit the history "
+                   "equally well, and the forward-looking assumptions drawn from their plausible ranges), so the "
+                   "band shows how uncertain the projection is. **Runs only:** every run uses the scenario's own "
+                   "values and the band shows the random draws alone (seed noise). Parameters you change in the "
+                   "sidebar keep your value in every run. In links: `bands=seeds` for runs only."))
+    if not n_sets:
+        st.caption("This scenario declares no accepted parameter sets (`parameter_sets` in its file), so its "
+                   "bands show the runs' random draws only.")
+        return
+    v = st.session_state[key]
+    if v != s.bands:
+        state.set_settings(replace(s, bands=v))
 
 
 def _fmt_value(v) -> str:
@@ -203,6 +228,7 @@ def sidebar(base: Scenario, params: bool = True) -> None:
             st.caption(desc)
         upload_box()
         seeds_slider()
+        bands_control(base)
         if params:
             st.divider()
             parameter_controls(base)

@@ -52,9 +52,9 @@ def _fmt(v) -> str:
 
 def paired_difference(a: E.Ensemble, b: E.Ensemble, metric: str, entities) -> tuple[pd.DataFrame, bool]:
     """B − A of a monthly share per entity: mean and 5-95% band of the per-seed differences when both
-    ensembles used the same seeds (paired), else the difference of means (band collapsed)."""
+    ensembles used the same seeds and parameter sets (paired), else the difference of means (band collapsed)."""
     xa, xb = a.block(list(entities), metric), b.block(list(entities), metric)
-    paired = a.seeds == b.seeds and np.array_equal(a.months, b.months)
+    paired = a.seeds == b.seeds and a.n_sets == b.n_sets and np.array_equal(a.months, b.months)
     if paired:
         d = xb - xa
         mean, q = d.mean(axis=0), np.quantile(d, [0.05, 0.95], axis=0)

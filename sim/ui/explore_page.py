@@ -57,7 +57,7 @@ def _render() -> None:
                                   height=560 if present else CHART_HEIGHT,
                                   prev=prev["lines"][basis] if prev is not None else None, nums=nums)
         common.show_chart(chart, key="explore_chart")
-        common.band_caption(ens, show_obs)
+        common.band_caption(ens, show_obs, basis)
     common.attribution_box(base, s, ens, basis, story)
     common.downloads(ens, base, s, chart)
     common.run_history_box(s)

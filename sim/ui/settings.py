@@ -1,7 +1,7 @@
 """The app's current settings: one frozen, hashable, order-normalised value.
 
 Settings name a base scenario (a shipped one, or an uploaded one by content digest), parameter
-overrides, switched-off events, moved events and the ensemble size. They round-trip through the
+overrides, switched-off events, moved events, the ensemble size and what the bands carry. They round-trip through the
 page URL (query parameters), so a copied link reproduces the same view, and they build the scenario
 that is run (``Scenario.with_changes``) and downloaded as TOML. No streamlit import here.
 """
@@ -18,6 +18,10 @@ from sim.model.params import PARAMS, Param
 from sim.model.scenario import Scenario, ScenarioError
 
 SEEDS_MIN, SEEDS_MAX, SEEDS_DEFAULT = 5, 50, 20
+# What the bands carry: "sets" (each run its own seed and one of the scenario's accepted parameter sets;
+# seed noise only for a scenario that declares none) or "seeds" (seed noise only). In links: bands=seeds.
+BANDS = {"sets": "runs and parameter uncertainty", "seeds": "runs only"}
+BANDS_DEFAULT = "sets"
 DEFAULT_SCENARIO = "history"
 UPLOAD_PREFIX = "upload-"
 BASES = ("unit_share", "value_share", "compute_share")
@@ -32,7 +36,7 @@ def with_pair(basis: str) -> list[str]:
     """The chosen basis first, then the shares of cards and of compute not already among them."""
     return [basis] + [b for b in PAIRED if b != basis]
 # Query-parameter names that are not parameter names (parameter names always contain a dot).
-VIEW_KEYS = ("scenario", "seeds", "off", "move", "basis", "observed", "buyer", "tier", "compare", "compare_a",
+VIEW_KEYS = ("scenario", "seeds", "bands", "off", "move", "basis", "observed", "buyer", "tier", "compare", "compare_a",
              "lesson", "month", "present", "grid")
 # Text view options: (field, default). Lists of valid values are checked by ``from_query``.
 TEXT_VIEW = ("buyer", "tier", "compare", "compare_a", "lesson", "month", "grid")
@@ -78,12 +82,15 @@ class Settings:
     off: tuple[str, ...] = ()
     moved: tuple[tuple[str, str], ...] = ()
     seeds: int = SEEDS_DEFAULT
+    bands: str = BANDS_DEFAULT
 
     def __post_init__(self):
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
         object.__setattr__(self, "off", tuple(sorted(set(self.off))))
         object.__setattr__(self, "moved", tuple(sorted(dict(self.moved).items())))
         object.__setattr__(self, "seeds", int(min(SEEDS_MAX, max(SEEDS_MIN, int(self.seeds)))))
+        if self.bands not in BANDS:
+            raise ValueError(f"bands must be one of {', '.join(BANDS)}, got {self.bands!r}")
 
     @property
     def param_dict(self) -> dict[str, Any]:
@@ -150,6 +157,12 @@ def apply(base: Scenario, s: Settings) -> Scenario:
     return base.with_changes(parameters=s.param_dict, events=events or None, remove=list(s.off) or None)
 
 
+def band_sets(base: Scenario, s: Settings) -> list[dict[str, float]]:
+    """The accepted parameter sets the runs of these settings cycle through (run r uses set r mod K): the
+    base scenario's, when the bands carry parameter uncertainty and it declares some; else none."""
+    return base.load_parameter_sets() if s.bands == "sets" else []
+
+
 def base_value(base: Scenario, name: str) -> Any:
     """A parameter's value in the base scenario (its override there, else the default)."""
     return base.parameters.get(name, PARAMS[name].default)
@@ -163,6 +176,8 @@ def to_query(s: Settings, v: View | None = None) -> dict[str, str | list[str]]:
     q: dict[str, str | list[str]] = {"scenario": s.scenario}
     if s.seeds != SEEDS_DEFAULT:
         q["seeds"] = str(s.seeds)
+    if s.bands != BANDS_DEFAULT:
+        q["bands"] = s.bands
     for k, val in s.params:
         q[k] = fmt_value(val)
     if s.off:
@@ -214,6 +229,12 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
                 problems.append(f"seeds: {seeds} is outside {SEEDS_MIN}-{SEEDS_MAX}; clipped")
         except ValueError:
             problems.append(f"seeds: not a whole number ({last('seeds')!r})")
+    bands = BANDS_DEFAULT
+    if last("bands") is not None:
+        if last("bands") in BANDS:
+            bands = last("bands")
+        else:
+            problems.append(f"bands: {last('bands')!r} is not one of {', '.join(BANDS)} (ignored)")
     params: dict[str, Any] = {}
     for k, vals in q.items():
         if k in VIEW_KEYS or not vals:
@@ -256,7 +277,7 @@ def from_query(q: Mapping[str, list[str]], known_scenarios: list[str],
                                 "the rule is switched off")
                 del moved[eid]
                 off.append(eid)
-    s = Settings(scen, tuple(params.items()), tuple(off), tuple(moved.items()), seeds)
+    s = Settings(scen, tuple(params.items()), tuple(off), tuple(moved.items()), seeds, bands)
     view = View()
     basis = last("basis")
     if basis is not None:

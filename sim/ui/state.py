@@ -33,6 +33,7 @@ from sim.ui.settings import (
     Settings,
     View,
     apply,
+    band_sets,
     from_query,
     to_query,
 )
@@ -171,7 +172,7 @@ KEEP = ("w:upload",)  # the uploader keeps its file; the upload is processed onc
 WIDGET_PREFIXES = ("p:", "on:", "mo:", "w:", "v:", "g:")
 
 
-def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds")) -> None:
+def clear_widgets(prefixes=("p:", "on:", "mo:", "w:scenario", "w:seeds", "w:bands")) -> None:
     for k in list(st.session_state.keys()):
         if isinstance(k, str) and k.startswith(prefixes) and k not in KEEP:
             del st.session_state[k]
@@ -361,8 +362,13 @@ def _runs() -> _RunCache:
     return _RunCache(CACHE_MB * 2**20, COMPUTE_SLOTS)
 
 
-def _key(s: Settings, seeds: int) -> tuple:
-    return (s.scenario, s.params, s.off, s.moved, int(seeds), _scenario_version())
+def _key(s: Settings, seeds: int, sets: list[dict] | None = None) -> tuple:
+    """The cache key of the first ``seeds`` runs of these settings. The bands enter as what the runs use:
+    the accepted parameter ``sets`` (default: those of the settings, ``band_sets``), or none."""
+    if sets is None:
+        sets = band_sets(base_scenario(s.scenario), s)
+    bands = ("sets", hash(tuple(tuple(sorted(x.items())) for x in sets))) if sets else "seeds"
+    return (s.scenario, s.params, s.off, s.moved, bands, int(seeds), _scenario_version())
 
 
 def check_budget(sc: Scenario, seeds: int, analysis: bool = False) -> None:
@@ -438,8 +444,10 @@ class Slot:
         self.runs.leave(self.ticket)
 
 
-def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
-    """Run seeds first_seed .. first_seed + n - 1 in this session's script thread, slice by slice, each
+def _compute(sc: Scenario, n: int, first_seed: int, label: str, sets: list[dict] | None = None,
+             keep: tuple[str, ...] = ()) -> E.Ensemble:
+    """Run seeds first_seed .. first_seed + n - 1 (with the accepted parameter ``sets`` and the user's
+    parameters ``keep``: ``run_ensemble``) in this session's script thread, slice by slice, each
     slice in a compute slot; seeds past the preview are background work, which pauses between months for
     other sessions (``_RunCache``). Waiting for a slot and every progress update are points where
     Streamlit stops a run whose input has been superseded."""
@@ -467,13 +475,14 @@ def _compute(sc: Scenario, n: int, first_seed: int, label: str) -> E.Ensemble:
                     if bar is not None and (done % 6 == 0 or done == total):
                         bar.progress(min(1.0, (done_before + k * done / total) / n), text=label)
 
-                parts.append(E.run_ensemble(sc, k, on_month=on_month, first_seed=lo).records)
+                parts.append(E.run_ensemble(sc, k, on_month=on_month, first_seed=lo, parameter_sets=sets,
+                                            keep=keep).records)
             finally:
                 slot.give()
     finally:
         slot.close()
         box.empty()
-    return E.Ensemble.from_records(parts[0] if len(parts) == 1 else parts[0].concat(parts))
+    return E.Ensemble.from_records(parts[0] if len(parts) == 1 else parts[0].concat(parts), len(sets or ()))
 
 
 def analysis_run(fn, progress=None):
@@ -496,27 +505,32 @@ def analysis_run(fn, progress=None):
 
 
 def ensemble(s: Settings, what: str = "", preview: bool = True) -> E.Ensemble:
-    """The seed ensemble for these settings (cached by input; computed once per distinct input).
+    """The ensemble for these settings (cached by input; computed once per distinct input): each run its
+    own seed and, when the bands carry parameter uncertainty (``Settings.bands``), one of the scenario's
+    accepted parameter sets, the user's parameter changes kept.
 
     With ``preview`` a new input returns the first PREVIEW_SEEDS seeds at once and leaves the rest to
     ``finish_pending`` (called by the page after drawing), which redraws the page with all seeds."""
     runs = _runs()
-    key = _key(s, s.seeds)
+    base = _load_base(s.scenario, _scenario_version())
+    sets = band_sets(base, s)
+    key = _key(s, s.seeds, sets)
     full = runs.get(key)
     if full is not None:
         return full
-    sc = apply(_load_base(s.scenario, _scenario_version()), s)
+    sc = apply(base, s)
     check_budget(sc, s.seeds)
+    keep = tuple(k for k, _ in s.params)
     first = min(s.seeds, PREVIEW_SEEDS) if preview else s.seeds
-    pkey = _key(s, first)
+    pkey = _key(s, first, sets)
     pre = runs.get(pkey)
     if pre is None:
         label = f"Running {first} runs of the model{' for ' + what if what else ''}…"
-        pre = _compute(sc, first, 0, label)
+        pre = _compute(sc, first, 0, label, sets, keep)
         runs.put(pkey, pre)
     if first == s.seeds:
         return pre
-    st.session_state.setdefault("_pending", {})[key] = (sc, first, what)
+    st.session_state.setdefault("_pending", {})[key] = (sc, first, what, pkey, sets, keep)
     return pre
 
 
@@ -530,15 +544,15 @@ def finish_pending() -> None:
     if not pending:
         return
     runs = _runs()
-    for key, (sc, first, what) in pending.items():
+    for key, (sc, first, what, pkey, sets, keep) in pending.items():
         if runs.get(key) is not None:
             continue
-        pre = runs.get(key[:4] + (first, key[5]))
-        n = key[4]
+        pre = runs.get(pkey)
+        n = key[5]
         label = f"Completing the ensemble: runs {first + 1}–{n} of {n}{' for ' + what if what else ''}…"
-        rest = _compute(sc, n - first, first, label)
-        base = pre.records if pre is not None else _compute(sc, first, 0, label).records
-        runs.put(key, E.Ensemble.from_records(base.concat([base, rest.records])))
+        rest = _compute(sc, n - first, first, label, sets, keep)
+        base = pre.records if pre is not None else _compute(sc, first, 0, label, sets, keep).records
+        runs.put(key, E.Ensemble.from_records(base.concat([base, rest.records]), len(sets)))
     st.rerun()
 
 

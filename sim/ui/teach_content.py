@@ -9,7 +9,7 @@ import pandas as pd
 from sim.engine import ensemble as E
 from sim.model import rules as _rules
 from sim.model.scenario import Scenario
-from sim.ui.settings import Settings
+from sim.ui.settings import BANDS_DEFAULT, Settings
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,9 @@ class Lesson:
     scenario: str
     last_month: str | None = None  # rules effective after this month are switched off
 
-    def settings(self, base: Scenario, seeds: int) -> Settings:
+    def settings(self, base: Scenario, seeds: int, bands: str = BANDS_DEFAULT) -> Settings:
         off = tuple(e.id for e in base.events if self.last_month and e.effective > self.last_month)
-        return Settings(scenario=self.scenario, off=off, seeds=seeds)
+        return Settings(scenario=self.scenario, off=off, seeds=seeds, bands=bands)
 
 
 LESSONS: tuple[Lesson, ...] = (

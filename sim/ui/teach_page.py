@@ -12,9 +12,9 @@ from sim.ui import teach_content as T
 def _apply_lesson() -> None:
     lid = st.session_state["v:lesson"] or T.LESSONS[0].id
     ls = T.lesson(lid)
-    seeds = state.settings().seeds
+    cur = state.settings()
     base = state.base_scenario(ls.scenario)
-    state.set_settings(ls.settings(base, seeds))
+    state.set_settings(ls.settings(base, cur.seeds, cur.bands))
     state.set_view(lesson=lid, month="")
     state.clear_widgets()
     st.session_state.pop("v:month", None)
@@ -46,7 +46,7 @@ def _lesson_from_link() -> None:
     if v.lesson in T.LESSON_IDS and not s.n_changes:
         ls = T.lesson(v.lesson)
         if s.scenario in (ls.scenario, "history"):
-            state.set_settings(ls.settings(state.base_scenario(ls.scenario), s.seeds))
+            state.set_settings(ls.settings(state.base_scenario(ls.scenario), s.seeds, s.bands))
             state.clear_widgets()
 
 
@@ -66,7 +66,7 @@ def _render() -> None:
     s = state.settings()
     if lid:
         st.markdown(f"#### {T.lesson(lid).question}")
-        if T.lesson(lid).settings(state.base_scenario(T.lesson(lid).scenario), s.seeds) != s:
+        if T.lesson(lid).settings(state.base_scenario(T.lesson(lid).scenario), s.seeds, s.bands) != s:
             st.caption("The settings no longer match this lesson's preset (pick the lesson again to restore it).")
     else:
         st.caption("Pick a lesson to start, or step through the current settings.")

@@ -115,7 +115,7 @@ def _passing(ens: E.Ensemble, basis: str) -> str:
 
 def moves(e0: E.Ensemble, e1: E.Ensemble, basis: str) -> tuple[list[Move], bool]:
     """Headline shares before and after, with the paired difference over runs when both used the same seeds."""
-    paired = e0.seeds == e1.seeds and np.array_equal(e0.months, e1.months)
+    paired = e0.seeds == e1.seeds and e0.n_sets == e1.n_sets and np.array_equal(e0.months, e1.months)
     out = []
     for ent, year in HEADLINES:
         a, b = E.annual_by_run(e0, basis, ent), E.annual_by_run(e1, basis, ent)
