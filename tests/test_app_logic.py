@@ -74,12 +74,25 @@ def test_url_round_trip(history):
 
 def test_url_problems_are_reported_and_dropped(history):
     q = {"scenario": ["nope"], "x.unknown": ["1"], "choice.switching_scale": ["99"], "off": ["no-such-rule"],
-         "move": ["garbage"], "seeds": ["abc"], "basis": ["weird"]}
+         "move": ["garbage"], "seeds": ["abc"], "basis": ["weird"], "bands": ["params"]}
     parsed = from_query(q, list_scenarios(), history)
     assert parsed.settings == Settings()
     text = "\n".join(parsed.problems)
-    for key in ("scenario:", "x.unknown:", "choice.switching_scale:", "off:", "move:", "seeds:", "basis:"):
+    for key in ("scenario:", "x.unknown:", "choice.switching_scale:", "off:", "move:", "seeds:", "basis:",
+                "bands: 'params'"):
         assert key in text
+
+
+def test_bands_in_the_url(history):
+    """Runs only travels in a link as bands=seeds; the default (runs and parameter uncertainty) is left out."""
+    assert "bands" not in to_query(Settings())
+    s = Settings(scenario="history", seeds=9, bands="seeds")
+    q = to_query(s)
+    assert q["bands"] == "seeds"
+    parsed = from_query(_as_lists(q), list_scenarios(), history)
+    assert parsed.problems == [] and parsed.settings == s and parsed.settings != Settings(seeds=9)
+    with pytest.raises(ValueError):
+        Settings(bands="both")
 
 
 @pytest.mark.parametrize("month", ["2019-06", "2021-12", "2031-01", "2099-12"])
@@ -124,6 +137,54 @@ def test_ensemble_tables_match_the_runner(history):
     pd.testing.assert_frame_equal(ens.timeseries(), ref.timeseries)
     pd.testing.assert_frame_equal(ens.decisions(), ref.decisions)
     assert list(ens.seeds) == list(ref.seeds)
+
+
+@pytest.fixture(scope="module")
+def short_history(history):
+    return history.with_changes(header={"end": "2023-03"})
+
+
+def test_ensemble_with_parameter_sets_equals_run_scenario(short_history):
+    """run_ensemble with the scenario's accepted sets runs exactly what run_scenario(parameter_sets=True)
+    runs: the same seeds, replicate i with set i mod K, and it differs from the seed-only ensemble."""
+    sets = short_history.load_parameter_sets()
+    assert len(sets) > 6
+    ens = E.run_ensemble(short_history, 6, parameter_sets=sets)
+    ref = run_scenario(short_history, seeds=6, trace=True, parameter_sets=True)
+    assert list(ens.seeds) == list(ref.seeds) and ens.n_sets == len(sets)
+    assert ref.parameter_set_of_run == list(range(6))
+    pd.testing.assert_frame_equal(ens.timeseries(), ref.timeseries)
+    pd.testing.assert_frame_equal(ens.decisions(), ref.decisions)
+    plain = E.run_ensemble(short_history, 6)
+    assert plain.n_sets == 0 and not np.array_equal(plain.values, ens.values)
+
+
+def test_ensemble_keeps_the_users_parameters_over_the_sets(short_history):
+    """A parameter named in keep has the scenario's (the user's) value in every run, whatever the sets
+    say: the runs equal run_scenario with that parameter given as an override."""
+    sets = short_history.load_parameter_sets()
+    name = "hoarding.strength"
+    assert all(name in x for x in sets) and len({x[name] for x in sets[:4]}) > 1
+    changed = short_history.with_changes(parameters={name: 9.5})
+    kept = E.run_ensemble(changed, 4, parameter_sets=sets, keep=[name])
+    ref = run_scenario(short_history, seeds=4, trace=True, parameters={name: 9.5}, parameter_sets=True)
+    np.testing.assert_array_equal(kept.values, E.Ensemble.from_records(ref.records).values)
+    overwritten = E.run_ensemble(changed, 4, parameter_sets=sets)   # without keep the sets' values win
+    assert not np.array_equal(kept.values, overwritten.values)
+    np.testing.assert_array_equal(overwritten.values, E.run_ensemble(short_history, 4, parameter_sets=sets).values)
+
+
+def test_preview_runs_equal_the_first_runs_of_the_full_ensemble(short_history):
+    """The app's preview (the first 5 runs) and the rest (first_seed=5) make exactly the 20-run ensemble:
+    replicate r uses set r mod K whichever slice it is run in."""
+    sets = short_history.load_parameter_sets()[:7]   # K < 20: runs 7.. wrap around to set 0
+    full = E.run_ensemble(short_history, 20, parameter_sets=sets)
+    pre = E.run_ensemble(short_history, 5, parameter_sets=sets)
+    rest = E.run_ensemble(short_history, 15, first_seed=5, parameter_sets=sets)
+    assert pre.seeds == full.seeds[:5] and pre.seeds + rest.seeds == full.seeds
+    np.testing.assert_array_equal(pre.values, full.values[:5])
+    np.testing.assert_array_equal(rest.values, full.values[5:])
+    np.testing.assert_array_equal(rest.dec, full.dec[5:])
 
 
 def test_parallel_ensemble_equals_serial(history):
@@ -485,3 +546,36 @@ def test_what_changed_names_a_reversal_of_a_moved_rule_and_buying_ahead():
     # the same runs without a change of rules: nothing is called a reversal
     same = W.explain(base, Settings("history", seeds=5), e0, e0, "unit_share")
     assert not [w for w in same.why if w.startswith("**A reversal:**")]
+
+
+def test_downloaded_scenario_says_how_to_reproduce_the_bands(short_history, tmp_path):
+    """The downloaded TOML records the bands and the command; that command reruns exactly the app's runs
+    (the accepted parameter sets, the changed parameter kept)."""
+    from sim.cli import main
+    from sim.ui import common
+    from sim.ui.settings import band_sets
+
+    s = Settings(scenario="history", params=(("hoarding.strength", 9.5),), seeds=5)
+    note = common.reproduce_note(short_history, s, "mine.toml")
+    assert "accepted parameter set r mod 40 of history.parameter_sets.csv" in note
+    cmd = common.reproduce_command(short_history, s, "mine.toml")
+    assert cmd == "python -m sim run mine.toml --seeds 5 --parameter-sets --keep hoarding.strength"
+    only = Settings(scenario="history", params=s.params, seeds=5, bands="seeds")
+    assert "runs only" in common.reproduce_note(short_history, only, "x.toml")
+    assert "--parameter-sets" not in common.reproduce_command(short_history, only, "x.toml")
+    f = tmp_path / "mine.toml"
+    f.write_text(note + custom_scenario(short_history, s).to_toml(), encoding="utf-8")
+    args = cmd.split()[4:]
+    args[0] = str(f)
+    assert main(["run", *args, "--out", str(tmp_path / "out")]) == 0
+    ts = pd.read_parquet(tmp_path / "out" / "timeseries.parquet")
+    app_runs = E.run_ensemble(apply(short_history, s), 5, parameter_sets=band_sets(short_history, s),
+                              keep=["hoarding.strength"])
+    pd.testing.assert_frame_equal(ts, app_runs.timeseries())
+
+
+def test_runs_with_and_without_parameter_sets_are_not_paired(short_history):
+    a = E.run_ensemble(short_history, 5)
+    b = E.run_ensemble(short_history, 5, parameter_sets=short_history.load_parameter_sets())
+    assert diff.paired_difference(a, a, "unit_share", list(VENDORS))[1]
+    assert not diff.paired_difference(a, b, "unit_share", list(VENDORS))[1]

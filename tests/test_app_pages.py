@@ -166,6 +166,61 @@ def test_explore_accepts_a_valid_upload():
     assert not at.error
 
 
+def _band_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("**Band:**"))
+
+
+def test_explore_bands_carry_the_parameter_sets_by_default_and_can_be_runs_only():
+    """The Bands control defaults to runs and parameter uncertainty for a scenario with accepted parameter
+    sets; the caption under the chart says what the band is and how wide 2028 is; runs only narrows the
+    band to seed noise and travels in the link."""
+    from sim.model.scenario import load_scenario
+
+    k = len(load_scenario("history").load_parameter_sets())
+    at = ok(app().run())
+    radio = at.radio(key="w:bands")
+    assert radio.value == "sets" and not radio.disabled
+    cap = _band_caption(at)
+    assert f"middle 90% of 5 runs, each with its own seed and one of {k} accepted parameter sets" in cap, cap
+    assert "In 2028, 90% of the runs give Nvidia" in cap and "domestic vendors" in cap, cap
+    assert "bands" not in at.query_params
+    wide = chart_rows(at)
+    radio.set_value("seeds").run()
+    ok(at)
+    assert at.session_state["settings"].bands == "seeds"
+    cap = _band_caption(at)
+    assert "middle 90% of 5 runs (seed noise only)" in cap and "parameter sets" not in cap, cap
+    assert chart_rows(at) != wide
+    assert at.query_params["bands"] in ("seeds", ["seeds"])
+    again = ok(app(bands="seeds").run())   # the link reproduces the choice
+    assert again.radio(key="w:bands").value == "seeds" and again.session_state["settings"].bands == "seeds"
+    assert _band_caption(again) == cap
+
+
+def test_explore_bad_bands_in_the_link_is_reported_and_ignored():
+    at = ok(app(bands="everything").run())
+    assert any("bands: 'everything'" in w.value for w in at.warning)
+    assert at.radio(key="w:bands").value == "sets" and at.session_state["settings"].bands == "sets"
+
+
+def test_explore_bands_control_is_disabled_for_a_scenario_without_parameter_sets():
+    """An upload that declares no accepted parameter sets (a full scenario, extending none) has seed-noise
+    bands only: the control is disabled and a caption says why."""
+    from sim.model.scenario import load_scenario
+
+    text = "\n".join(ln for ln in load_scenario("history").to_toml().splitlines()
+                     if not ln.startswith("parameter_sets"))
+    at = ok(app().run())
+    at.file_uploader(key="w:upload").upload("nosets.toml", text.encode(), "application/toml").run()
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["settings"].scenario.startswith("upload-")
+    radio = at.radio(key="w:bands")
+    assert radio.disabled and radio.value == "seeds"
+    assert any("declares no accepted parameter sets" in c.value for c in at.caption)
+    assert "middle 90% of 5 runs (seed noise only)" in _band_caption(at)
+
+
 def test_explore_downloads_are_offered():
     at = ok(app().run())
     labels = {b.proto.label for b in at.get("download_button")}

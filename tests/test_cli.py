@@ -349,3 +349,26 @@ def test_derived_seeds_are_distinct_and_prefix_stable():
     assert len(set(s)) == 200
     assert derive_seeds(HISTORY_SEED, 20) == s[:20]
     assert derive_seeds(HISTORY_SEED + 1, 5) != s[:5]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--parameter-sets", "--keep", "no.such"], "--keep: unknown parameter(s) no.such"),
+    (["--keep", "hoarding.strength"], "--keep applies to --parameter-sets only"),
+])
+def test_run_refuses_bad_parameter_set_options_before_running(tmp_path, capsys, args, message):
+    from sim.cli import main
+
+    assert main(["run", "history", "--seeds", "2", "--out", str(tmp_path / "out"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_refuses_parameter_sets_for_a_scenario_without_them(tmp_path, capsys):
+    from sim.cli import main
+    from sim.model.scenario import load_scenario
+
+    f = tmp_path / "nosets.toml"
+    f.write_text("\n".join(ln for ln in load_scenario("history").to_toml().splitlines()
+                           if not ln.startswith("parameter_sets")), encoding="utf-8")
+    assert main(["run", str(f), "--seeds", "2", "--parameter-sets", "--out", str(tmp_path / "out")]) == 2
+    assert "declares no parameter sets" in capsys.readouterr().err
