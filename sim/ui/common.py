@@ -240,9 +240,9 @@ def spread_words(ens: E.Ensemble, basis: str, year: int = SPREAD_YEAR) -> str:
 
 def band_caption(ens: E.Ensemble, show_observed: bool, basis: str = "unit_share") -> None:
     """What the lines, the band and the observed points mean, in words on the page."""
-    txt = (f"**Band:** {band_words(ens)}. {spread_words(ens, basis)} **Lines** are the mean of the runs. "
-           "The shaded band around a line is the range of the middle 90% of the runs (5th to 95th percentile): "
-           "the spread of the model's outcomes, not a forecast error.")
+    txt = (f"**Band:** {band_words(ens)}. {spread_words(ens, basis)} **Lines** are the mean of the runs of the "
+           "model. The shaded band around a line is the range of the middle 90% of the runs (5th to 95th "
+           "percentile): the spread of the model's outcomes, not a forecast error.")
     if show_observed:
         txt += (" **Observed data:** circles are observed shares the model is fitted to; squares are observed "
                 "shares at the start, which the runs begin from (\"initial\" in the data file); triangles are "
