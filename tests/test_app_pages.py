@@ -395,6 +395,20 @@ def _model_table(at: AppTest):
     return next(d.value for d in at.dataframe if "outside prior" in d.value.columns)
 
 
+@pytest.mark.parametrize("bands", ["sets", "seeds"])
+def test_model_page_says_when_the_runs_take_the_parameter_sets_values(bands):
+    at = ok(app(**({"bands": bands} if bands != "sets" else {})).run())
+    at.switch_page("sim/ui/pages/model.py").run()
+    ok(at)
+    said = [c.value for c in at.caption if "take one set's value in each run" in c.value]
+    assert bool(said) == (bands == "sets")
+    if said:
+        from sim.model.scenario import load_scenario
+
+        sets = load_scenario("history").load_parameter_sets()
+        assert f"the {len(sets[0])} parameters of the {len(sets)} accepted parameter sets" in said[0], said[0]
+
+
 def test_model_page_flags_a_value_run_outside_its_prior():
     """A value set on another page (demand growth 1.5/year, prior 0.3-0.8) is shown as run, beside the default
     and the prior, flagged, counted at the top and kept by the 'outside the prior' filter."""

@@ -12,6 +12,7 @@ from sim.model.params import PARAMS, table
 from sim.model.scenario import Scenario, ScenarioError, list_scenarios
 from sim.ui import common, state
 from sim.ui.controls import GROUPS
+from sim.ui.settings import band_sets
 
 ODD = Path(__file__).resolve().parents[2] / "docs" / "ODD.md"
 CURRENT = "current"
@@ -92,7 +93,9 @@ def _parameters() -> None:
         show = st.segmented_control("Show", list(SHOW), key="w:model_show", format_func=SHOW.get, default="all") \
             or "all"
     try:
-        full = scenario_table(_chosen_scenario(choice))
+        chosen = _chosen_scenario(choice)
+        full = scenario_table(chosen)
+        sets = band_sets(chosen, s)
     except ScenarioError as e:
         st.error("These settings do not make a valid scenario:\n\n" + "\n".join(f"- `{x}`" for x in e.lines()))
         return
@@ -128,7 +131,10 @@ def _parameters() -> None:
         df = df[df["calibrated"]]
     st.caption(f"{len(df)} of {len(full)} parameters. *runs*: the value the chosen scenario runs; *default*: the "
                "sourced default; *prior*: the plausible range used for uncertainty bands and sampling; *bounds*: "
-               "hard limits enforced on every input. *calibrated*: fitted by `python -m sim calibrate`.")
+               "hard limits enforced on every input. *calibrated*: fitted by `python -m sim calibrate`."
+               + (f" With *Bands: runs and parameter uncertainty* (in Explore's sidebar), the {len(sets[0])} "
+                  f"parameters of the {len(sets)} accepted parameter sets take one set's value in each run instead "
+                  "of *runs* (except those you changed)." if sets else ""))
     st.dataframe(df, hide_index=True, width="stretch", key="model_table",
                  column_config={"runs": st.column_config.Column("runs", help="The value the chosen scenario runs"),
                                 "outside prior": st.column_config.CheckboxColumn(
