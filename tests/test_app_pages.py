@@ -181,7 +181,7 @@ def test_explore_bands_carry_the_parameter_sets_by_default_and_can_be_runs_only(
     radio = at.radio(key="w:bands")
     assert radio.value == "sets" and not radio.disabled
     cap = _band_caption(at)
-    assert f"middle 90% of 5 runs, each with its own seed and one of {k} accepted parameter sets" in cap, cap
+    assert f"middle 90% of 5 runs, each with its own random draws and one of {k} accepted parameter sets" in cap, cap
     assert "In 2028, 90% of the runs give Nvidia" in cap and "domestic vendors" in cap, cap
     assert "bands" not in at.query_params
     wide = chart_rows(at)
@@ -189,7 +189,7 @@ def test_explore_bands_carry_the_parameter_sets_by_default_and_can_be_runs_only(
     ok(at)
     assert at.session_state["settings"].bands == "seeds"
     cap = _band_caption(at)
-    assert "middle 90% of 5 runs (seed noise only)" in cap and "parameter sets" not in cap, cap
+    assert "middle 90% of 5 runs (random draws only)" in cap and "parameter sets" not in cap, cap
     assert chart_rows(at) != wide
     assert at.query_params["bands"] in ("seeds", ["seeds"])
     again = ok(app(bands="seeds").run())   # the link reproduces the choice
@@ -218,7 +218,7 @@ def test_explore_bands_control_is_disabled_for_a_scenario_without_parameter_sets
     radio = at.radio(key="w:bands")
     assert radio.disabled and radio.value == "seeds"
     assert any("declares no accepted parameter sets" in c.value for c in at.caption)
-    assert "middle 90% of 5 runs (seed noise only)" in _band_caption(at)
+    assert "middle 90% of 5 runs (random draws only)" in _band_caption(at)
 
 
 def test_explore_downloads_are_offered():

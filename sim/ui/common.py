@@ -25,6 +25,7 @@ from sim.ui.settings import (
     Settings,
     band_sets,
     custom_scenario,
+    runs_words,
     scenario_file_name,
     with_pair,
 )
@@ -222,9 +223,9 @@ def band_words(ens: E.Ensemble) -> str:
     """What the band is: the middle 90% of the runs, and what varies between them."""
     if ens.n_sets:
         used = "" if ens.n_runs >= ens.n_sets else f", of which these runs use the first {ens.n_runs}"
-        return (f"middle 90% of {ens.n_runs} runs, each with its own seed and one of {ens.n_sets} accepted "
+        return (f"middle 90% of {ens.n_runs} runs, each with its own random draws and one of {ens.n_sets} accepted "
                 f"parameter sets (calibration and forward-looking assumptions{used})")
-    return f"middle 90% of {ens.n_runs} runs (seed noise only)"
+    return f"middle 90% of {ens.n_runs} runs (random draws only)"
 
 
 def spread_words(ens: E.Ensemble, basis: str, year: int = SPREAD_YEAR) -> str:
@@ -346,8 +347,7 @@ def reproduce_note(base: Scenario, s: Settings, fname: str) -> str:
 
 
 def settings_summary(base: Scenario, s: Settings) -> str:
-    runs = f"{s.seeds} runs" + ("" if band_sets(base, s) else " (seed noise only)")
-    parts = [f"**{state.scenario_label(s.scenario)}**", runs]
+    parts = [f"**{state.scenario_label(s.scenario)}**", runs_words(base, s)]
     if s.params:
         parts.append(f"{len(s.params)} parameter(s) changed")
     if s.off:
@@ -501,9 +501,9 @@ def _attribution(base: Scenario, s: Settings, ens: E.Ensemble, basis: str, story
         st.caption(f"{nice[outcome]}, share points against the scenario as shipped. Each change's part is its "
                    "average effect over every order in which the changes could be made (Shapley); the parts add "
                    "up to the total. ± is a 95% interval from the spread over the runs."
-                   + (" The combinations run on the same seeds with the scenario's own parameter values, not the "
-                      "accepted parameter sets of the bands, so the total can differ a little from the move "
-                      "shown above." if ens.n_sets else ""))
+                   + (" The combinations run on the same random draws with the scenario's own parameter values, "
+                      "not the accepted parameter sets of the bands, so the total can differ from the move shown "
+                      "above." if ens.n_sets else ""))
 
 
 def run_history_box(s: Settings) -> None:

@@ -150,7 +150,7 @@ def bands_control(base: Scenario) -> None:
     if key not in st.session_state:
         st.session_state[key] = s.bands if n_sets else "seeds"
     st.radio("Bands", list(BANDS), key=key, format_func=BANDS.get, disabled=not n_sets,
-             help=(f"**Runs and parameter uncertainty:** each run has its own seed and one of the scenario's "
+             help=(f"**Runs and parameter uncertainty:** each run has its own random draws (seed) and one of the scenario's "
                    f"{n_sets or 'K'} accepted parameter sets (values from the calibration that fit the history "
                    "equally well, and the forward-looking assumptions drawn from their plausible ranges), so the "
                    "band shows how uncertain the projection is. **Runs only:** every run uses the scenario's own "

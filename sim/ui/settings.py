@@ -163,6 +163,11 @@ def band_sets(base: Scenario, s: Settings) -> list[dict[str, float]]:
     return base.load_parameter_sets() if s.bands == "sets" else []
 
 
+def runs_words(base: Scenario, s: Settings) -> str:
+    """The ensemble in a few words: "20 runs", or "20 runs (random draws only)" when no parameter sets vary."""
+    return f"{s.seeds} runs" + ("" if band_sets(base, s) else " (random draws only)")
+
+
 def base_value(base: Scenario, name: str) -> Any:
     """A parameter's value in the base scenario (its override there, else the default)."""
     return base.parameters.get(name, PARAMS[name].default)

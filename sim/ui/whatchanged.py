@@ -22,7 +22,7 @@ from sim.model.records import PRODUCT_FIELDS
 from sim.model.scenario import Scenario
 from sim.ui.diff import month_text
 from sim.ui.explain import TERM_WORDS
-from sim.ui.settings import BASIS_WORDS, Settings, base_value
+from sim.ui.settings import BASIS_WORDS, Settings, base_value, runs_words
 
 HEADLINES = (("Nvidia", 2025), ("Huawei", 2025), ("Nvidia", 2027), ("Huawei", 2027), ("Domestic", 2027))
 KEY_ENTITIES = ("Nvidia", "Huawei", "Domestic")
@@ -58,10 +58,10 @@ def short_label(base: Scenario, s: Settings, scenario_label: str) -> str:
     """A one-line name for a run in the history (e.g. "history · Rule switched off: …")."""
     lines = change_lines(base, s)
     if not lines:
-        return f"{scenario_label} as shipped · {s.seeds} runs"
+        return f"{scenario_label} as shipped · {runs_words(base, s)}"
     first = lines[0] if len(lines[0]) <= 60 else lines[0][:59] + "…"
     more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
-    return f"{scenario_label} · {first}{more} · {s.seeds} runs"
+    return f"{scenario_label} · {first}{more} · {runs_words(base, s)}"
 
 
 @dataclass
