@@ -222,7 +222,7 @@ SPREAD_YEAR = 2028   # the projection year whose spread the band caption gives i
 def band_words(ens: E.Ensemble) -> str:
     """What the band is: the middle 90% of the runs, and what varies between them."""
     if ens.n_sets:
-        used = "" if ens.n_runs >= ens.n_sets else f", of which these runs use the first {ens.n_runs}"
+        used = "" if ens.n_runs >= ens.n_sets else f"; these runs use the first {ens.n_runs} sets"
         return (f"middle 90% of {ens.n_runs} runs, each with its own random draws and one of {ens.n_sets} accepted "
                 f"parameter sets (calibration and forward-looking assumptions{used})")
     return f"middle 90% of {ens.n_runs} runs (random draws only)"
@@ -235,7 +235,7 @@ def spread_words(ens: E.Ensemble, basis: str, year: int = SPREAD_YEAR) -> str:
     if not sp:
         return ""
     names = {"Nvidia": "Nvidia", "Domestic": "domestic vendors"}
-    parts = [f"{names[e]} {pct(lo)}–{pct(hi)}" for e, (lo, hi) in sp.items()]
+    parts = [f"{names[e]} {pct(lo)}" + ("" if pct(lo) == pct(hi) else f"–{pct(hi)}") for e, (lo, hi) in sp.items()]
     return f"In {year}, 90% of the runs give {' and '.join(parts)} of {BASIS_WORDS[basis]} (annual share)."
 
 
