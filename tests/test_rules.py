@@ -166,3 +166,24 @@ def test_historys_china_blocks_cover_nvidias_later_china_parts(short):
     assert m.launched_at[0, slot] < m.n_months, "the compliant part was not launched in this set-up"
     assert m.rules.block[0, :, slot].min() == 1.0
     assert m.records.field("units")[0, :, slot].sum() == 0.0
+    # the records say so (MODEL.md 9.6): the rule's coverage at the end includes the part launched after it
+    cov = dict(m.finish().coverage[0])
+    assert COMPLIANT in cov["cn-2025-09-cac-rtx6000d"] and "h20" in cov["cn-2025-09-cac-rtx6000d"]
+    assert cov["cn-2026-01-h200-customs-block"] == ("h200",)   # a rule naming only products covers only them
+
+
+def test_block_coverage_reaches_the_run_folder_and_the_teach_story(tmp_path):
+    import json
+
+    from sim.engine import ensemble as E
+    from sim.engine.runs import run_scenario, write_run
+    from sim.ui import teach_content as T
+
+    sc = load_scenario("history").with_changes(header={"end": "2025-12"})
+    res = run_scenario(sc, 2)
+    write_run(res, tmp_path / "run")
+    man = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert set(man["block_coverage"]) == {"0", "1"}
+    assert "rtx6000d" in man["block_coverage"]["0"]["cn-2025-09-cac-rtx6000d"]
+    story = T.narrative(sc, E.run_ensemble(sc, 2), "2025-09")
+    assert any(x.startswith("**It names a class of chips**") and "RTX Pro 6000D" in x for x in story.paragraphs)

@@ -184,6 +184,12 @@ def events_applied(ens: Ensemble, run: int = 0) -> list[tuple[str, str]]:
     return list(ens.events[run]) if ens.events else []
 
 
+def block_coverage(ens: Ensemble, run: int = 0) -> dict[str, tuple[str, ...]]:
+    """Each China block in force at the end of a run: the launched products it covered (class and names)."""
+    cov = ens.records.coverage if ens.records is not None else []
+    return dict(cov[run]) if cov else {}
+
+
 def term_differences(ens: Ensemble, buyer: str, tier: str) -> pd.DataFrame:
     """Per month, domestic minus foreign of each utility term (mean over runs), plus the domestic share."""
     b, t = BUYERS.index(buyer), TIERS.index(tier)

@@ -193,6 +193,8 @@ def manifest(result: RunResult, source_file: str | None = None, extra: dict | No
         "platform": platform.platform(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "events_applied": {str(k): v for k, v in result.events_applied.items()},
+        "block_coverage": {str(int(r)): {e: list(p) for e, p in cov}
+                           for r, cov in zip(result.records.run_ids, result.records.coverage)},
         **({"parameter_sets": {"file": result.parameter_sets_file, "count": len(result.parameter_sets),
                                "set_of_run": result.parameter_set_of_run, "sets": result.parameter_sets}}
            if result.parameter_sets else {}),

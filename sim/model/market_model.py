@@ -939,7 +939,18 @@ class MarketModel(mesa.Model):
     def finish(self) -> Records:
         """The records, with the events each run applied."""
         self.records.events = [[(self.months[t], e) for t, e in evs] for evs in self.events_applied]
+        self.records.coverage = self.block_coverage()
         return self.records
+
+    def block_coverage(self) -> list[list[tuple[str, tuple[str, ...]]]]:
+        """Per run, each China block in force: the launched products its class and names cover now."""
+        rules, n = self.rules, self.n_months
+        out: list[list[tuple[str, tuple[str, ...]]]] = [[] for _ in range(self.n_runs)]
+        for strength, _, ev in rules.block_rules.values():
+            cover = ev.covers(rules) & (self.launched_at < n)   # (R, P)
+            for r in np.flatnonzero(strength > 0):
+                out[r].append((ev.id, tuple(self.product_ids[i] for i in np.flatnonzero(cover[r]))))
+        return out
 
     def run(self) -> MarketModel:
         while self.running:

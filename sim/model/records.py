@@ -16,7 +16,9 @@ Blocks (R runs, n months):
 - ``made``     (R, n): Ascend cards made;
 - optional ``deliveries`` (R, n, B, V, 3): legal cards, compute and gross value delivered per buyer and
   vendor; ``buyer_product`` (R, n, B, P): cards per buyer and product (grey included); ``trace``
-  (R, n, B, T, 2, 7): the decision trace (TRACE_VALUES per buyer, tier and origin nest).
+  (R, n, B, T, 2, 7): the decision trace (TRACE_VALUES per buyer, tier and origin nest);
+- ``events`` per run, the (month, event id) applied, and ``coverage`` per run, the launched products each
+  China block in force at the end covered (its class and its names).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Records:
     buyer_product: np.ndarray | None = None
     trace: np.ndarray | None = None
     events: list[list[tuple[str, str]]] = field(default_factory=list)  # per run: (month, event id) applied
+    # per run: (event id, product ids) for each China block in force at the end, the launched products its
+    # class and names covered (MODEL.md 9.6: a class rule also covers parts launched after it)
+    coverage: list[list[tuple[str, tuple[str, ...]]]] = field(default_factory=list)
     run_ids: np.ndarray | None = None  # (R,) the callers' run numbers (default 0..R-1)
 
     def __post_init__(self):
@@ -74,7 +79,7 @@ class Records:
                    deliveries=np.zeros((R, n, B, V, len(DELIVERY_FIELDS))) if "deliveries" in details else None,
                    buyer_product=np.zeros((R, n, B, P)) if "buyer_product" in details else None,
                    trace=np.zeros((R, n, B, T, 2, len(TRACE_VALUES))) if "trace" in details else None,
-                   events=[[] for _ in range(R)])
+                   events=[[] for _ in range(R)], coverage=[[] for _ in range(R)])
 
     @property
     def n_runs(self) -> int:
@@ -133,8 +138,8 @@ class Records:
             v = getattr(self, f.name)
             if f.name in ("months", "product_ids", "vendor_of", "domestic", "grey"):
                 kw[f.name] = v
-            elif f.name == "events":
-                kw[f.name] = [v[i] for i in idx]
+            elif f.name in ("events", "coverage"):
+                kw[f.name] = [v[i] for i in idx] if v else []
             elif v is None:
                 kw[f.name] = None
             else:
@@ -153,7 +158,7 @@ class Records:
             vals = [getattr(p, f.name) for p in parts]
             if f.name in ("months", "product_ids", "vendor_of", "domestic", "grey"):
                 kw[f.name] = vals[0]
-            elif f.name == "events":
+            elif f.name in ("events", "coverage"):
                 kw[f.name] = [e for v in vals for e in v]
             elif any(v is None for v in vals):
                 kw[f.name] = None

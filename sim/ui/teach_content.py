@@ -178,6 +178,12 @@ def buying_ahead(sc: Scenario, ens: E.Ensemble, month: str) -> str | None:
             f"stockpiles ({stock / 1e3:,.0f} thousand cards now) and are put to work over the following months.")
 
 
+def _product_name(pid: str) -> str:
+    from sim.model.params import load_catalogue
+
+    return load_catalogue().get(pid, {}).get("name", pid.replace("_", " "))
+
+
 def narrative(sc: Scenario, ens: E.Ensemble, month: str) -> Narrative:
     """Short paragraphs for a month: rules announced or taking effect (sources as footnotes), buying
     ahead of a rule when it matters, model-made events, and the market."""
@@ -191,9 +197,13 @@ def narrative(sc: Scenario, ens: E.Ensemble, month: str) -> Narrative:
         notes.append((str(len(notes) + 1), source_markdown(e.source)))
         return notes[-1][0]
 
+    covered = E.block_coverage(ens, 0)
     for e in sc.events:
         if e.effective == month:
             out.append(event_story(e, note=note(e)))
+            if covered.get(e.id) and getattr(e, "_class_fields", lambda: {})():
+                out.append(f"**It names a class of chips**, so it covers parts launched later too; by the end of "
+                           f"the run: {', '.join(_product_name(x) for x in covered[e.id])}.")
         elif e.announced == month:
             n = note(e)
             out.append(f"**Announced: {e.actor}: {e.label or e.id}.**{f' [{n}]' if n else ''} Binding from "
