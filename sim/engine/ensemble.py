@@ -240,6 +240,17 @@ def annual_by_run(ens: Ensemble, metric: str = "unit_share", entity: str = "Nvid
     return num / den.where(den > 0)
 
 
+def annual_total_spread(ens: Ensemble, year: int, field: str = "units", lo: float = 0.05,
+                        hi: float = 0.95) -> tuple[float, float] | None:
+    """The lo and hi quantiles over the runs of the market's annual total (cards, compute or value) in
+    ``year``; None when the runs do not reach it."""
+    sel = pd.DatetimeIndex(ens.months).year == year
+    if not sel.any():
+        return None
+    q = np.quantile(ens.series("Total", field)[:, sel].sum(axis=1), [lo, hi])
+    return float(q[0]), float(q[1])
+
+
 def annual_spread(ens: Ensemble, year: int, metric: str = "unit_share", entities=("Nvidia", "Domestic"),
                   lo: float = 0.05, hi: float = 0.95) -> dict[str, tuple[float, float]]:
     """Per entity, the lo and hi quantiles over the runs of its annual share in ``year`` (ratio of annual

@@ -246,7 +246,7 @@ _p("huawei.transition_months", 0, "months", 0, 36,
    "MODEL.md 9.2 (a product transition ramps over months); facts.md (d): 910C yield ~20% (Sep-Oct 2024) -> "
    "~40% (Feb 2025); the pace of moving wafers to a new product is NOT FOUND", "vendors",
    "Months over which the newest Ascend's least share of Huawei's wafers rises from 0 to a half (0: a half "
-   "from its launch month, as in the calibrated history).", (3, 12), kind="int")
+   "from its launch month, as in the calibrated history).", (0, 12), kind="int")
 _p("huawei.yield_max", 0.6, "0-1", 0.05, 1.0, "facts.md (d): 910C target yield 60% (FT via Digitimes)", "vendors",
    "Yield that learning approaches.")
 _p("huawei.yield_learning_wafers", 20000, "wafers", 1000, 500000,

@@ -236,7 +236,11 @@ def spread_words(ens: E.Ensemble, basis: str, year: int = SPREAD_YEAR) -> str:
         return ""
     names = {"Nvidia": "Nvidia", "Domestic": "domestic vendors"}
     parts = [f"{names[e]} {pct(lo)}" + ("" if pct(lo) == pct(hi) else f"–{pct(hi)}") for e, (lo, hi) in sp.items()]
-    return f"In {year}, 90% of the runs give {' and '.join(parts)} of {BASIS_WORDS[basis]} (annual share)."
+    size = E.annual_total_spread(ens, year, "units")
+    market = "" if size is None else (f", in a market of {size[0] / 1e6:.1f}–{size[1] / 1e6:.1f} million cards"
+                                       if round(size[0] / 1e5) != round(size[1] / 1e5)
+                                       else f", in a market of {size[0] / 1e6:.1f} million cards")
+    return f"In {year}, 90% of the runs give {' and '.join(parts)} of {BASIS_WORDS[basis]} (annual share){market}."
 
 
 def band_caption(ens: E.Ensemble, show_observed: bool, basis: str = "unit_share") -> None:
