@@ -113,7 +113,7 @@ class ChipVendor(mesa.Agent):
         m = self.model
         cap = m.base_capacity[:, m.t, self.products]
         if self.domestic:  # after the TSMC cut-off, the share of SMIC wafers Huawei leaves (MODEL.md 9.2)
-            cap = cap * m.smic_factor()[:, None]
+            cap = cap * m.smic_now[:, None]
         m.capacity[:, self.products] = cap
 
     @property

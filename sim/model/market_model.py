@@ -530,6 +530,7 @@ class MarketModel(mesa.Model):
     # 2. Offer
     def offer(self) -> None:
         self.move_prices()
+        self.smic_now = self.smic_factor()   # (R,) once a month, for every non-Huawei domestic vendor
         self.vendors.do("offer")
         self.offer_grey()
         self.set_prices()
@@ -628,7 +629,8 @@ class MarketModel(mesa.Model):
         base_spend = (per_bp * price).sum(axis=2)
         hoard_spend = (hoard * price).sum(axis=2)
         funds = self._capex_funds()
-        free = np.maximum(funds - self._capex_reserve(), 0.0)   # later months' base budget is kept back
+        self.reserve_now = self._capex_reserve()   # later months' base budget is kept back (offshore too)
+        free = np.maximum(funds - self.reserve_now, 0.0)
         h_scale = np.clip((free - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
         o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
         allo = np.empty((R, B, T + 1, P))
@@ -717,7 +719,7 @@ class MarketModel(mesa.Model):
         want = share[:, :, None] * self.unmet * self.is_training_tier  # (R, B, T)
         w = want.sum(axis=2)
         cost = self.p["offshore.cost_multiple"] * self.ref_cost  # (R,) US$ per A100-equivalent
-        afford = np.maximum(self.capex_left - self._capex_reserve(), 0.0) / cost[:, None]   # as buying ahead
+        afford = np.maximum(self.capex_left - self.reserve_now, 0.0) / cost[:, None]   # as buying ahead
         scale = np.where(w > afford, np.divide(afford, w, out=np.zeros_like(w), where=w > 1e-9), 1.0)
         got = want * scale[:, :, None]
         self.unmet = self.unmet - got
