@@ -496,11 +496,16 @@ def test_compare_headline_table_has_cards_and_compute():
     assert list(table[table[""] == "Nvidia share 2025"]["of"]) == ["compute", "cards"]
 
 
-def test_buyers_page_shows_domestic_share_of_cards_and_of_compute():
+def _buyers_page():
+    """The Buyers page on the default settings, and its charts' specs as JSON text."""
     at = ok(app().run())
     at.switch_page("sim/ui/pages/buyers.py").run()
     ok(at)
-    specs = [json.dumps(chart_spec(at, i)) for i in range(len(at.get("vega_lite_chart")))]
+    return at, [json.dumps(chart_spec(at, i)) for i in range(len(at.get("vega_lite_chart")))]
+
+
+def test_buyers_page_shows_domestic_share_of_cards_and_of_compute():
+    at, specs = _buyers_page()
     i = next(i for i, s in enumerate(specs) if "Domestic share of deliveries" in s)
     rows = [r for t in chart_rows(at, i) for r in t]
     assert {r["series"] for r in rows} == {"cards", "compute"}
@@ -521,10 +526,7 @@ def test_teach_page_says_the_month_s_shares_of_cards_and_compute():
 
 def test_buyers_page_shows_the_stockpile_and_the_efficiency_response():
     """MODEL.md 9.4: Tencent's stockpile and its 'use the chips more efficiently' response, for any buyer."""
-    at = ok(app().run())
-    at.switch_page("sim/ui/pages/buyers.py").run()
-    ok(at)
-    specs = [json.dumps(chart_spec(at, i)) for i in range(len(at.get("vega_lite_chart")))]
+    at, specs = _buyers_page()
     eff = next(i for i, s in enumerate(specs) if "Efficiency multiplier" in s)
     vals = [r["value"] for t in chart_rows(at, eff) for r in t]
     assert vals and min(vals) >= 1.0 - 1e-9 and max(vals) > 1.0     # the multiplier rises when short
