@@ -579,3 +579,26 @@ def test_runs_with_and_without_parameter_sets_are_not_paired(short_history):
     b = E.run_ensemble(short_history, 5, parameter_sets=short_history.load_parameter_sets())
     assert diff.paired_difference(a, a, "unit_share", list(VENDORS))[1]
     assert not diff.paired_difference(a, b, "unit_share", list(VENDORS))[1]
+
+
+def test_what_changed_names_a_cheaper_domestic_chip_that_helps_nvidia_and_the_budget():
+    """A 20% cheaper Ascend 910B raises Nvidia's 2025 share of cards (a named reversal of docs/ODD.md: domestic
+    supply is rationed, so the saving buys Nvidia cards); the panel says so and names the budget. A dearer one
+    is not called a reversal."""
+    from sim.ui import whatchanged as W
+
+    assert W.domestic_price_parameter("products.ascend_910b.price_usd")
+    assert W.domestic_price_parameter("domestic.price_markup")
+    assert not W.domestic_price_parameter("products.h20.price_usd")
+    base = load_scenario("history").with_changes(header={"end": "2025-12"})
+    s = Settings("history", (("products.ascend_910b.price_usd", 13360.0),), (), (), 5)
+    e0, e1 = E.run_ensemble(base, 5), E.run_ensemble(apply(base, s), 5)
+    story = W.explain(base, s, e0, e1, "unit_share")
+    nv = next(m for m in story.moves if m.label == "Nvidia 2025")
+    assert nv.delta > 0.005
+    lines = [w for w in story.why if w.startswith("**A reversal:**")]
+    assert len(lines) == 1 and "cheaper domestic chips" in lines[0] and "higher" in lines[0]
+    assert "budget" in lines[0] and "rationed" in lines[0]
+    dearer = Settings("history", (("products.ascend_910b.price_usd", 20040.0),), (), (), 5)
+    e2 = E.run_ensemble(apply(base, dearer), 5)
+    assert not [w for w in W.explain(base, dearer, e0, e2, "unit_share").why if w.startswith("**A reversal:**")]

@@ -410,7 +410,7 @@ def test_model_page_says_when_the_runs_take_the_parameter_sets_values(bands):
 
 
 def test_model_page_flags_a_value_run_outside_its_prior():
-    """A value set on another page (demand growth 1.5/year, prior 0.3-0.8) is shown as run, beside the default
+    """A value set on another page (demand growth 1.5/year, prior 0.5-1.4) is shown as run, beside the default
     and the prior, flagged, counted at the top and kept by the 'outside the prior' filter."""
     at = ok(app(**{"demand.growth_annual": "1.5"}).run())
     at.switch_page("sim/ui/pages/model.py").run()
@@ -418,7 +418,7 @@ def test_model_page_flags_a_value_run_outside_its_prior():
     assert at.selectbox(key="w:model_scenario").value == "current"
     rows = _model_table(at).set_index("name")
     row = rows.loc["demand.growth_annual"]
-    assert row["runs"] == 1.5 and row["default"] == 0.5 and row["prior"] == "[0.3, 0.8]"
+    assert row["runs"] == 1.5 and row["default"] == 0.5 and row["prior"] == "[0.5, 1.4]"
     assert row["outside prior"] and row["changed"]
     assert not rows.loc["demand.growth_after_2025", "outside prior"]
     n_out = int(rows["outside prior"].sum())

@@ -29,7 +29,7 @@ def test_targets_cover_the_file_and_the_discriminating_series():
     ids = {t.id for t in load_targets()}
     for must in ("nvidia_unit_share_2025", "domestic_unit_share_2025", "total_units_2025", "nvidia_value_share_2024",
                  "domestic_value_share_2023", "nvidia_unit_share_2022", "nvidia_unit_share_2023_jan_sep",
-                 "total_units_2023_h1", "huawei_made_2024", "a800_big4_aug_dec_2023", "h20_q1_2025",
+                 "total_units_2023_h1", "huawei_made_2024", "a800_big4_aug_dec_2023", "h20_sales_feb_apr_2025",
                  "hopper_tencent_2024", "hopper_bytedance_2024", "nvidia_unit_share_2025_q4", "market_value_2025"):
         assert must in ids
     assert all(t.low < t.high for t in load_targets())
@@ -140,7 +140,7 @@ def test_parameter_sets_file_is_validated(scen_dir):
 def test_run_scenario_combines_seeds_with_parameter_sets(scen_dir):
     from sim.engine.runs import manifest, run_scenario
 
-    (scen_dir / "sets.csv").write_text("hoarding.strength,demand.growth_annual\n0.0,0.2\n3.0,1.5\n")
+    (scen_dir / "sets.csv").write_text("hoarding.strength,demand.growth_2022\n0.0,0.0\n3.0,1.5\n")
     sc = load_scenario(scen_dir / "s.toml")
     plain = run_scenario(sc, seeds=3)
     mixed = run_scenario(sc, seeds=3, parameter_sets=True)
@@ -151,7 +151,7 @@ def test_run_scenario_combines_seeds_with_parameter_sets(scen_dir):
     tot = mixed.timeseries.query("entity == 'Total' and metric == 'units'").groupby("run")["value"].sum()
     assert tot[1] > tot[0]  # the fast-growth set sells more cards
     # explicit parameters still win over the sets
-    forced = run_scenario(sc, seeds=2, parameter_sets=True, parameters={"demand.growth_annual": 0.2})
+    forced = run_scenario(sc, seeds=2, parameter_sets=True, parameters={"demand.growth_2022": 0.0})
     t2 = forced.timeseries.query("entity == 'Total' and metric == 'units'").groupby("run")["value"].sum()
     assert t2[1] < tot[1]
 

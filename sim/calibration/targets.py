@@ -7,7 +7,7 @@ Two sources of targets:
   an edited file changes the fit), and
 * the discriminating series of MODEL.md section 8, taken from ``data/facts.md`` (defined in
   ``SERIES`` below with their sources): IDC's H1-2023 totals, the Aug-2023 A800 orders, the Q1-2025 H20
-  rush, Ascend 910B output in 2024, Tencent's and ByteDance's Hopper purchases in 2024, Nvidia's
+  rush (H20 sales in Nvidia's fiscal Q1 2026), Ascend 910B output in 2024, Tencent's and ByteDance's Hopper purchases in 2024, Nvidia's
   China-specific sales near zero in Q4 2025, and the market value 2022-2025.
 
 Like with like: unit shares are compared with unit shares (cards), value shares with value shares
@@ -128,7 +128,7 @@ CSV_MAP = {
     ("target_units_produced", "Huawei_Ascend910B"): ("made", "Huawei"),
 }
 UNITS = {"unit_share": "share of cards", "value_share": "share of US$", "units": "cards",
-         "product_units": "cards", "made": "cards", "value": "US$", "value_ratio": "x"}
+         "product_units": "cards", "product_value": "US$", "made": "cards", "value": "US$", "value_ratio": "x"}
 
 
 def load_csv_targets(path: str | Path = DEFAULT_TARGETS) -> list[Target]:
@@ -183,11 +183,21 @@ def _series() -> list[Target]:
                     "a800", "2023-08", "2023-12", 100000, lo, hi, rule + " (orders of ~100k for 2023 delivery)",
                     "FT via Nasdaq (facts.md a, 2023-08-09): $1 bn for about 100,000 A800 to be delivered in 2023 "
                     "by Baidu, ByteDance, Tencent, Alibaba", F, products=("a800",), buyers=BIG4, units="cards"))
-    lo, hi, rule = _range(1.0e6, None, None, more_than=True)
-    t.append(Target("h20_q1_2025", "H20 delivered in Q1 2025 (before the April licence rule)", "product_units",
-                    "h20", "2025-01", "2025-03", 1.0e6, lo, hi, rule + " ($12-16 bn of orders)",
-                    "Nikkei via global-herald (facts.md d): >=1 M H20 delivered before the April 2025 licence rule; "
-                    "Benzinga ~1 M H20 > $16 bn in one quarter", F, products=("h20",), units="cards"))
+    # The Q1-2025 H20 rush, measured as Nvidia reported it. Nvidia's own filing (its fiscal Q1 2026,
+    # 27 Jan - 27 Apr 2025) gives H20 sales of $4.6 bn before the April licence rule, plus $2.5 bn it could
+    # not ship: at the $10-12k paid (facts-v2.md 1) that is 0.38-0.46 M cards delivered. The secondary
+    # reports of ">= 1 M H20 delivered" / "$16 bn" in the quarter (Nikkei, The Information; facts.md d,
+    # facts-v2.md 7) are orders, not deliveries, and the filing contradicts them as deliveries
+    # (docs/ODD.md, Validation).
+    lo, hi, rule = _range(4.6e9, None, None)
+    t.append(Target("h20_sales_feb_apr_2025", "H20 sales Feb-Apr 2025 (Nvidia's fiscal Q1 2026, before the "
+                    "April licence rule)", "product_value", "h20", "2025-02", "2025-04", 4.6e9, lo, hi,
+                    rule + " (one audited figure; the fiscal quarter is 27 Jan - 27 Apr)",
+                    "Nvidia Q1 FY2026 results (28 May 2025): 'sales of H20 products were $4.6 billion for the first "
+                    "quarter prior to the new export licensing requirements', $2.5 bn more could not be shipped "
+                    "https://www.ai-360.online/nvidia-reports-44-1b-q1-revenue-despite-4-5b-china-export-impact ; "
+                    "https://procurementpro.com/nvidia-reports-44-1-billion-in-q1-revenue/", F, products=("h20",),
+                    units="US$"))
     lo, hi, rule = _range(230000, None, None)
     for b in ("Tencent", "ByteDance"):
         t.append(Target(f"hopper_{b.lower()}_2024", f"{b}: Hopper-class cards (incl. H20) bought in 2024",
@@ -314,6 +324,9 @@ def measure(rec: Records, t: Target) -> np.ndarray:
         pi = [rec.product_ids.index(p) for p in t.products]
         bi = [BUYERS.index(b) for b in t.buyers] if t.buyers else list(range(rec.buyer_product.shape[2]))
         return rec.buyer_product[:, sel][:, :, bi][:, :, :, pi].sum(axis=(1, 2, 3))
+    if k == "product_value":   # vendor revenue from the named products (no buyer split)
+        pi = [rec.product_ids.index(p) for p in t.products]
+        return rec.legal("revenue_usd")[:, sel][:, :, pi].sum(axis=(1, 2))
     raise ValueError(f"unknown statistic kind {k!r}")
 
 

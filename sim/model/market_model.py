@@ -164,7 +164,10 @@ class MarketModel(mesa.Model):
         self.train, self.infer, self.bf16 = col("train"), col("infer"), col("bf16")
         self.tpp, self.interconnect, self.power = col("tpp"), col("interconnect_gbs"), col("power_w")
         price = col("price_usd")
-        price = np.where(self.domestic, price * p["domestic.price_markup"][:, None], price)
+        # a domestic product without a sourced price path sells at its unit cost times the markup; one with a
+        # path follows the prices paid (its catalogue price is the path's first point)
+        has_path = np.array([bool(cat.get(x, {}).get("price_path")) for x in ids])
+        price = np.where(self.domestic & ~has_path, price * p["domestic.price_markup"][:, None], price)
         # grey market: H100-class cards at a premium
         g = self.pidx[GREY]
         for arr, key in ((self.train, "train"), (self.infer, "infer"), (self.bf16, "bf16"), (self.tpp, "tpp"),
@@ -245,9 +248,15 @@ class MarketModel(mesa.Model):
         ss = share.sum(axis=1, keepdims=True)
         share = np.where(ss > 0, share / np.where(ss > 0, ss, 1.0), 1 / len(BUYERS))
         yrs22 = (idx - month_index("2022-01")) / 12.0
-        early = np.minimum(yrs22, 3.5)  # growth to mid-2025, then the later rate
-        growth = (1.0 + p["demand.growth_annual"][:, None]) ** early * \
-            (1.0 + p["demand.growth_after_2025"][:, None]) ** (yrs22 - early)  # (R, n)
+        # three growth regimes: before the generative-AI step (from 2022-01, extrapolated back before it),
+        # from the step to mid-2025, then the later rate
+        onset = p["demand.genai_onset"][:, None] / 12.0        # (R, 1) years after 2022-01
+        pre = np.minimum(yrs22[None, :], onset)
+        early = np.clip(yrs22[None, :] - onset, 0.0, np.maximum(3.5 - onset, 0.0))
+        late = yrs22[None, :] - pre - early
+        growth = ((1.0 + p["demand.growth_2022"][:, None]) ** pre
+                  * (1.0 + p["demand.growth_annual"][:, None]) ** early
+                  * (1.0 + p["demand.growth_after_2025"][:, None]) ** late)  # (R, n)
         self.demand_path = (p["demand.base_2022"][:, None, None, None] * growth[:, :, None, None]
                             * share[:, None, :, None] * tier_share[:, None, None, :])  # (R, n, B, T)
         self._dem_cum = np.concatenate([np.zeros((R, 1, len(BUYERS))),

@@ -63,11 +63,28 @@ def _p(name, default, units, lo, hi, source, group, help="", range=None, calibra
 
 # ---------------------------------------------------------------- market demand
 _p("demand.base_2022", 50000, "AEC/month", 5000, 200000,
-   f"{CAL}: IDC H1-2023 >500k cards, of which >50k domestic; level chosen so H1-2023 lands near 500k cards",
-   "buyers", "New compute wanted by all buyers in 2022-01 (A100-equivalents per month).", (30000, 60000))
+   f"{CAL}: IDC H1-2023 >500k cards, of which >50k domestic (calibration_targets.csv); fitted with the growth "
+   "rate, which the 2023 and 2025 totals pin together", "buyers",
+   "New compute wanted by all buyers in 2022-01 (A100-equivalents per month).", (30000, 60000), calibrate=True)
+_p("demand.growth_2022", 0.24, "1/year", 0.0, 2.0,
+   "IDC: China's accelerated-server market $6.7 bn in 2022, +24% on 2021, before generative AI (JW Insights, "
+   "https://jw.ijiwei.com/n/862462); compute per dollar rose, so compute grew at least as fast (upper end "
+   "NOT FOUND)", "buyers",
+   "Annual growth of wanted new compute before the generative-AI step (from 2022-01 to demand.genai_onset).",
+   (0.2, 0.5))
+_p("demand.genai_onset", 12, "months", 0, 36,
+   "ChatGPT released 2022-11-30; China's large-model launches from March 2023 (Baidu Ernie Bot, 2023-03-16); "
+   "IDC: China's accelerated-server market +54% in H1 2023 on H1 2022 (https://jw.ijiwei.com/n/880004) after "
+   "+24% in 2022 (https://jw.ijiwei.com/n/862462)", "buyers",
+   "Months after 2022-01 at which wanted compute switches from demand.growth_2022 to demand.growth_annual "
+   "(12: January 2023).", (11, 15), kind="int")
 _p("demand.growth_annual", 0.5, "1/year", 0.0, 2.0,
-   f"{CAL}: >500k cards in H1-2023 (IDC) vs ~4.0 M cards in 2025 (IDC) imply roughly 40-70%/year",
-   "buyers", "Annual growth of wanted new compute.", (0.3, 0.8), calibrate=True)
+   f"{CAL}: >500k cards in H1-2023 (IDC: 1.0-1.3 M a year) vs 3.4-4.6 M cards in 2025 (IDC) is 53-97%/year in "
+   "cards over the 2.25 years between the periods' middles; IDC's accelerated-server value grew 54% (H1 2023 on "
+   "H1 2022, https://jw.ijiwei.com/n/880004) and 135% ($9.4 bn in 2023 -> $22.1 bn in 2024, facts.md b). "
+   "Compute per card and per dollar rose over the period, so compute grew at least as fast", "buyers",
+   "Annual growth of wanted new compute from the generative-AI step (demand.genai_onset) to mid-2025.",
+   (0.5, 1.4), calibrate=True)
 _p("demand.growth_after_2025", 0.35, "1/year", 0.0, 2.0,
    "facts.md (b): Bernstein market value $37 bn (2025) -> $69 bn (2027 forecast), about 37%/year", "buyers",
    "Annual growth of wanted new compute after mid-2025.", (0.15, 0.6))
@@ -189,7 +206,9 @@ _p("choice.taste_sd", 0.15, "utility", 0.0, 2.0, NOT_FOUND, "buyers",
 
 # ---------------------------------------------------------------- anticipation and hoarding
 _p("anticipation.jump", 0.8, "0-1", 0.0, 1.0,
-   "facts.md (a): Aug-2023 $5 bn orders; Dec-2024 HBM rush; ~1 M H20 in Q1 2025 before the April rule",
+   "facts.md (a): Aug-2023 $5 bn orders; Dec-2024 HBM rush; H20 rush before the April 2025 rule ($4.6 bn "
+   "shipped Feb-Apr 2025 and $2.5 bn more ordered, Nvidia Q1 FY2026 results "
+   "https://www.ai-360.online/nvidia-reports-44-1b-q1-revenue-despite-4-5b-china-export-impact)",
    "buyers", "Belief that foreign supply will be cut, set when a restricting rule is announced.")
 _p("anticipation.decay", 0.93, "1/month", 0.0, 1.0, NOT_FOUND, "buyers",
    "Monthly persistence of the belief (0.93 = half-life of about 10 months).", (0.85, 0.98))
@@ -197,7 +216,8 @@ _p("anticipation.easing", 0.5, "0-1", 0.0, 1.0, NOT_FOUND, "buyers",
    "Factor applied to the belief when a rule is eased.")
 _p("anticipation.class_weight", 1.0, "0-1", 0.0, 1.0,
    f"{NOT_FOUND}: MODEL.md 9.4 (a rule expected on a class puts that class at risk before it is announced); "
-   "facts.md (a),(d): ~1 M H20 delivered in Q1 2025 before the April rule, announced the month it bound",
+   "facts.md (a),(d): the H20 rush before the April 2025 rule, announced the month it bound ($4.6 bn shipped "
+   "Feb-Apr 2025 and $2.5 bn more ordered, Nvidia Q1 FY2026 results)",
    "buyers", "How much a legal foreign product near the US ceiling counts as at risk while buyers expect "
    "more controls (their belief), before any rule naming it is announced (1: as much as a product a rule names; 0: only announced "
    "rules, as in the first calibration). 1 is a stated assumption.", (0.0, 1.0))
@@ -207,7 +227,7 @@ _p("anticipation.near_ceiling", 0.4, "x ceiling", 0.05, 1.0,
    "A legal foreign product whose TPP is at least this share of the US ceiling is exposed to the next "
    "tightening (the class buyers expect a rule on).", (0.3, 0.8))
 _p("hoarding.strength", 1.5, "months of demand", 0.0, 24.0,
-   "facts.md (a),(d): Aug-2023 $5 bn of orders; ~1 M H20 delivered before the Apr-2025 rule (Nikkei); prior "
+   "facts.md (a),(d): Aug-2023 $5 bn of orders; H20 sales of $4.6 bn in Feb-Apr 2025 before the Apr-2025 rule and $2.5 bn more ordered (Nvidia Q1 FY2026 results); prior "
    "0-12 months: Tencent's stockpile was 'large' in Nov 2023 (https://www.scmp.com/tech/big-tech/article/"
    "3241793/tencent-can-shoulder-latest-us-tech-export-restrictions-internet-giant-has-large-stockpile-much) "
    "and 'enough for a few more generations' of models in May 2025 "
@@ -297,9 +317,13 @@ _p("vendors.halt_on_block", 0.8, "0-1", 0.0, 1.0,
    "facts.md (a): H20 production halted in Aug 2025 after Chinese pushback (The Information)", "vendors",
    "China block strength at which a foreign vendor halts a product's China production.")
 _p("domestic.price_markup", 1.6, "x unit cost", 0.5, 5.0,
-   "facts.md (c): Ascend unit cost RMB 50k / 110k (Morgan Stanley); selling price NOT FOUND", "vendors",
-   "Domestic selling price as a multiple of the catalogue price (Ascend catalogue price = unit cost).",
-   (1.0, 3.0))
+   "facts-v2.md 1: prices paid over unit cost (Morgan Stanley, facts.md c): Ascend 910B ~RMB 120k per card (Reuters, "
+   "Feb 2024 https://dunyanews.tv/amp/english/788751.php) over RMB 50k = 2.4; Ascend 910C at most US$8.2 M per "
+   "CloudMatrix 384 system / 384 = $21.4k (https://www.capacitymedia.com/article-huawei-unveils-cloudmatrix-384) over "
+   "RMB 110k = 1.4; other vendors' prices NOT FOUND", "vendors",
+   "Domestic selling price as a multiple of the catalogue price (the unit cost) for a domestic product without a "
+   "sourced price path (products with one follow the prices paid).",
+   (1.4, 2.4))
 _p("domestic.capacity_scale", 1.0, "x", 0.1, 5.0,
    "facts.md (b): domestic ~1.65 M cards in 2025 (IDC); per-vendor split NOT FOUND", "vendors",
    "Common scale on the exogenous capacity ramps of the non-Huawei domestic vendors.", (0.5, 2.0),

@@ -16,8 +16,8 @@ import pandas as pd
 
 from sim import labels
 from sim.engine import ensemble as E
-from sim.model.ids import VENDORS
-from sim.model.params import PARAMS
+from sim.model.ids import DOMESTIC_VENDORS, VENDORS
+from sim.model.params import PARAMS, load_catalogue
 from sim.model.records import PRODUCT_FIELDS
 from sim.model.scenario import Scenario
 from sim.ui.diff import month_text
@@ -277,7 +277,43 @@ def reversals(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, story
         line = (f"**A reversal:** *{e.label or e.id}* restricts foreign chips, yet {how} Nvidia's {year} share of "
                 f"{BASIS_WORDS[basis]} is {_pts(abs(m.delta), False)} points {'lower' if m.delta < 0 else 'higher'}.")
         out.append(line + " " + _mechanism(e0, e1, year, m.delta, basis, how))
-    return out
+    return out + _price_reversals(base, s, e0, e1, story, basis)
+
+
+def domestic_price_parameter(name: str) -> bool:
+    """A parameter that sets a domestic chip's price: ``domestic.price_markup`` or a domestic product's
+    ``products.<id>.price_usd``."""
+    if name == "domestic.price_markup":
+        return True
+    parts = name.split(".")
+    if len(parts) != 3 or parts[0] != "products" or parts[2] != "price_usd":
+        return False
+    return load_catalogue().get(parts[1], {}).get("vendor") in DOMESTIC_VENDORS
+
+
+def _price_reversals(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, story: Story,
+                     basis: str) -> list[str]:
+    """A lower domestic price that raises Nvidia's share (docs/ODD.md, Named reversals: the buyers' budget)."""
+    cheaper = [k for k, v in s.param_dict.items() if domestic_price_parameter(k) and float(v) < float(base_value(base, k))]
+    if not cheaper:
+        return []
+    wrong = [m for m in story.moves if m.label.startswith("Nvidia ") and m.delta is not None and m.delta > 0.005]
+    if not wrong:
+        return []
+    m = wrong[0]
+    year = int(m.label.split()[1])
+    what = ", ".join(labels.label(k) for k in cheaper)
+    line = (f"**A reversal:** cheaper domestic chips ({what}), yet Nvidia's {year} share of {BASIS_WORDS[basis]} is "
+            f"{_pts(m.delta, False)} points higher.")
+    sel = pd.DatetimeIndex(e0.months).year == year
+    d0, d1 = _mean(e0, "Domestic", "units")[sel].sum(), _mean(e1, "Domestic", "units")[sel].sum()
+    n0, n1 = _mean(e0, "Nvidia", "units")[sel].sum(), _mean(e1, "Nvidia", "units")[sel].sum()
+    if n1 > n0 and d1 - d0 < n1 - n0:
+        return [line + (f" The mechanism is the buyers' budget: domestic chips were rationed in {year} (their makers "
+                        f"sold {_k(d1)} cards against {_k(d0)}: supply, not price, set the number), so the lower "
+                        f"price freed money that bought {_k(n1 - n0)} more Nvidia cards.")]
+    return [line + " The model does not show a single mechanism for it here; see docs/ODD.md, 'Continuity and "
+            "directions'."]
 
 
 def _mechanism(e0: E.Ensemble, e1: E.Ensemble, year: int, delta: float, basis: str, how: str) -> str:
