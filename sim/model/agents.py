@@ -12,6 +12,7 @@ import mesa
 import numpy as np
 
 from sim.model import market
+from sim.model.calendar import month_index
 from sim.model.ids import VENDORS
 from sim.model.records import TRACE_VALUES
 
@@ -137,6 +138,9 @@ class ForeignVendor(ChipVendor):
         self.halted = np.zeros((R, len(self.products)), dtype=bool)
         self._block_key = None
         self.slots = model.compliant_slots.get(name, [])
+        # AMD's world-market parts draw on one supply for China (catalogue ``world_supply``)
+        self._world = model.world_supply[self.products] & (name == "AMD")
+        self._mid_2024 = month_index("2024-07")
         mine = self.products[model.china_specific[self.products] & ~model.virtual[self.products]]
         # month (from the start) of the last China-specific catalogue part; ceilings after it get an answer
         self.last_china_part = int(model.launched_at[0, mine].max()) if len(mine) else -10**6
@@ -149,6 +153,8 @@ class ForeignVendor(ChipVendor):
         prods = self.products
         rules = m.rules
         cap = m.base_capacity[:, m.t, prods].copy()
+        if self._world.any():
+            cap = self._world_supply(cap)
         cap = np.minimum(cap, rules.volume_cap[:, prods])
         quota = rules.quota_set[:, prods]
         cap = np.where(quota, np.minimum(cap, rules.quota_pool[:, prods]), cap)
@@ -161,6 +167,22 @@ class ForeignVendor(ChipVendor):
         cap[self.halted] = 0.0
         self._compliant_sku()
         m.capacity[:, prods] = cap
+
+    def _world_supply(self, cap: np.ndarray) -> np.ndarray:
+        """AMD's world-market parts share what AMD can make for China (``supply.amd_china_usd_2024`` a year at
+        mid-2024, growing at ``supply.amd_growth``): each of those launched and legal this month may sell its
+        equal share of that value, at its price, in cards."""
+        m = self.model
+        p = m.p
+        years = (m._start_index + m.t - self._mid_2024) / 12.0
+        money = p["supply.amd_china_usd_2024"] / 12.0 * (1.0 + p["supply.amd_growth"]) ** years   # (R,)
+        k = self.products[self._world]
+        open_ = m.launched[:, k] & m.us_legal[:, k]
+        n = np.maximum(open_.sum(axis=1), 1)
+        cards = (money / n)[:, None] / np.maximum(m.base_price[:, k], 1.0)
+        out = cap.copy()
+        out[:, self._world] = np.where(open_, np.minimum(cap[:, self._world], cards), cap[:, self._world])
+        return out
 
     def _compliant_sku(self) -> None:
         m = self.model

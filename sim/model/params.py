@@ -345,6 +345,19 @@ for _v, (_c, _g) in _CAP.items():
 _SMIC = ("facts.md (d) SMIC advanced-node capacity, conflicting: Morgan Stanley 22 k wpm (2025) -> 42 k (2026) "
          "https://ng.investing.com/news/stock-market-news/morgan-stanley-upgrades-smic-on-rising-demand-for-chinamade-ai-chips-2155693 ; "
          "SemiAnalysis 45 k (end-2025) -> 60 k (2026) -> 80 k (2027)")
+_p("supply.amd_china_usd_2024", 1.125e9, "US$/year", 0.0, 2e10,
+   "AMD's Instinct revenue ~US$5 bn in 2024 (AMD's Q3-2024 call via The Register, "
+   "https://gfmreview.com/technology/amd-teases-its-gpu-biz-approaching-the-scale-of-cpu-operations) x China's share "
+   "of a US vendor's data-centre sales before the controls, 20-25% ('as much as a quarter', Nvidia's CFO via CNBC, "
+   "https://westvirginiadigitalnews.com/2024/02/22/nvidia-earnings-china-drops-to-mid-single-digit-share-of-data-"
+   "center-revenue); the default is the middle of that range", "vendors",
+   "Value of AMD's world-market parts (catalogue world_supply: MI300X and later) that can be made for China in a "
+   "year at mid-2024, shared equally among those launched and legal that month (their capacity in cards is this / 12 / "
+   "n / price); AMD's China-specific parts are outside it.", (1.0e9, 1.25e9))
+_p("supply.amd_growth", 0.32, "1/year", 0.0, 3.0,
+   "AMD's data-centre segment revenue US$16.6 bn in 2025, +32% (AMD FY2025 via "
+   "https://businessmodelcraft.com/en/examples/amd); the Instinct line's own growth NOT FOUND", "vendors",
+   "Annual growth of supply.amd_china_usd_2024 from mid-2024.", (0.2, 1.0))
 _p("supply.smic_pool", True, "on/off", 0, 1,
    "MODEL.md 9.2; facts.md (a) 2024-11-11: TSMC stops 7 nm AI dies for Chinese designers, so domestic supply "
    "depends on SMIC", "vendors",
