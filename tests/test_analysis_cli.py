@@ -155,7 +155,9 @@ def test_end_to_end_on_tiny_real_grids(run_cli, tmp_path):
     r = run_cli("robustness", "f", "--outcome", "mean:Tencent:service_level:2024", "--threshold", "0.5")
     assert r.returncode == 0, r.stderr
     rob = pd.read_csv(tmp_path / "f" / "robustness.csv")
-    assert len(rob) == 2 and sorted(rob["rank"]) == [1, 2] and rob["max_regret"].min() == 0.0
+    # ranked by max regret; with two policies one of them is best in each future, so regret is never negative
+    assert len(rob) == 2 and sorted(rob["rank"]) == [1, 2] and (rob["max_regret"] >= 0).all()
+    assert rob.loc[rob["rank"] == 1, "max_regret"].iloc[0] == rob["max_regret"].min()
     assert "sensitivity needs" not in r.stderr
     r = run_cli("sensitivity", "f", "--outcome", "share:Huawei:2024")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "design" in r.stderr

@@ -804,7 +804,9 @@ class MarketModel(mesa.Model):
         legal_units = units.copy()
         legal_units[:, g] = 0.0
         self.legal_units = legal_units
-        installs_v = legal_units @ self._mv
+        # per-vendor sums in product order: a matrix product would take another summation order when a batch
+        # holds one run (a vector product) than when it holds several, and a run must not depend on its batch
+        installs_v = (legal_units[:, :, None] * self._mv[None, :, :]).sum(axis=1)
         self.maturity = market.update_maturity(self.maturity, installs_v, p["maturity.learning_rate"][:, None])
         Buyer.update(self)
         comp = legal_units * self.bf16

@@ -124,7 +124,7 @@ _BUYER_DEFAULTS = {
     # buyer: (demand share, state-linked share, CUDA dependence)
     "ByteDance": (0.16, 0.05, 0.9),
     "Alibaba": (0.14, 0.10, 0.85),
-    "Tencent": (0.12, 0.05, 0.9),
+    "Tencent": (0.154, 0.05, 0.9),   # ByteDance's 0.16 x Tencent's 2024 capex RMB 76.8 bn / ByteDance's ~RMB 80 bn
     "Baidu": (0.07, 0.10, 0.8),
     "OtherInternet": (0.16, 0.10, 0.85),
     "StateCompute": (0.20, 1.00, 0.6),
@@ -145,8 +145,11 @@ _OFFSHORE = {
 for _b in BUYERS:
     _s, _st, _cd = _BUYER_DEFAULTS[_b]
     _p(f"buyers.{_b}.demand_share", _s, "share", 0.0, 1.0,
-       "facts.md (b): Tencent and ByteDance ~230k Hopper each in 2024 (Omdia via FT) of ~1.9 M Nvidia [C]; "
-       "other shares NOT FOUND (stated assumption)", "buyers", f"{_b}'s share of market demand (normalised).")
+       "facts.md (b): Tencent and ByteDance ~230k Hopper each in 2024 (Omdia via FT); 2024 capex of the same size: "
+       "Tencent RMB 76.8 bn (facts-v2.md 4), ByteDance ~RMB 80 bn (Zheshang Securities via SCMP, "
+       "https://omnesmedia.com/en/post/24869), Alibaba ~US$10 bn (facts-v2.md 4), so Tencent = 0.16 x 76.8/80 and "
+       "Alibaba 0.14; ByteDance's level and the other buyers' shares NOT FOUND (stated assumption)", "buyers",
+       f"{_b}'s share of market demand (normalised).")
     _p(f"buyers.{_b}.state_linked", _st, "share", 0.0, 1.0,
        "facts.md (a): state funds >$100 bn in AI data centres since 2021 (Reuters); split by buyer NOT FOUND",
        "buyers", f"Share of {_b}'s demand that is state-funded or state-linked (mandates apply to it).")
