@@ -114,3 +114,37 @@ def test_the_pools_use_is_recorded_and_never_exceeds_the_pool(history):
     months_2026 = sum(1 for x in m.months if x >= "2026-01")
     pool = m.p["huawei.hbm_stock"][0] + months_2026 * m.p["huawei.domestic_hbm_2026"][0]
     assert mk[:, k["hbm_stacks_used"]].sum() <= pool * (1 + 1e-9)
+
+
+def _hbm_others(sc, params, months):
+    """Cards a month of the non-Huawei domestic products that carry HBM, and the stacks left, seed 2."""
+    m = MarketModel(sc.with_changes(parameters=params, header={"end": max(months)}), seed=2, mesa_collect=False)
+    names, out = list(m.months), {}
+    k = m._hbm_others
+    while m.running:
+        month = names[m.t]
+        m.step()
+        if month in months:
+            out[month] = (float(m.capacity[0, k].sum()), float(m._huawei.hbm[0]), float(m.hbm_used[0]))
+    return m, out
+
+
+def test_with_a_shared_hbm_pool_the_other_vendors_hbm_cards_take_what_huawei_leaves(history):
+    """supply.hbm_shared: before the HBM rule nothing changes; after it the other vendors' HBM cards share the
+    stacks left after Huawei's draw (none left: none made), their use is recorded with Huawei's, and without the
+    switch they are never capped by HBM."""
+    m, _ = _hbm_others(history, {}, ["2024-06"])
+    names = {m.product_ids[i] for i in m._hbm_others}
+    assert names == {"cambricon_mlu", "thead_ppu", "hygon_dcu", "other_domestic"}   # the Kunlun P800 has none
+    months = ["2024-10", "2025-06", "2027-06"]
+    _, off = _hbm_others(history, {}, months)
+    _, on = _hbm_others(history, {"supply.hbm_shared": True}, months)
+    assert on["2024-10"][0] == pytest.approx(off["2024-10"][0])     # foreign HBM still flows
+    assert on["2025-06"][2] > off["2025-06"][2]                     # their stacks are drawn with Huawei's
+    assert on["2025-06"][1] < off["2025-06"][1]                     # and the pool falls faster
+    assert on["2027-06"][0] < off["2027-06"][0]                     # once it is short it caps their output
+    _, dry = _hbm_others(history, {"supply.hbm_shared": True, "huawei.hbm_stock": 0.0,
+                                   "huawei.domestic_hbm_2026": 0.0}, ["2025-06"])
+    assert dry["2025-06"][0] == 0.0
+    _, plenty = _hbm_others(history, {"supply.hbm_shared": True, **PLENTY}, ["2027-06"])
+    assert plenty["2027-06"][0] == pytest.approx(off["2027-06"][0])  # ample HBM: the wafers bind, not HBM

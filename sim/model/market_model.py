@@ -463,6 +463,10 @@ class MarketModel(mesa.Model):
                                    random=self.random)
         self.vendors = AgentSet([a for a in self.agents if isinstance(a, ChipVendor)], random=self.random)
         self.buyers = self.agents_by_type[Buyer]
+        self._huawei = next(a for a in self.vendors if isinstance(a, Huawei))
+        # the other domestic vendors' cards that carry HBM stacks share China's HBM pool after Huawei
+        hua = VENDORS.index("Huawei")
+        self._hbm_others = np.flatnonzero(self.domestic & (self.vendor_of != hua) & (self.hbm_stacks > 0))
 
     # ------------------------------------------------------------------ the schedule
     def step(self) -> None:
@@ -542,8 +546,29 @@ class MarketModel(mesa.Model):
         self.move_prices()
         self.smic_now = self.smic_factor()   # (R,) once a month, for every non-Huawei domestic vendor
         self.vendors.do("offer")
+        self.share_hbm()
         self.offer_grey()
         self.set_prices()
+
+    def share_hbm(self) -> None:
+        """China's HBM pool after foreign HBM is cut (MODEL.md 9.2; ``supply.hbm_shared``, off by default): Huawei
+        draws first (its offer), then the other domestic vendors' cards that carry HBM stacks share what is left, pro rata to the stacks their
+        planned output needs; the pool falls by what they use. Before the cut HBM does not bind."""
+        k = self._hbm_others
+        hua = self._huawei
+        on = self.p["supply.hbm_shared"]
+        if not len(k) or not (hua.hbm_cut_seen & on).any():
+            self.hbm_others_factor = np.ones(self.n_runs)
+            return
+        left = hua.hbm                                            # (R,) stacks left after Huawei's draw
+        need = (self.capacity[:, k] * self.hbm_stacks[k]).sum(axis=1)
+        cut = hua.hbm_cut_seen & on
+        f = np.where(cut & (need > left), np.divide(left, need, out=np.zeros_like(need), where=need > 0), 1.0)
+        self.capacity[:, k] *= f[:, None]
+        used = np.where(cut, need * f, 0.0)
+        hua.hbm = np.where(cut, np.maximum(left - used, 0.0), left)
+        self.hbm_used = self.hbm_used + used
+        self.hbm_others_factor = f
 
     def offer_grey(self) -> None:
         """Smugglers' capacity this month: ``grey.per_year`` / 12, scaled (``grey.responsive``) by last month's

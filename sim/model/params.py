@@ -361,6 +361,14 @@ _p("supply.amd_growth", 0.32, "1/year", 0.0, 3.0,
    "AMD's data-centre segment revenue US$16.6 bn in 2025, +32% (AMD FY2025 via "
    "https://businessmodelcraft.com/en/examples/amd); the Instinct line's own growth NOT FOUND", "vendors",
    "Annual growth of supply.amd_china_usd_2024 from mid-2024.", (0.2, 1.0))
+_p("supply.hbm_shared", False, "on/off", 0, 1,
+   "MODEL.md 9.2 (shared HBM pool); facts.md (d): the ~11.4-13 M HBM stacks stockpiled are Chinese companies' "
+   "(Reuters, https://www.kernel-sesias.net/chinese-companies-are-stockpiling-hbm2e-chips-ahead-of-new-u-s-export-rules/). "
+   "Off by default: with it on, 2026 Ascend output is 0.44 M cards (inside the sourced 0.3-0.6 M) but the market "
+   "shrinks to ~0.6 M cards and ~$9 bn in 2027 against Bernstein's $69 bn, because domestic HBM is held at "
+   "huawei.domestic_hbm_2026 a month with no ramp (CXMT's HBM volume NOT FOUND)", "vendors",
+   "The other domestic vendors' HBM cards draw on China's HBM pool after Huawei once foreign HBM is cut "
+   "(off: only Ascend cards draw on it).", kind="bool")
 _p("supply.smic_pool", True, "on/off", 0, 1,
    "MODEL.md 9.2; facts.md (a) 2024-11-11: TSMC stops 7 nm AI dies for Chinese designers, so domestic supply "
    "depends on SMIC", "vendors",
