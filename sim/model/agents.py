@@ -324,15 +324,15 @@ class Buyer(mesa.Agent):
         domfrac = m._installed_domestic_fraction()
         sw_bp = m.cuda[:, :, None] * (1.0 - m.maturity[:, m.vendor_of])[:, None, :] * (
             1.0 - p["choice.experience_weight"][:, None, None] * domfrac[:, :, None] * m._dom_f[None, None, :])
-        switching = m._switch_t[:, None, :, None] * sw_bp[:, :, None, :]  # (R, B, T, P), <= 0
         risk = m._risk_w[:, None, None] * m.belief[:, :, None] * m.foreign_p[None, None, :]
         taste = (p["choice.taste_sd"][:, None, None] * m.z_taste[:, m.t])[:, :, m.vendor_of]
         bp = price_term[:, None, :] + risk + m._policy_bp + taste
-        util = (m._perf_term[:, None] + switching) + bp[:, :, None, :]
         avail = m._available()
         m.avail = avail
-        p_o, within = market.nested_logit_runs(util, avail, m.vendor_of, m.origin_of_vendor, len(VENDORS),
-                                               p["choice.nest_vendor"], p["choice.nest_product"])
+        # utility (perf + switching) + bp, switching = switching scale x sw_bp (R, B, T, P), <= 0, built per row
+        p_o, within = market.choice_runs(m._perf_term, m._switch_t, sw_bp, bp, avail, m.vendor_of,
+                                         m.origin_of_vendor, len(VENDORS), p["choice.nest_vendor"],
+                                         p["choice.nest_product"])
         demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
         m.demand_now = demand
         need = demand / m.efficiency[:, :, None] + m.backlog
@@ -342,6 +342,7 @@ class Buyer(mesa.Agent):
         m.probs, p_ob, m.locked_share = Buyer._bound(m, p_o, within)
         m.within = within
         if m.records.trace is not None:
+            switching = m._switch_t[:, None, :, None] * sw_bp[:, :, None, :]
             Buyer._trace(m, within, price_term, switching, risk, p_o, p_ob)
 
     @staticmethod

@@ -15,8 +15,9 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _nl_row(u, a, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p, p_o, within):
-    """Nested logit of one buyer-tier row (see ``nested_logit``); writes p_o (2,) and within (P,)."""
+def _nl_row(u, a, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p, p_o, within, e, s_v, w_v, s_o):
+    """Nested logit of one buyer-tier row (see ``nested_logit``); writes p_o (2,) and within (P,).
+    e (P,), s_v and w_v (V,), s_o (2,): scratch space, overwritten."""
     P = u.shape[0]
     shift = -np.inf
     for p in range(P):
@@ -24,14 +25,17 @@ def _nl_row(u, a, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p, p_o, wit
             shift = u[p]
     if shift == -np.inf:
         shift = 0.0
-    e = np.zeros(P)
-    s_v = np.zeros(n_vendors)
+    for v in range(n_vendors):
+        s_v[v] = 0.0
+        w_v[v] = 0.0
     for p in range(P):
         if a[p]:
             e[p] = np.exp((u[p] - shift) / lam_p)
             s_v[vendor_of[p]] += e[p]
-    w_v = np.zeros(n_vendors)
-    s_o = np.zeros(2)
+        else:
+            e[p] = 0.0
+    s_o[0] = 0.0
+    s_o[1] = 0.0
     for v in range(n_vendors):
         if s_v[v] > 0:
             w_v[v] = s_v[v] ** (lam_p / lam_v)
@@ -57,11 +61,40 @@ def nested_logit_runs(util, avail, vendor_of, origin_of_vendor, n_vendors, lam_v
     R, B, T, P = util.shape
     p_o = np.zeros((R, B, T, 2))
     within = np.zeros((R, B, T, P))
+    e = np.empty(P)
+    s_v = np.empty(n_vendors)
+    w_v = np.empty(n_vendors)
+    s_o = np.empty(2)
     for r in range(R):
         for b in range(B):
             for t in range(T):
                 _nl_row(util[r, b, t], avail[r, b], vendor_of, origin_of_vendor, n_vendors, lam_v[r], lam_p[r],
-                        p_o[r, b, t], within[r, b, t])
+                        p_o[r, b, t], within[r, b, t], e, s_v, w_v, s_o)
+    return p_o, within
+
+
+@njit(cache=True, nogil=True)
+def choice_runs(perf_term, switch_t, sw_bp, bp, avail, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p):
+    """``nested_logit_runs`` of the buyers' utility ``(perf_term + switch_t x sw_bp) + bp``, built row by row:
+    perf_term (R, T, P), switch_t (R, T), sw_bp and bp (R, B, P), avail (R, B, P) bool, lam_v and lam_p (R,).
+    Returns p_origin (R, B, T, 2) and p_within_origin (R, B, T, P)."""
+    R, T, P = perf_term.shape
+    B = bp.shape[1]
+    p_o = np.zeros((R, B, T, 2))
+    within = np.zeros((R, B, T, P))
+    u = np.empty(P)
+    e = np.empty(P)
+    s_v = np.empty(n_vendors)
+    w_v = np.empty(n_vendors)
+    s_o = np.empty(2)
+    for r in range(R):
+        for b in range(B):
+            for t in range(T):
+                st = switch_t[r, t]
+                for p in range(P):
+                    u[p] = (perf_term[r, t, p] + st * sw_bp[r, b, p]) + bp[r, b, p]
+                _nl_row(u, avail[r, b], vendor_of, origin_of_vendor, n_vendors, lam_v[r], lam_p[r],
+                        p_o[r, b, t], within[r, b, t], e, s_v, w_v, s_o)
     return p_o, within
 
 
@@ -179,10 +212,10 @@ def _ration(orders, cap, own, out):
 
 
 @njit(cache=True, nogil=True)
-def _spill(miss, within, origin, left, pf, delivered, own, got):
+def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d):
     """Re-order ``miss`` compute (N, 2: per origin) from that origin's products with capacity left, in
     proportion to ``within``; owners first, then proportional rationing. Adds to ``delivered`` and
-    writes the compute obtained into ``got`` (N, 2)."""
+    writes the compute obtained into ``got`` (N, 2). o2 and d (N, P): scratch space, overwritten."""
     N, P = within.shape
     got[:, :] = 0.0
     m = 0.0
@@ -192,8 +225,9 @@ def _spill(miss, within, origin, left, pf, delivered, own, got):
                 m = miss[n, o]
     if m <= 1e-12:
         return
-    o2 = np.zeros((N, P))
     for n in range(N):
+        for p in range(P):
+            o2[n, p] = 0.0
         ws0 = 0.0
         ws1 = 0.0
         for p in range(P):
@@ -207,7 +241,6 @@ def _spill(miss, within, origin, left, pf, delivered, own, got):
         for p in range(P):
             if left[p] > 1e-9:
                 o2[n, p] = within[n, p] * (sc0 if origin[p] == 0 else sc1) / pf[n, p]
-    d = np.empty((N, P))
     _ration(o2, left, own, d)
     for n in range(N):
         for p in range(P):
@@ -227,6 +260,8 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
     miss = np.empty((N, 2))
     got = np.empty((N, 2))
     rem = np.empty((N, 2))
+    o2 = np.empty((N, P))
+    dd = np.empty((N, P))
     for r in range(R):
         d = delivered[r]
         o = orders[r]
@@ -248,7 +283,7 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
                     biggest = x
         if biggest <= 1e-12:
             continue
-        _spill(miss, within[r], origin, left, pf[r], d, own, got)  # (2) within the same origin
+        _spill(miss, within[r], origin, left, pf[r], d, own, got, o2, dd)  # (2) within the same origin
         for p in range(P):
             s = 0.0
             for n in range(N):
@@ -257,7 +292,7 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
         for n in range(N):
             rem[n, 1] = max(max(miss[n, 0] - got[n, 0], 0.0), 0.0)  # foreign miss -> domestic products
             rem[n, 0] = max(max(miss[n, 1] - got[n, 1], 0.0) - locked[r, n], 0.0)  # domestic -> foreign
-        _spill(rem, within[r], origin, left, pf[r], d, own, got)  # (3) to the other origin
+        _spill(rem, within[r], origin, left, pf[r], d, own, got, o2, dd)  # (3) to the other origin
     return delivered
 
 
