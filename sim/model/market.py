@@ -190,32 +190,37 @@ def cover_in_priority(need: np.ndarray, supply: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _ration(orders, cap, own, out):
+def _ration(orders, cap, own, out, w):
     """Owners first on their captive products, then proportional rationing of the rest (rows x P);
-    writes the deliveries into ``out``."""
+    writes the deliveries into ``out``. w (4, P): scratch space, overwritten."""
     N, P = orders.shape
+    own_tot, oth_tot, f_own, f_oth = w[0], w[1], w[2], w[3]
     for p in range(P):
-        own_tot = 0.0
-        oth_tot = 0.0
-        for n in range(N):
+        own_tot[p] = 0.0
+        oth_tot[p] = 0.0
+    for n in range(N):   # rows in order for each product (the sums of the rule's definition)
+        for p in range(P):
             if own[n, p]:
-                own_tot += orders[n, p]
+                own_tot[p] += orders[n, p]
             else:
-                oth_tot += orders[n, p]
-        f_own = cap[p] / own_tot if own_tot > cap[p] else 1.0
-        rest = cap[p] - own_tot * f_own
+                oth_tot[p] += orders[n, p]
+    for p in range(P):
+        fo = cap[p] / own_tot[p] if own_tot[p] > cap[p] else 1.0
+        rest = cap[p] - own_tot[p] * fo
         if rest < 0.0:
             rest = 0.0
-        f_oth = rest / oth_tot if oth_tot > rest else 1.0
-        for n in range(N):
-            out[n, p] = orders[n, p] * (f_own if own[n, p] else f_oth)
+        f_own[p] = fo
+        f_oth[p] = rest / oth_tot[p] if oth_tot[p] > rest else 1.0
+    for n in range(N):
+        for p in range(P):
+            out[n, p] = orders[n, p] * (f_own[p] if own[n, p] else f_oth[p])
 
 
 @njit(cache=True, nogil=True)
-def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d):
+def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d, w):
     """Re-order ``miss`` compute (N, 2: per origin) from that origin's products with capacity left, in
     proportion to ``within``; owners first, then proportional rationing. Adds to ``delivered`` and
-    writes the compute obtained into ``got`` (N, 2). o2 and d (N, P): scratch space, overwritten."""
+    writes the compute obtained into ``got`` (N, 2). o2 and d (N, P), w (4, P): scratch space, overwritten."""
     N, P = within.shape
     got[:, :] = 0.0
     m = 0.0
@@ -226,8 +231,6 @@ def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d):
     if m <= 1e-12:
         return
     for n in range(N):
-        for p in range(P):
-            o2[n, p] = 0.0
         ws0 = 0.0
         ws1 = 0.0
         for p in range(P):
@@ -241,7 +244,9 @@ def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d):
         for p in range(P):
             if left[p] > 1e-9:
                 o2[n, p] = within[n, p] * (sc0 if origin[p] == 0 else sc1) / pf[n, p]
-    _ration(o2, left, own, d)
+            else:
+                o2[n, p] = 0.0
+    _ration(o2, left, own, d, w)
     for n in range(N):
         for p in range(P):
             delivered[n, p] += d[n, p]
@@ -257,22 +262,26 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
     R, N, P = orders.shape
     delivered = np.zeros((R, N, P))
     left = np.empty(P)
+    acc = np.empty(P)
     miss = np.empty((N, 2))
     got = np.empty((N, 2))
     rem = np.empty((N, 2))
     o2 = np.empty((N, P))
     dd = np.empty((N, P))
+    w = np.empty((4, P))
     for r in range(R):
         d = delivered[r]
         o = orders[r]
         for p in range(P):
             left[p] = max(capacity[r, p], 0.0)
-        _ration(o, left, own, d)
+        _ration(o, left, own, d, w)
         for p in range(P):
-            s = 0.0
-            for n in range(N):
-                s += d[n, p]
-            left[p] = max(left[p] - s, 0.0)
+            acc[p] = 0.0
+        for n in range(N):
+            for p in range(P):
+                acc[p] += d[n, p]
+        for p in range(P):
+            left[p] = max(left[p] - acc[p], 0.0)
         miss[:, :] = 0.0
         biggest = 0.0
         for n in range(N):
@@ -283,17 +292,134 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
                     biggest = x
         if biggest <= 1e-12:
             continue
-        _spill(miss, within[r], origin, left, pf[r], d, own, got, o2, dd)  # (2) within the same origin
+        _spill(miss, within[r], origin, left, pf[r], d, own, got, o2, dd, w)  # (2) within the same origin
         for p in range(P):
-            s = 0.0
-            for n in range(N):
-                s += d[n, p]
-            left[p] = max(capacity[r, p] - s, 0.0)
+            acc[p] = 0.0
+        for n in range(N):
+            for p in range(P):
+                acc[p] += d[n, p]
+        for p in range(P):
+            left[p] = max(capacity[r, p] - acc[p], 0.0)
         for n in range(N):
             rem[n, 1] = max(max(miss[n, 0] - got[n, 0], 0.0), 0.0)  # foreign miss -> domestic products
             rem[n, 0] = max(max(miss[n, 1] - got[n, 1], 0.0) - locked[r, n], 0.0)  # domestic -> foreign
-        _spill(rem, within[r], origin, left, pf[r], d, own, got, o2, dd)  # (3) to the other origin
+        _spill(rem, within[r], origin, left, pf[r], d, own, got, o2, dd, w)  # (3) to the other origin
     return delivered
+
+
+@njit(cache=True, nogil=True)
+def _pairwise(x):
+    """numpy's pairwise sum of a 1-d array (eight lanes up to 128 elements, halves beyond)."""
+    n = x.shape[0]
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += x[i]
+        return res
+    if n > 128:
+        h = n // 2
+        h -= h % 8
+        return _pairwise(x[:h]) + _pairwise(x[h:])
+    r0, r1, r2, r3 = x[0], x[1], x[2], x[3]
+    r4, r5, r6, r7 = x[4], x[5], x[6], x[7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += x[i]
+        r1 += x[i + 1]
+        r2 += x[i + 2]
+        r3 += x[i + 3]
+        r4 += x[i + 4]
+        r5 += x[i + 5]
+        r6 += x[i + 6]
+        r7 += x[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += x[i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _sum_last(x):
+    """``x.sum()`` of a 1-d array as numpy adds it along a contiguous last axis (0 plus the pairwise sum),
+    so that compiled code gives the same bits as numpy."""
+    return 0.0 + _pairwise(x)
+
+
+@njit(cache=True, nogil=True)
+def orders_runs(need, probs, inv_perf, q, hoard_mult, stock, keep, price):
+    """The month's orders before the budget (MarketModel.clear), run by run: need and q (R, B, T), probs
+    (R, B, T, P), inv_perf (R, T, P), hoard_mult, stock and keep (R, B, P), price (R, P). Returns allo
+    (R, B, T+1, P) with the tiers' card orders ``(need x probs) x inv_perf`` and, in the last class, the
+    stockpile gap ``max(gross x hoard_mult - stock, 0) x keep`` (gross: the cards of ``q x probs`` over
+    tiers), and the spend of each (R, B) at ``price``. Sums in numpy's order (tiers in turn from 0)."""
+    R, B, T, P = probs.shape
+    allo = np.empty((R, B, T + 1, P))
+    base_spend = np.empty((R, B))
+    hoard_spend = np.empty((R, B))
+    per_bp = np.empty(P)
+    gross = np.empty(P)
+    tmp = np.empty(P)
+    for r in range(R):
+        for b in range(B):
+            for p in range(P):
+                per_bp[p] = 0.0
+                gross[p] = 0.0
+            for t in range(T):
+                nd = need[r, b, t]
+                qq = q[r, b, t]
+                for p in range(P):
+                    pr = probs[r, b, t, p]
+                    ip = inv_perf[r, t, p]
+                    o = (nd * pr) * ip
+                    allo[r, b, t, p] = o
+                    per_bp[p] += o
+                    gross[p] += (qq * pr) * ip
+            for p in range(P):
+                x = gross[p] * hoard_mult[r, b, p] - stock[r, b, p]
+                if not (x >= 0.0 or np.isnan(x)):
+                    x = 0.0
+                h = x * keep[r, b, p]
+                allo[r, b, T, p] = h
+                tmp[p] = per_bp[p] * price[r, p]
+            base_spend[r, b] = _sum_last(tmp)
+            for p in range(P):
+                tmp[p] = allo[r, b, T, p] * price[r, p]
+            hoard_spend[r, b] = _sum_last(tmp)
+    return allo, base_spend, hoard_spend
+
+
+@njit(cache=True, nogil=True)
+def scale_orders_runs(allo, o_scale, h_scale):
+    """In place: the tiers' orders (R, B, :T, P) times o_scale (R, B), the last class times h_scale."""
+    R, B, K, P = allo.shape
+    for r in range(R):
+        for b in range(B):
+            so = o_scale[r, b]
+            sh = h_scale[r, b]
+            for k in range(K - 1):
+                for p in range(P):
+                    allo[r, b, k, p] = allo[r, b, k, p] * so
+            for p in range(P):
+                allo[r, b, K - 1, p] = allo[r, b, K - 1, p] * sh
+
+
+@njit(cache=True, nogil=True)
+def spread_runs(allo, within, domestic, to_dom, to_for, inv_perf, skip):
+    """In place: allo[:, :, :T] += (within x (to_dom on domestic, to_for on foreign products)) x inv_perf,
+    nothing added to product ``skip`` (within (R, B, T, P), to_dom and to_for (R, B, T), inv_perf (R, T, P))."""
+    R, B, T, P = within.shape
+    for r in range(R):
+        for b in range(B):
+            for t in range(T):
+                d = to_dom[r, b, t]
+                f = to_for[r, b, t]
+                for p in range(P):
+                    a = within[r, b, t, p] * (d if domestic[p] else f)
+                    if p == skip:
+                        a = 0.0
+                    allo[r, b, t, p] += a * inv_perf[r, t, p]
 
 
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,

@@ -614,43 +614,42 @@ class MarketModel(mesa.Model):
         """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_runs``)."""
         T, B, R = len(TIERS), len(BUYERS), self.n_runs
         P = len(self.product_ids)
-        orders = (self.need[..., None] * self.probs) * self._inv_perf[:, None]  # cards (R, B, T, P)
-        per_bp = orders.sum(axis=2)
-        # buying ahead fills a stockpile target (months of this month's orders of each product at risk);
-        # a buyer orders the gap to what it already holds unopened, so a lasting belief does not keep adding
-        # (the months are of the buyer's gross orders: what it would order with no stockpile to open)
-        gross = ((self.demand_now / self.efficiency[:, :, None])[..., None] * self.probs
-                 * self._inv_perf[:, None]).sum(axis=2)   # (R, B, P) cards
-        hoard = np.maximum(gross * self.hoard_mult - self.stock, 0.0)
-        # a domestic floor binds the buyer's whole purchase, buying ahead included (MODEL.md 9.5): it may
-        # stock legal foreign cards only in the share (1 - floor) its floor leaves foreign
-        hoard = hoard * np.where(self._legal_foreign, 1.0 - self.floor[:, :, None], 1.0)
-        price = self.price_buyer[:, None, :]
-        base_spend = (per_bp * price).sum(axis=2)
-        hoard_spend = (hoard * price).sum(axis=2)
+        # the tiers' card orders (need x probs) x inv_perf (R, B, T, P) and buying ahead: a buyer fills a
+        # stockpile target (months of this month's orders of each product at risk), ordering the gap to what it
+        # already holds unopened, so a lasting belief does not keep adding (the months are of the buyer's gross
+        # orders, (demand / efficiency) x probs in cards: what it would order with no stockpile to open). A
+        # domestic floor binds the buyer's whole purchase, buying ahead included (MODEL.md 9.5): it may stock
+        # legal foreign cards only in the share (1 - floor) its floor leaves foreign.
+        keep = np.where(self._legal_foreign, 1.0 - self.floor[:, :, None], 1.0)
+        allo, base_spend, hoard_spend = market.orders_runs(
+            self.need, self.probs, self._inv_perf, self.demand_now / self.efficiency[:, :, None], self.hoard_mult,
+            self.stock, keep, self.price_buyer)
         funds = self._capex_funds()
         self.reserve_now = self._capex_reserve()   # later months' base budget is kept back (offshore too)
         free = np.maximum(funds - self.reserve_now, 0.0)
         h_scale = np.clip((free - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
         o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
-        allo = np.empty((R, B, T + 1, P))
-        allo[:, :, :T] = orders * o_scale[:, :, None, None]
-        allo[:, :, T] = hoard * h_scale[:, :, None]
+        market.scale_orders_runs(allo, o_scale, h_scale)   # orders x o_scale, buying ahead x h_scale
+        self.last_orders = allo.sum(axis=(1, 2))
         spill = np.zeros((R, B, T + 1, P))  # the hoarding class does not spill
         spill[:, :, :T] = self.within if self._fit is None else self.within * self._fit[:, None]  # to fitting cards only
         locked = np.zeros((R, B, T + 1))
         locked[:, :, :T] = self.need * self.locked_share
-        k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)
+        k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)   # allo is changed in place
         flat = market.clear_runs(k_allo.reshape(R, -1, P), cap, self._own_rep, spill.reshape(R, -1, P),
                                  self._origin_p, self._pf, locked.reshape(R, -1))
         delivered = flat.reshape(R, B, T + 1, P)
         if grey_first is not None:
             delivered[..., self.pidx[GREY]] += grey_first
-        self.last_orders = allo.sum(axis=(1, 2))
         self.delivered = delivered
-        spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
+        # cards per buyer and product: installed (the tiers) + stockpiled (the last class), in numpy's order
+        self.d_inst = delivered[:, :, :T].sum(axis=2)
+        per_buyer = self.d_inst + delivered[:, :, T]   # = delivered.sum(axis=2)
+        self.per_buyer = per_buyer
+        spent = (per_buyer * self.price_buyer[:, None, :]).sum(axis=2)
         self.capex_left = np.maximum(funds - spent, 0.0)
-        served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
+        self.d_compute = delivered[:, :, :T] * self.perf[:, None]   # compute delivered (R, B, T, P)
+        served = self.d_compute.sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
         self.offshore()
@@ -669,8 +668,8 @@ class MarketModel(mesa.Model):
         buyer's floor: the floor's share from domestic cards (locked there), the rest from legal foreign cards
         in proportion to the buyer's choice (``market.floor_per_buyer`` when ``china.floor_per_buyer``, lowest
         tiers first), so a missed smuggled card never lets a legal foreign one escape the floor. Returns the
-        orders, capacity and locked compute for ``market.clear_runs`` and the grey cards delivered
-        (R, B, T+1), or None when no run has the exemption."""
+        orders, capacity and locked compute for ``market.clear_runs`` (``allo`` and ``locked`` changed in
+        place) and the grey cards delivered (R, B, T+1), or None when no run has the exemption."""
         ex = self.p["grey.floor_exempt"]
         if not ex.any():
             return allo, self.capacity, locked, None
@@ -683,7 +682,7 @@ class MarketModel(mesa.Model):
         first = go * fill[:, None, None]
         cap = self.capacity.copy()
         cap[:, g] = np.maximum(cap[:, g] - first.sum(axis=(1, 2)), 0.0)
-        k_allo = allo.copy()
+        k_allo = allo
         k_allo[..., g] = np.where(on, 0.0, allo[..., g])
         miss = (go - first)[:, :, :T] * self.perf[:, None, :, g]  # compute the smuggled cards missed (R, B, T)
         floor = self.floor
@@ -700,10 +699,8 @@ class MarketModel(mesa.Model):
         has_f = wg < 1.0   # some legal foreign card is in the buyer's foreign nest
         to_dom = to_dom + np.where(has_f, 0.0, to_for)
         sf = np.divide(to_for, 1.0 - wg, out=np.zeros_like(to_for), where=has_f)
-        add = w * np.where(self.domestic, to_dom[..., None], sf[..., None])
-        add[..., g] = 0.0
-        k_allo[:, :, :T] += add * self._inv_perf[:, None]
-        locked = locked.copy()
+        # k_allo[:, :, :T] += (w x (to_dom on domestic, sf on foreign cards), 0 on grey) x inv_perf
+        market.spread_runs(k_allo, w, self.domestic, to_dom, sf, self._inv_perf, g)
         locked[:, :, :T] += lock
         return k_allo, cap, locked, first
 
@@ -776,18 +773,17 @@ class MarketModel(mesa.Model):
         T = len(TIERS)
         g = self.pidx[GREY]
         life = p["ageing.lifetime_months"]
-        d_inst = self.delivered[:, :, :T].sum(axis=2)
+        d_inst = self.d_inst   # cards delivered to the tiers (clear)
         d_hoard = self.delivered[:, :, T]
         retired = market.retire(self.installed, life[:, None, None])
         self.installed += d_inst + self.opened - retired
         self.stock += d_hoard - self.opened
-        per_buyer = self.delivered.sum(axis=2)  # (R, B, P)
+        per_buyer = self.per_buyer  # (R, B, P), clear
         units = per_buyer.sum(axis=1)
         transfer = np.where(self.owner[None], p["captive.transfer_price"][:, None, None], 1.0)
         revenue = (per_buyer * transfer * self.price_buyer[:, None, :]).sum(axis=1)
         revenue[:, g] = 0.0  # smugglers' sales are no vendor's revenue
         self.units = units
-        self.per_buyer = per_buyer
         self.cum_units += units
         self.revenue = revenue
         self.levy_paid = revenue * self.levy_rate
@@ -819,9 +815,9 @@ class MarketModel(mesa.Model):
         prod[..., 3] = self.installed.sum(axis=1)
         prod[..., 4] = self.units * self.bf16
         rec.hoard[:, t] = self.delivered[:, :, T].sum(axis=1)
-        d = self.delivered[:, :, :T] * self.perf[:, None]  # compute delivered (R, B, T, P)
+        d = self.d_compute  # compute delivered (R, B, T, P), clear
         dom_c = d[..., self.domestic].sum(axis=-1)
-        tot_c = d.sum(axis=-1)
+        tot_c = self.served   # d.sum(axis=-1)
         bt = tot_c.sum(axis=2)
         b = rec.buyer[:, t]
         b[..., 0] = self.demand_now.sum(axis=2)
