@@ -198,12 +198,12 @@ def _ration(orders, cap, own, out, w):
     for p in range(P):
         own_tot[p] = 0.0
         oth_tot[p] = 0.0
-    for n in range(N):   # rows in order for each product (the sums of the rule's definition)
-        for p in range(P):
-            if own[n, p]:
-                own_tot[p] += orders[n, p]
-            else:
-                oth_tot[p] += orders[n, p]
+    for n in range(N):   # rows in order for each product (the sums of the rule's definition); the sums
+        for p in range(P):   # start at +0 and never hold -0, so adding 0 for the other kind of row is exact
+            x = orders[n, p]
+            o = own[n, p]
+            own_tot[p] += x if o else 0.0
+            oth_tot[p] += 0.0 if o else x
     for p in range(P):
         fo = cap[p] / own_tot[p] if own_tot[p] > cap[p] else 1.0
         rest = cap[p] - own_tot[p] * fo
@@ -230,23 +230,24 @@ def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d, w):
                 m = miss[n, o]
     if m <= 1e-12:
         return
+    ok0, ok1 = w[0], w[1]   # products with capacity left, per origin (1.0 / 0.0)
+    for p in range(P):
+        has = left[p] > 1e-9
+        ok0[p] = 1.0 if has and origin[p] == 0 else 0.0
+        ok1[p] = 1.0 if has and origin[p] != 0 else 0.0
     for n in range(N):
-        ws0 = 0.0
-        ws1 = 0.0
+        ws0 = 0.0   # within shares of the products with capacity left (sums from +0 of values >= 0: adding
+        ws1 = 0.0   # 0 for the others is exact)
         for p in range(P):
-            if left[p] > 1e-9:
-                if origin[p] == 0:
-                    ws0 += within[n, p]
-                else:
-                    ws1 += within[n, p]
+            x = within[n, p]
+            ws0 += x if ok0[p] > 0.0 else 0.0
+            ws1 += x if ok1[p] > 0.0 else 0.0
         sc0 = miss[n, 0] / ws0 if ws0 > 0 else 0.0
         sc1 = miss[n, 1] / ws1 if ws1 > 0 else 0.0
         for p in range(P):
-            if left[p] > 1e-9:
-                o2[n, p] = within[n, p] * (sc0 if origin[p] == 0 else sc1) / pf[n, p]
-            else:
-                o2[n, p] = 0.0
-    _ration(o2, left, own, d, w)
+            v = within[n, p] * (sc0 if ok0[p] > 0.0 else sc1) / pf[n, p]
+            o2[n, p] = v if ok0[p] + ok1[p] > 0.0 else 0.0
+    _ration(o2, left, own, d, w)   # (w is free again: ok0 and ok1 are not used after this)
     for n in range(N):
         for p in range(P):
             delivered[n, p] += d[n, p]
