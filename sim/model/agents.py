@@ -351,6 +351,18 @@ class Buyer(mesa.Agent):
         outside it when ``grey.floor_exempt``. Per tier (each tier's domestic share >= floor), or, when
         ``china.floor_per_buyer``, over the buyer's whole month (``market.floor_per_buyer``: foreign compute
         moves to domestic cards from the lowest tiers first). Returns the product probabilities (R, B, T, P),
+        the origin shares after the floor (R, B, T, 2; grey counted foreign) and the locked domestic share.
+        Compiled (``market.bound_runs``); ``Buyer._bound_numpy`` is the same rule in numpy."""
+        p = m.p
+        return market.bound_runs(p_o, within, m.floor, p["grey.floor_exempt"], p["china.floor_per_buyer"], m.need,
+                                 m.domestic, m.grey_index)
+
+    @staticmethod
+    def _bound_numpy(m, p_o, within):
+        """China's domestic floors on the choice. A floor binds the buyer's legal purchase: grey cards are
+        outside it when ``grey.floor_exempt``. Per tier (each tier's domestic share >= floor), or, when
+        ``china.floor_per_buyer``, over the buyer's whole month (``market.floor_per_buyer``: foreign compute
+        moves to domestic cards from the lowest tiers first). Returns the product probabilities (R, B, T, P),
         the origin shares after the floor (R, B, T, 2; grey counted foreign) and the locked domestic share."""
         p = m.p
         floor = m.floor[:, :, None]

@@ -423,6 +423,135 @@ def spread_runs(allo, within, domestic, to_dom, to_for, inv_perf, skip):
                     allo[r, b, t, p] += a * inv_perf[r, t, p]
 
 
+@njit(cache=True, nogil=True)
+def _max0(x):
+    """``np.maximum(x, 0.0)`` of one float (x kept when x >= 0 or NaN)."""
+    return x if (x >= 0.0 or np.isnan(x)) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _minimum(a, b):
+    """``np.minimum(a, b)`` of two floats (a kept when a <= b or NaN)."""
+    return a if (a <= b or np.isnan(a)) else b
+
+
+@njit(cache=True, nogil=True)
+def _clip(x, lo, hi):
+    """``np.clip(x, lo, hi)`` of one float: min(max(x, lo), hi), a NaN kept."""
+    if np.isnan(x):
+        return x
+    v = x if x > lo else lo
+    if np.isnan(v):
+        return v
+    return v if v < hi else hi
+
+
+@njit(cache=True, nogil=True)
+def _cover_reversed(need, supply, out):
+    """``cover_in_priority(need[::-1], supply)[::-1]`` of one row (T,), written into out."""
+    T = need.shape[0]
+    cum = 0.0
+    for k in range(T):
+        nk = need[T - 1 - k]
+        cum = nk if k == 0 else cum + nk
+        out[T - 1 - k] = _clip(supply - (cum - nk), 0.0, nk)
+
+
+@njit(cache=True, nogil=True)
+def _floor_per_buyer_row(fo, do, fl, out_f, out_d, out_l, tmp):
+    """``floor_per_buyer`` of one buyer's row (T,) with the tiers giving up foreign compute from the last
+    (lowest priority) first, in numpy's arithmetic. tmp (T,): scratch space."""
+    T = fo.shape[0]
+    for t in range(T):
+        tmp[t] = fo[t] + do[t]
+    want = fl * _sum_last(tmp)
+    deficit = _max0(want - _sum_last(do))
+    moved = out_f
+    _cover_reversed(fo, deficit, moved)
+    if fl >= 1.0:   # a full floor leaves no rounding residue
+        for t in range(T):
+            moved[t] = fo[t]
+    for t in range(T):
+        out_d[t] = do[t] + moved[t]
+    _cover_reversed(out_d, want, out_l)
+    for t in range(T):
+        out_f[t] = fo[t] - moved[t]
+
+
+@njit(cache=True, nogil=True)
+def floor_per_buyer_runs(foreign, domestic, floor):
+    """``floor_per_buyer(foreign, domestic, floor, order)`` for (R, B, T) arrays and floor (R, B), with
+    ``order`` the tiers from the last to the first. Returns (foreign', domestic', locked) (R, B, T)."""
+    R, B, T = foreign.shape
+    f2 = np.empty((R, B, T))
+    d2 = np.empty((R, B, T))
+    lk = np.empty((R, B, T))
+    tmp = np.empty(T)
+    for r in range(R):
+        for b in range(B):
+            _floor_per_buyer_row(foreign[r, b], domestic[r, b], floor[r, b], f2[r, b], d2[r, b], lk[r, b], tmp)
+    return f2, d2, lk
+
+
+@njit(cache=True, nogil=True)
+def bound_runs(p_o, within, floor, exempt, per_buyer, need, domestic, gi):
+    """China's domestic floors on the choice (``Buyer._bound``) run by run, in numpy's arithmetic: p_o
+    (R, B, T, 2) and within (R, B, T, P) from the nested logit, floor (R, B), exempt and per_buyer (R,)
+    bool (``grey.floor_exempt``, ``china.floor_per_buyer``), need (R, B, T), domestic (P,) bool, gi the
+    grey product. Returns probs (R, B, T, P), p_ob (R, B, T, 2) and the locked domestic share (R, B, T)."""
+    R, B, T, P = within.shape
+    probs = np.empty((R, B, T, P))
+    p_ob = np.empty((R, B, T, 2))
+    lock = np.empty((R, B, T))
+    wg = np.empty(T)
+    g = np.empty(T)
+    lf = np.empty(T)
+    fs = np.empty(T)
+    ds = np.empty(T)
+    fo = np.empty(T)
+    do = np.empty(T)
+    fb = np.empty(T)
+    db = np.empty(T)
+    lb = np.empty(T)
+    tmp = np.empty(T)
+    for r in range(R):
+        ex = exempt[r]
+        for b in range(B):
+            fl = floor[r, b]
+            c = _minimum(1.0, 1.0 - fl)
+            for t in range(T):
+                wg[t] = within[r, b, t, gi] if ex else 0.0   # grey share of the foreign nest, when exempt
+                f_all = p_o[r, b, t, 0]
+                d_all = p_o[r, b, t, 1]
+                g[t] = f_all * wg[t]
+                lf[t] = f_all - g[t]
+                total = lf[t] + d_all
+                f = _max0(_minimum(lf[t], c * total))
+                fs[t] = f
+                ds[t] = total - f
+                lock[r, b, t] = _minimum(ds[t], fl * (lf[t] + d_all) if ex else fl)
+            if per_buyer[r]:
+                for t in range(T):
+                    fo[t] = lf[t] * need[r, b, t]
+                    do[t] = p_o[r, b, t, 1] * need[r, b, t]
+                _floor_per_buyer_row(fo, do, fl, fb, db, lb, tmp)
+                for t in range(T):
+                    nd = need[r, b, t]
+                    if nd > 0:
+                        fs[t] = fb[t] / nd
+                        ds[t] = db[t] / nd
+                        lock[r, b, t] = lb[t] / nd
+            for t in range(T):
+                sf = fs[t] / (1.0 - wg[t]) if wg[t] < 1.0 else 0.0
+                d = ds[t]
+                for p in range(P):
+                    probs[r, b, t, p] = within[r, b, t, p] * (d if domestic[p] else sf)
+                probs[r, b, t, gi] = g[t] if ex else within[r, b, t, gi] * fs[t]
+                p_ob[r, b, t, 0] = fs[t] + g[t]
+                p_ob[r, b, t, 1] = ds[t]
+    return probs, p_ob, lock
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.

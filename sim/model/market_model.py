@@ -691,7 +691,7 @@ class MarketModel(mesa.Model):
         lock = to_dom
         per_buyer = self.p["china.floor_per_buyer"]
         if per_buyer.any():
-            fb, db, lb = market.floor_per_buyer(miss, np.zeros_like(miss), floor, np.arange(T)[::-1])
+            fb, db, lb = market.floor_per_buyer_runs(miss, np.zeros_like(miss), floor)   # tiers from the last
             pb = per_buyer[:, None, None]
             to_for, to_dom, lock = np.where(pb, fb, to_for), np.where(pb, db, to_dom), np.where(pb, lb, lock)
         w = self.within
