@@ -552,6 +552,62 @@ def bound_runs(p_o, within, floor, exempt, per_buyer, need, domestic, gi):
     return probs, p_ob, lock
 
 
+@njit(cache=True, nogil=True)
+def record_runs(prod, hoard, buyer, tier, units, revenue, levy, installed, bf16, delivered, d_compute, dom_idx,
+                served, demand, inst_aec, unmet, stock, service, train, offshore_now, offshore_usd, efficiency):
+    """The month's records (MarketModel.record), written into the month's views of the record blocks:
+    prod (R, P, 5), hoard (R, P), buyer (R, B, 10), tier (R, T, 2). Sums in numpy's order (over buyers in
+    turn from 0; along a last axis as ``_sum_last``); dom_idx: the domestic products."""
+    R, B, T, P = d_compute.shape
+    K = dom_idx.shape[0]
+    tmp_p = np.empty(P)
+    dom_bt = np.empty(T)
+    tt = np.empty(T)
+    dom_t = np.empty(T)
+    for r in range(R):
+        for p in range(P):
+            u = units[r, p]
+            prod[r, p, 0] = u
+            prod[r, p, 1] = revenue[r, p]
+            prod[r, p, 2] = levy[r, p]
+            s_inst = 0.0
+            s_hoard = 0.0
+            for b in range(B):
+                s_inst += installed[r, b, p]
+                s_hoard += delivered[r, b, T, p]
+            prod[r, p, 3] = s_inst
+            prod[r, p, 4] = u * bf16[r, p]
+            hoard[r, p] = s_hoard
+        for t in range(T):
+            tt[t] = 0.0
+            dom_t[t] = 0.0
+        for b in range(B):
+            for t in range(T):
+                dc = 0.0   # domestic compute of the buyer's tier (numpy's gathered copy has the products
+                for k in range(K):   # outermost, so it adds them in turn)
+                    dc += d_compute[r, b, t, dom_idx[k]]
+                dom_bt[t] = dc
+                dom_t[t] += dc
+                tt[t] += served[r, b, t]
+            bt = _sum_last(served[r, b])
+            buyer[r, b, 0] = _sum_last(demand[r, b])
+            buyer[r, b, 1] = inst_aec[r, b]
+            buyer[r, b, 2] = _sum_last(unmet[r, b])
+            buyer[r, b, 3] = _sum_last(stock[r, b])
+            db = _sum_last(dom_bt)
+            buyer[r, b, 4] = db / bt if bt > 0 else 0.0
+            buyer[r, b, 5] = service[r, b]
+            for p in range(P):
+                tmp_p[p] = stock[r, b, p] * train[r, p]
+            buyer[r, b, 6] = _sum_last(tmp_p)   # unopened stockpile, A100-equivalents
+            buyer[r, b, 7] = offshore_now[r, b]
+            buyer[r, b, 8] = offshore_usd[r, b]
+            buyer[r, b, 9] = efficiency[r, b]
+        for t in range(T):
+            tier[r, t, 0] = dom_t[t] / tt[t] if tt[t] > 0 else 0.0
+            tier[r, t, 1] = tt[t]
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.

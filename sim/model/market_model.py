@@ -208,6 +208,7 @@ class MarketModel(mesa.Model):
         self.compliant_slots = {v: [self.pidx[x] for x in xs] for v, xs in COMPLIANT_SLOTS.items()}
         self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
         self._legal_foreign = (~self.domestic) & np.array([x != GREY for x in ids])  # (P,) floors bind these
+        self._dom_idx = np.flatnonzero(self.domestic)
 
     def _build_time(self) -> None:
         p = self.p
@@ -808,31 +809,10 @@ class MarketModel(mesa.Model):
         t = self.t
         T = len(TIERS)
         rec = self.records
-        prod = rec.product[:, t]
-        prod[..., 0] = self.units
-        prod[..., 1] = self.revenue
-        prod[..., 2] = self.levy_paid
-        prod[..., 3] = self.installed.sum(axis=1)
-        prod[..., 4] = self.units * self.bf16
-        rec.hoard[:, t] = self.delivered[:, :, T].sum(axis=1)
-        d = self.d_compute  # compute delivered (R, B, T, P), clear
-        dom_c = d[..., self.domestic].sum(axis=-1)
-        tot_c = self.served   # d.sum(axis=-1)
-        bt = tot_c.sum(axis=2)
-        b = rec.buyer[:, t]
-        b[..., 0] = self.demand_now.sum(axis=2)
-        b[..., 1] = self.inst_aec
-        b[..., 2] = self.unmet.sum(axis=2)
-        b[..., 3] = self.stock.sum(axis=2)
-        b[..., 4] = np.divide(dom_c.sum(axis=2), bt, out=np.zeros_like(bt), where=bt > 0)
-        b[..., 5] = self.service
-        b[..., 6] = (self.stock * self.train[:, None, :]).sum(axis=2)   # unopened stockpile, A100-equivalents
-        tt = tot_c.sum(axis=1)
-        rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
-        rec.tier[:, t, :, 1] = tt
-        b[..., 7] = self.offshore_now
-        b[..., 8] = self.offshore_usd
-        b[..., 9] = self.efficiency   # software-efficiency multiplier of the compute installed (section 7.9)
+        market.record_runs(rec.product[:, t], rec.hoard[:, t], rec.buyer[:, t], rec.tier[:, t], self.units,
+                           self.revenue, self.levy_paid, self.installed, self.bf16, self.delivered, self.d_compute,
+                           self._dom_idx, self.served, self.demand_now, self.inst_aec, self.unmet, self.stock,
+                           self.service, self.train, self.offshore_now, self.offshore_usd, self.efficiency)
         rec.market[:, t, 0] = 1.0 - (self.inst_aec + self.off_aec).sum(axis=1) / np.maximum(self.target_aec.sum(axis=1),
                                                                                             1e-9)
         rec.market[:, t, 1] = self.price_index
