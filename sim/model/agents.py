@@ -13,7 +13,7 @@ import numpy as np
 
 from sim.model import market
 from sim.model.ids import VENDORS
-from sim.model.records import TRACE_VALUES
+from sim.model.records import TRACE_TERMS, TRACE_VALUES
 
 
 class Regulator(mesa.Agent):
@@ -342,8 +342,7 @@ class Buyer(mesa.Agent):
         m.probs, p_ob, m.locked_share = Buyer._bound(m, p_o, within)
         m.within = within
         if m.records.trace is not None:
-            switching = m._switch_t[:, None, :, None] * sw_bp[:, :, None, :]
-            Buyer._trace(m, within, price_term, switching, risk, p_o, p_ob)
+            Buyer._trace(m, within, price_term, sw_bp, risk, p_o, p_ob)
 
     @staticmethod
     def _bound(m, p_o, within):
@@ -393,15 +392,13 @@ class Buyer(mesa.Agent):
         return probs, p_ob, lock
 
     @staticmethod
-    def _trace(m, within, price_term, switching, risk, p_o, p_ob) -> None:
-        shape = within.shape
-        om = np.stack([~m.domestic, m.domestic], axis=1).astype(float)  # (P, 2)
-        terms = (np.broadcast_to(m._perf_term[:, None], shape), np.broadcast_to(price_term[:, None, None, :], shape),
-                 switching, np.broadcast_to(risk[:, :, None, :], shape),
-                 np.broadcast_to(m._policy_bp[:, :, None, :], shape))
+    def _trace(m, within, price_term, sw_bp, risk, p_o, p_ob) -> None:
+        """The decision trace of the month: per buyer, tier and origin nest, each utility term (performance,
+        price, switching = switching scale x sw_bp, risk, policy) weighted by the choice within the nest, and
+        the origin shares before and after the floors."""
+        x = market.trace_terms_runs(within, m._perf_term, price_term, m._switch_t, sw_bp, risk, m._policy_bp)
         tr = m.records.trace[:, m.t]
-        for k, term in enumerate(terms):
-            tr[..., k] = (within * term) @ om
+        tr[..., :len(TRACE_TERMS)] = np.moveaxis(x @ m._origin_matrix, 0, -1)   # (R, B, T, 2, terms)
         tr[..., TRACE_VALUES.index("share_unconstrained")] = p_o
         tr[..., TRACE_VALUES.index("share")] = p_ob
 

@@ -608,6 +608,27 @@ def record_runs(prod, hoard, buyer, tier, units, revenue, levy, installed, bf16,
             tier[r, t, 1] = tt[t]
 
 
+@njit(cache=True, nogil=True)
+def trace_terms_runs(within, perf_term, price_term, switch_t, sw_bp, risk, policy_bp):
+    """The decision trace's utility terms weighted by the choice (``Buyer._trace``): (5, R, B, T, P) with
+    within (R, B, T, P) times perf_term (R, T, P), price_term (R, P), switch_t (R, T) x sw_bp (R, B, P),
+    risk (R, B, P) and policy_bp (R, B, P), each product as numpy forms it."""
+    R, B, T, P = within.shape
+    x = np.empty((5, R, B, T, P))
+    for r in range(R):
+        for b in range(B):
+            for t in range(T):
+                st = switch_t[r, t]
+                for p in range(P):
+                    w = within[r, b, t, p]
+                    x[0, r, b, t, p] = w * perf_term[r, t, p]
+                    x[1, r, b, t, p] = w * price_term[r, p]
+                    x[2, r, b, t, p] = w * (st * sw_bp[r, b, p])
+                    x[3, r, b, t, p] = w * risk[r, b, p]
+                    x[4, r, b, t, p] = w * policy_bp[r, b, p]
+    return x
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.

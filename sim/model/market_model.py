@@ -209,6 +209,7 @@ class MarketModel(mesa.Model):
         self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
         self._legal_foreign = (~self.domestic) & np.array([x != GREY for x in ids])  # (P,) floors bind these
         self._dom_idx = np.flatnonzero(self.domestic)
+        self._origin_matrix = np.stack([~self.domestic, self.domestic], axis=1).astype(float)  # (P, 2) product -> nest
 
     def _build_time(self) -> None:
         p = self.p
