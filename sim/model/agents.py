@@ -330,9 +330,9 @@ class Buyer(mesa.Agent):
         avail = m._available()
         m.avail = avail
         # utility (perf + switching) + bp, switching = switching scale x sw_bp (R, B, T, P), <= 0, built per row
-        p_o, within = market.choice_runs(m._perf_term, m._switch_t, sw_bp, bp, avail, m.vendor_of,
-                                         m.origin_of_vendor, len(VENDORS), p["choice.nest_vendor"],
-                                         p["choice.nest_product"])
+        p_o, within = m._buf_p_o, m._buf_within
+        market.choice_runs(m._perf_term, m._switch_t, sw_bp, bp, avail, m.vendor_of, m.origin_of_vendor, len(VENDORS),
+                           p["choice.nest_vendor"], p["choice.nest_product"], p_o, within)
         demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
         m.demand_now = demand
         need = demand / m.efficiency[:, :, None] + m.backlog
@@ -354,7 +354,7 @@ class Buyer(mesa.Agent):
         Compiled (``market.bound_runs``); ``Buyer._bound_numpy`` is the same rule in numpy."""
         p = m.p
         return market.bound_runs(p_o, within, m.floor, p["grey.floor_exempt"], p["china.floor_per_buyer"], m.need,
-                                 m.domestic, m.grey_index)
+                                 m.domestic, m.grey_index, m._buf_probs)
 
     @staticmethod
     def _bound_numpy(m, p_o, within):

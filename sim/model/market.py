@@ -74,14 +74,13 @@ def nested_logit_runs(util, avail, vendor_of, origin_of_vendor, n_vendors, lam_v
 
 
 @njit(cache=True, nogil=True)
-def choice_runs(perf_term, switch_t, sw_bp, bp, avail, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p):
+def choice_runs(perf_term, switch_t, sw_bp, bp, avail, vendor_of, origin_of_vendor, n_vendors, lam_v, lam_p, p_o,
+                within):
     """``nested_logit_runs`` of the buyers' utility ``(perf_term + switch_t x sw_bp) + bp``, built row by row:
     perf_term (R, T, P), switch_t (R, T), sw_bp and bp (R, B, P), avail (R, B, P) bool, lam_v and lam_p (R,).
-    Returns p_origin (R, B, T, 2) and p_within_origin (R, B, T, P)."""
+    Writes p_origin (R, B, T, 2) and p_within_origin (R, B, T, P) into p_o and within (every element)."""
     R, T, P = perf_term.shape
     B = bp.shape[1]
-    p_o = np.zeros((R, B, T, 2))
-    within = np.zeros((R, B, T, P))
     u = np.empty(P)
     e = np.empty(P)
     s_v = np.empty(n_vendors)
@@ -95,7 +94,6 @@ def choice_runs(perf_term, switch_t, sw_bp, bp, avail, vendor_of, origin_of_vend
                     u[p] = (perf_term[r, t, p] + st * sw_bp[r, b, p]) + bp[r, b, p]
                 _nl_row(u, avail[r, b], vendor_of, origin_of_vendor, n_vendors, lam_v[r], lam_p[r],
                         p_o[r, b, t], within[r, b, t], e, s_v, w_v, s_o)
-    return p_o, within
 
 
 def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, origin_of_vendor: np.ndarray,
@@ -260,8 +258,15 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
 
     orders, within, pf (R, N, P) with N = buyers x order classes; capacity (R, P); own (N, P) bool;
     origin (P,) 0 foreign / 1 domestic; locked (R, N). Returns delivered (R, N, P)."""
+    delivered = np.zeros(orders.shape)
+    clear_runs_into(delivered, orders, capacity, own, within, origin, pf, locked)
+    return delivered
+
+
+@njit(cache=True, nogil=True)
+def clear_runs_into(delivered, orders, capacity, own, within, origin, pf, locked):
+    """``clear_runs`` writing the deliveries into ``delivered`` (R, N, P; every element)."""
     R, N, P = orders.shape
-    delivered = np.zeros((R, N, P))
     left = np.empty(P)
     acc = np.empty(P)
     miss = np.empty((N, 2))
@@ -305,7 +310,6 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
             rem[n, 1] = max(max(miss[n, 0] - got[n, 0], 0.0), 0.0)  # foreign miss -> domestic products
             rem[n, 0] = max(max(miss[n, 1] - got[n, 1], 0.0) - locked[r, n], 0.0)  # domestic -> foreign
         _spill(rem, within[r], origin, left, pf[r], d, own, got, o2, dd, w)  # (3) to the other origin
-    return delivered
 
 
 @njit(cache=True, nogil=True)
@@ -349,14 +353,14 @@ def _sum_last(x):
 
 
 @njit(cache=True, nogil=True)
-def orders_runs(need, probs, inv_perf, q, hoard_mult, stock, keep, price):
+def orders_runs(need, probs, inv_perf, q, hoard_mult, stock, keep, price, allo):
     """The month's orders before the budget (MarketModel.clear), run by run: need and q (R, B, T), probs
     (R, B, T, P), inv_perf (R, T, P), hoard_mult, stock and keep (R, B, P), price (R, P). Returns allo
     (R, B, T+1, P) with the tiers' card orders ``(need x probs) x inv_perf`` and, in the last class, the
     stockpile gap ``max(gross x hoard_mult - stock, 0) x keep`` (gross: the cards of ``q x probs`` over
-    tiers), and the spend of each (R, B) at ``price``. Sums in numpy's order (tiers in turn from 0)."""
+    tiers), and the spend of each (R, B) at ``price``. Sums in numpy's order (tiers in turn from 0). allo: the
+    output array (every element is written)."""
     R, B, T, P = probs.shape
-    allo = np.empty((R, B, T + 1, P))
     base_spend = np.empty((R, B))
     hoard_spend = np.empty((R, B))
     per_bp = np.empty(P)
@@ -494,13 +498,13 @@ def floor_per_buyer_runs(foreign, domestic, floor):
 
 
 @njit(cache=True, nogil=True)
-def bound_runs(p_o, within, floor, exempt, per_buyer, need, domestic, gi):
+def bound_runs(p_o, within, floor, exempt, per_buyer, need, domestic, gi, probs):
     """China's domestic floors on the choice (``Buyer._bound``) run by run, in numpy's arithmetic: p_o
     (R, B, T, 2) and within (R, B, T, P) from the nested logit, floor (R, B), exempt and per_buyer (R,)
     bool (``grey.floor_exempt``, ``china.floor_per_buyer``), need (R, B, T), domestic (P,) bool, gi the
-    grey product. Returns probs (R, B, T, P), p_ob (R, B, T, 2) and the locked domestic share (R, B, T)."""
+    grey product. Returns probs (R, B, T, P; written into ``probs``, every element), p_ob (R, B, T, 2) and the
+    locked domestic share (R, B, T)."""
     R, B, T, P = within.shape
-    probs = np.empty((R, B, T, P))
     p_ob = np.empty((R, B, T, 2))
     lock = np.empty((R, B, T))
     wg = np.empty(T)

@@ -396,6 +396,17 @@ class MarketModel(mesa.Model):
         self.announced_cut = np.zeros(R, dtype=bool)
         self.announced_ease = np.zeros(R, dtype=bool)
         self.dom_delivered = np.zeros((R, self.n_months))
+        # the month's large arrays, reused from month to month (each is rewritten in full every month before
+        # it is read): the choice within the origin nests, the product probabilities, the orders (tiers and
+        # buying ahead), the spill shares (the buying-ahead class never spills: its rows stay 0), the
+        # deliveries and the compute delivered
+        self._buf_p_o = np.zeros((R, B, T, 2))
+        self._buf_within = np.zeros((R, B, T, P))
+        self._buf_probs = np.zeros((R, B, T, P))
+        self._buf_allo = np.zeros((R, B, T + 1, P))
+        self._buf_spill = np.zeros((R, B, T + 1, P))
+        self._buf_delivered = np.zeros((R, B, T + 1, P))
+        self._buf_dcomp = np.zeros((R, B, T, P))
         self.all_delivered = np.zeros((R, self.n_months))
         self.events_applied: list[list[tuple[int, str]]] = [[] for _ in range(R)]
         # the first months of the scenario start from an installed base (two years of 2022 demand)
@@ -625,7 +636,7 @@ class MarketModel(mesa.Model):
         keep = np.where(self._legal_foreign, 1.0 - self.floor[:, :, None], 1.0)
         allo, base_spend, hoard_spend = market.orders_runs(
             self.need, self.probs, self._inv_perf, self.demand_now / self.efficiency[:, :, None], self.hoard_mult,
-            self.stock, keep, self.price_buyer)
+            self.stock, keep, self.price_buyer, self._buf_allo)
         funds = self._capex_funds()
         self.reserve_now = self._capex_reserve()   # later months' base budget is kept back (offshore too)
         free = np.maximum(funds - self.reserve_now, 0.0)
@@ -633,14 +644,17 @@ class MarketModel(mesa.Model):
         o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
         market.scale_orders_runs(allo, o_scale, h_scale)   # orders x o_scale, buying ahead x h_scale
         self.last_orders = allo.sum(axis=(1, 2))
-        spill = np.zeros((R, B, T + 1, P))  # the hoarding class does not spill
-        spill[:, :, :T] = self.within if self._fit is None else self.within * self._fit[:, None]  # to fitting cards only
+        spill = self._buf_spill  # the hoarding class does not spill (its rows stay 0)
+        if self._fit is None:
+            spill[:, :, :T] = self.within
+        else:   # to fitting cards only
+            np.multiply(self.within, self._fit[:, None], out=spill[:, :, :T])
         locked = np.zeros((R, B, T + 1))
         locked[:, :, :T] = self.need * self.locked_share
         k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)   # allo is changed in place
-        flat = market.clear_runs(k_allo.reshape(R, -1, P), cap, self._own_rep, spill.reshape(R, -1, P),
-                                 self._origin_p, self._pf, locked.reshape(R, -1))
-        delivered = flat.reshape(R, B, T + 1, P)
+        delivered = self._buf_delivered
+        market.clear_runs_into(delivered.reshape(R, -1, P), k_allo.reshape(R, -1, P), cap, self._own_rep,
+                               spill.reshape(R, -1, P), self._origin_p, self._pf, locked.reshape(R, -1))
         if grey_first is not None:
             delivered[..., self.pidx[GREY]] += grey_first
         self.delivered = delivered
@@ -650,7 +664,7 @@ class MarketModel(mesa.Model):
         self.per_buyer = per_buyer
         spent = (per_buyer * self.price_buyer[:, None, :]).sum(axis=2)
         self.capex_left = np.maximum(funds - spent, 0.0)
-        self.d_compute = delivered[:, :, :T] * self.perf[:, None]   # compute delivered (R, B, T, P)
+        self.d_compute = np.multiply(delivered[:, :, :T], self.perf[:, None], out=self._buf_dcomp)   # compute (R, B, T, P)
         served = self.d_compute.sum(axis=-1)
         self.served = served
         self.unmet = np.maximum(self.need - served, 0.0)
