@@ -185,9 +185,11 @@ def cover_in_priority(need: np.ndarray, supply: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- clearing
+# (every division in the clearing kernels is guarded, so numpy's error model, which drops the kernels'
+# division-by-zero checks, gives the same numbers)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _ration(orders, cap, own, out, w):
     """Owners first on their captive products, then proportional rationing of the rest (rows x P);
     writes the deliveries into ``out``. w (4, P): scratch space, overwritten."""
@@ -214,21 +216,21 @@ def _ration(orders, cap, own, out, w):
             out[n, p] = orders[n, p] * (f_own[p] if own[n, p] else f_oth[p])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d, w):
     """Re-order ``miss`` compute (N, 2: per origin) from that origin's products with capacity left, in
     proportion to ``within``; owners first, then proportional rationing. Adds to ``delivered`` and
     writes the compute obtained into ``got`` (N, 2). o2 and d (N, P), w (4, P): scratch space, overwritten."""
     N, P = within.shape
-    got[:, :] = 0.0
     m = 0.0
     for n in range(N):
         for o in range(2):
             if miss[n, o] > m:
                 m = miss[n, o]
     if m <= 1e-12:
+        got[:, :] = 0.0
         return
-    ok0, ok1 = w[0], w[1]   # products with capacity left, per origin (1.0 / 0.0)
+    ok0, ok1, c = w[0], w[1], w[2]   # products with capacity left, per origin (1.0 / 0.0); scale per product
     for p in range(P):
         has = left[p] > 1e-9
         ok0[p] = 1.0 if has and origin[p] == 0 else 0.0
@@ -242,17 +244,25 @@ def _spill(miss, within, origin, left, pf, delivered, own, got, o2, d, w):
             ws1 += x if ok1[p] > 0.0 else 0.0
         sc0 = miss[n, 0] / ws0 if ws0 > 0 else 0.0
         sc1 = miss[n, 1] / ws1 if ws1 > 0 else 0.0
+        for p in range(P):   # 0 for products without capacity: within (>= 0) x 0 / pf is +0, as the rule's 0
+            c[p] = sc0 if ok0[p] > 0.0 else (sc1 if ok1[p] > 0.0 else 0.0)
         for p in range(P):
-            v = within[n, p] * (sc0 if ok0[p] > 0.0 else sc1) / pf[n, p]
-            o2[n, p] = v if ok0[p] + ok1[p] > 0.0 else 0.0
+            o2[n, p] = within[n, p] * c[p] / pf[n, p]
     _ration(o2, left, own, d, w)   # (w is free again: ok0 and ok1 are not used after this)
     for n in range(N):
+        g0 = 0.0   # compute obtained per origin (from +0, terms >= 0: adding 0 for the other origin is exact)
+        g1 = 0.0
         for p in range(P):
-            delivered[n, p] += d[n, p]
-            got[n, origin[p]] += d[n, p] * pf[n, p]
+            x = d[n, p]
+            delivered[n, p] += x
+            y = x * pf[n, p]
+            g0 += y if origin[p] == 0 else 0.0
+            g1 += 0.0 if origin[p] == 0 else y
+        got[n, 0] = g0
+        got[n, 1] = g1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def clear_runs(orders, capacity, own, within, origin, pf, locked):
     """Allocate card orders under capacity, run by run (see ``clear_market`` for the rule).
 
@@ -263,7 +273,7 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
     return delivered
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def clear_runs_into(delivered, orders, capacity, own, within, origin, pf, locked):
     """``clear_runs`` writing the deliveries into ``delivered`` (R, N, P; every element)."""
     R, N, P = orders.shape
@@ -288,14 +298,18 @@ def clear_runs_into(delivered, orders, capacity, own, within, origin, pf, locked
                 acc[p] += d[n, p]
         for p in range(P):
             left[p] = max(left[p] - acc[p], 0.0)
-        miss[:, :] = 0.0
         biggest = 0.0
         for n in range(N):
+            m0 = 0.0   # compute missed per origin (from +0, terms >= 0 as d <= o: adding 0 is exact)
+            m1 = 0.0
             for p in range(P):
                 x = (o[n, p] - d[n, p]) * pf[r, n, p]
-                miss[n, origin[p]] += x
+                m0 += x if origin[p] == 0 else 0.0
+                m1 += 0.0 if origin[p] == 0 else x
                 if x > biggest:
                     biggest = x
+            miss[n, 0] = m0
+            miss[n, 1] = m1
         if biggest <= 1e-12:
             continue
         _spill(miss, within[r], origin, left, pf[r], d, own, got, o2, dd, w)  # (2) within the same origin
