@@ -15,6 +15,9 @@ from sim.model import market
 from sim.model.ids import VENDORS
 from sim.model.records import TRACE_TERMS, TRACE_VALUES
 
+# the layout market.trace_store writes
+assert TRACE_VALUES == (*TRACE_TERMS, "share_unconstrained", "share") and len(TRACE_TERMS) == 5
+
 
 class Regulator(mesa.Agent):
     """US (BIS/Commerce) or China (MIIT/NDRC/CAC/SAMR/customs, local governments).
@@ -397,10 +400,8 @@ class Buyer(mesa.Agent):
         price, switching = switching scale x sw_bp, risk, policy) weighted by the choice within the nest, and
         the origin shares before and after the floors."""
         x = market.trace_terms_runs(within, m._perf_term, price_term, m._switch_t, sw_bp, risk, m._policy_bp)
-        tr = m.records.trace[:, m.t]
-        tr[..., :len(TRACE_TERMS)] = np.moveaxis(x @ m._origin_matrix, 0, -1)   # (R, B, T, 2, terms)
-        tr[..., TRACE_VALUES.index("share_unconstrained")] = p_o
-        tr[..., TRACE_VALUES.index("share")] = p_ob
+        # TRACE_VALUES: the terms summed per nest (5, R, B, T, 2), share_unconstrained (p_o), share (p_ob)
+        market.trace_store(m.records.trace[:, m.t], x @ m._origin_matrix, p_o, p_ob)
 
     @staticmethod
     def update(m) -> None:

@@ -647,6 +647,21 @@ def trace_terms_runs(within, perf_term, price_term, switch_t, sw_bp, risk, polic
     return x
 
 
+@njit(cache=True, nogil=True)
+def trace_store(tr, terms, p_o, p_ob):
+    """The month's decision trace into its record ``tr`` (R, B, T, 2, 7): the terms summed per nest (5, R,
+    B, T, 2), then the origin shares before (p_o) and after (p_ob) the floors (R, B, T, 2)."""
+    K, R, B, T, O = terms.shape
+    for r in range(R):
+        for b in range(B):
+            for t in range(T):
+                for o in range(O):
+                    for k in range(K):
+                        tr[r, b, t, o, k] = terms[k, r, b, t, o]
+                    tr[r, b, t, o, K] = p_o[r, b, t, o]
+                    tr[r, b, t, o, K + 1] = p_ob[r, b, t, o]
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.
