@@ -425,23 +425,6 @@ def scale_orders_runs(allo, o_scale, h_scale):
 
 
 @njit(cache=True, nogil=True)
-def spread_runs(allo, within, domestic, to_dom, to_for, inv_perf, skip):
-    """In place: allo[:, :, :T] += (within x (to_dom on domestic, to_for on foreign products)) x inv_perf,
-    nothing added to product ``skip`` (within (R, B, T, P), to_dom and to_for (R, B, T), inv_perf (R, T, P))."""
-    R, B, T, P = within.shape
-    for r in range(R):
-        for b in range(B):
-            for t in range(T):
-                d = to_dom[r, b, t]
-                f = to_for[r, b, t]
-                for p in range(P):
-                    a = within[r, b, t, p] * (d if domestic[p] else f)
-                    if p == skip:
-                        a = 0.0
-                    allo[r, b, t, p] += a * inv_perf[r, t, p]
-
-
-@njit(cache=True, nogil=True)
 def _max0(x):
     """``np.maximum(x, 0.0)`` of one float (x kept when x >= 0 or NaN)."""
     return x if (x >= 0.0 or np.isnan(x)) else 0.0
@@ -494,21 +477,6 @@ def _floor_per_buyer_row(fo, do, fl, out_f, out_d, out_l, tmp):
     _cover_reversed(out_d, want, out_l)
     for t in range(T):
         out_f[t] = fo[t] - moved[t]
-
-
-@njit(cache=True, nogil=True)
-def floor_per_buyer_runs(foreign, domestic, floor):
-    """``floor_per_buyer(foreign, domestic, floor, order)`` for (R, B, T) arrays and floor (R, B), with
-    ``order`` the tiers from the last to the first. Returns (foreign', domestic', locked) (R, B, T)."""
-    R, B, T = foreign.shape
-    f2 = np.empty((R, B, T))
-    d2 = np.empty((R, B, T))
-    lk = np.empty((R, B, T))
-    tmp = np.empty(T)
-    for r in range(R):
-        for b in range(B):
-            _floor_per_buyer_row(foreign[r, b], domestic[r, b], floor[r, b], f2[r, b], d2[r, b], lk[r, b], tmp)
-    return f2, d2, lk
 
 
 @njit(cache=True, nogil=True)
@@ -660,6 +628,73 @@ def trace_store(tr, terms, p_o, p_ob):
                         tr[r, b, t, o, k] = terms[k, r, b, t, o]
                     tr[r, b, t, o, K] = p_o[r, b, t, o]
                     tr[r, b, t, o, K + 1] = p_ob[r, b, t, o]
+
+
+@njit(cache=True, nogil=True)
+def grey_first_runs(allo, locked, capacity, exempt, per_buyer, perf, floor, within, domestic, inv_perf, g):
+    """Smuggled orders filled first where grey purchases are outside the floors (``MarketModel._clear_grey_first``),
+    run by run in numpy's arithmetic: allo (R, B, T+1, P) orders and locked (R, B, T+1) compute are changed in
+    place (the grey orders taken out of the runs with ``exempt``, the compute they miss ordered again from legal
+    cards under the buyer's floor); capacity (R, P); per_buyer (R,) bool (``china.floor_per_buyer``); perf,
+    inv_perf (R, T, P); floor (R, B); within (R, B, T, P). Returns the capacity left for clearing (R, P) and the
+    grey cards delivered first (R, B, T+1)."""
+    R, B, K, P = allo.shape
+    T = K - 1
+    cap = capacity.copy()
+    first = np.empty((R, B, K))
+    go = np.empty((B, K))
+    miss = np.empty(T)
+    to_for = np.empty(T)
+    to_dom = np.empty(T)
+    lock = np.empty(T)
+    zero = np.zeros(T)
+    fb = np.empty(T)
+    db = np.empty(T)
+    lb = np.empty(T)
+    tmp = np.empty(T)
+    for r in range(R):
+        ex = exempt[r]
+        for b in range(B):
+            for k in range(K):
+                go[b, k] = allo[r, b, k, g] if ex else 0.0
+        tot = _sum_last(go.ravel())
+        cg = capacity[r, g]
+        fill = _minimum(1.0, cg / tot if tot > 0 else 1.0)
+        fr = first[r]
+        for b in range(B):
+            for k in range(K):
+                fr[b, k] = go[b, k] * fill
+        cap[r, g] = _max0(cg - _sum_last(fr.ravel()))
+        if ex:
+            for b in range(B):
+                for k in range(K):
+                    allo[r, b, k, g] = 0.0
+        for b in range(B):
+            fl = floor[r, b]
+            for t in range(T):
+                x = (go[b, t] - fr[b, t]) * perf[r, t, g]   # compute the smuggled cards missed
+                miss[t] = x
+                to_for[t] = (1.0 - fl) * x
+                to_dom[t] = fl * x
+                lock[t] = to_dom[t]
+            if per_buyer[r]:
+                _floor_per_buyer_row(miss, zero, fl, fb, db, lb, tmp)
+                for t in range(T):
+                    to_for[t] = fb[t]
+                    to_dom[t] = db[t]
+                    lock[t] = lb[t]
+            for t in range(T):
+                wg = within[r, b, t, g]
+                has_f = wg < 1.0   # some legal foreign card is in the buyer's foreign nest
+                td = to_dom[t] + (0.0 if has_f else to_for[t])
+                sf = to_for[t] / (1.0 - wg) if has_f else 0.0
+                for p in range(P):
+                    a = within[r, b, t, p] * (td if domestic[p] else sf)
+                    if p == g:
+                        a = 0.0
+                    allo[r, b, t, p] += a * inv_perf[r, t, p]
+                locked[r, b, t] += lock[t]
+    return cap, first
 
 
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,

@@ -689,36 +689,10 @@ class MarketModel(mesa.Model):
         ex = self.p["grey.floor_exempt"]
         if not ex.any():
             return allo, self.capacity, locked, None
-        T = len(TIERS)
-        g = self.pidx[GREY]
-        on = ex[:, None, None]
-        go = np.where(on, allo[..., g], 0.0)
-        tot = go.sum(axis=(1, 2))
-        fill = np.minimum(1.0, np.divide(self.capacity[:, g], tot, out=np.ones_like(tot), where=tot > 0))
-        first = go * fill[:, None, None]
-        cap = self.capacity.copy()
-        cap[:, g] = np.maximum(cap[:, g] - first.sum(axis=(1, 2)), 0.0)
-        k_allo = allo
-        k_allo[..., g] = np.where(on, 0.0, allo[..., g])
-        miss = (go - first)[:, :, :T] * self.perf[:, None, :, g]  # compute the smuggled cards missed (R, B, T)
-        floor = self.floor
-        to_for = (1.0 - floor[:, :, None]) * miss
-        to_dom = floor[:, :, None] * miss
-        lock = to_dom
-        per_buyer = self.p["china.floor_per_buyer"]
-        if per_buyer.any():
-            fb, db, lb = market.floor_per_buyer_runs(miss, np.zeros_like(miss), floor)   # tiers from the last
-            pb = per_buyer[:, None, None]
-            to_for, to_dom, lock = np.where(pb, fb, to_for), np.where(pb, db, to_dom), np.where(pb, lb, lock)
-        w = self.within
-        wg = w[..., g]
-        has_f = wg < 1.0   # some legal foreign card is in the buyer's foreign nest
-        to_dom = to_dom + np.where(has_f, 0.0, to_for)
-        sf = np.divide(to_for, 1.0 - wg, out=np.zeros_like(to_for), where=has_f)
-        # k_allo[:, :, :T] += (w x (to_dom on domestic, sf on foreign cards), 0 on grey) x inv_perf
-        market.spread_runs(k_allo, w, self.domestic, to_dom, sf, self._inv_perf, g)
-        locked[:, :, :T] += lock
-        return k_allo, cap, locked, first
+        cap, first = market.grey_first_runs(allo, locked, self.capacity, ex, self.p["china.floor_per_buyer"],
+                                            self.perf, self.floor, self.within, self.domestic, self._inv_perf,
+                                            self.pidx[GREY])
+        return allo, cap, locked, first
 
     def offshore(self) -> None:
         """Offshore outlet (``offshore.enabled``): a buyer serves ``buyers.<b>.offshore_share`` of its unmet
