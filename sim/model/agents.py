@@ -324,12 +324,12 @@ class Buyer(mesa.Agent):
         p = m.p
         m.price_buyer = m.price * m._price_factor
         price_term = -m._beta[:, None] * np.log(m.price_buyer + m._energy)  # (R, P)
-        domfrac = m._installed_domestic_fraction()
-        sw_bp = m.cuda[:, :, None] * (1.0 - m.maturity[:, m.vendor_of])[:, None, :] * (
-            1.0 - p["choice.experience_weight"][:, None, None] * domfrac[:, :, None] * m._dom_f[None, None, :])
-        risk = m._risk_w[:, None, None] * m.belief[:, :, None] * m.foreign_p[None, None, :]
-        taste = (p["choice.taste_sd"][:, None, None] * m.z_taste[:, m.t])[:, :, m.vendor_of]
-        bp = price_term[:, None, :] + risk + m._policy_bp + taste
+        # switching cost per unit of tier scale (CUDA dependence, vendor maturity, the buyer's experience of
+        # domestic cards: its installed domestic fraction), the risk of foreign cards, and bp = price + risk +
+        # policy + taste (the tier-independent part of the utility), each (R, B, P)
+        sw_bp, risk, bp = market.utility_parts_runs(
+            m.installed, m.bf16, m._dom_idx, m.cuda, m.maturity, m.vendor_of, p["choice.experience_weight"], m._dom_f,
+            m._risk_w, m.belief, m.foreign_p, p["choice.taste_sd"], m.z_taste[:, m.t], price_term, m._policy_bp)
         avail = m._available()
         m.avail = avail
         # utility (perf + switching) + bp, switching = switching scale x sw_bp (R, B, T, P), <= 0, built per row

@@ -96,6 +96,43 @@ def choice_runs(perf_term, switch_t, sw_bp, bp, avail, vendor_of, origin_of_vend
                         p_o[r, b, t], within[r, b, t], e, s_v, w_v, s_o)
 
 
+@njit(cache=True, nogil=True)
+def utility_parts_runs(installed, bf16, dom_idx, cuda, maturity, vendor_of, exp_w, dom_f, risk_w, belief, foreign_p,
+                       taste_sd, z_taste, price_term, policy_bp):
+    """The buyers' utility terms that do not depend on the tier (``Buyer.choose``), run by run in numpy's
+    arithmetic: the switching cost per unit of tier scale ``sw_bp = cuda x (1 - maturity of the product's
+    vendor) x (1 - experience weight x installed domestic fraction x domestic)``, the risk term
+    ``risk_w x belief x foreign`` and ``bp = price_term + risk + policy_bp + taste_sd x z_taste of the
+    vendor`` (each (R, B, P)). installed (R, B, P); bf16 (R, P); dom_idx: the domestic products; z_taste
+    (R, B, V) this month's taste draws."""
+    R, B, P = installed.shape
+    K = dom_idx.shape[0]
+    sw_bp = np.empty((R, B, P))
+    risk = np.empty((R, B, P))
+    bp = np.empty((R, B, P))
+    c = np.empty(P)
+    for r in range(R):
+        for b in range(B):
+            for p in range(P):
+                c[p] = installed[r, b, p] * bf16[r, p]
+            tot = _sum_last(c)
+            dsum = 0.0   # numpy's gathered copy of the domestic columns has them outermost: added in turn
+            for k in range(K):
+                dsum += c[dom_idx[k]]
+            domfrac = dsum / tot if tot > 0 else 0.0
+            cu = cuda[r, b]
+            ed = exp_w[r] * domfrac
+            rb = risk_w[r] * belief[r, b]
+            ts = taste_sd[r]
+            for p in range(P):
+                v = vendor_of[p]
+                sw_bp[r, b, p] = (cu * (1.0 - maturity[r, v])) * (1.0 - ed * dom_f[p])
+                rk = rb * foreign_p[p]
+                risk[r, b, p] = rk
+                bp[r, b, p] = ((price_term[r, p] + rk) + policy_bp[r, b, p]) + ts * z_taste[r, b, v]
+    return sw_bp, risk, bp
+
+
 def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, origin_of_vendor: np.ndarray,
                  n_vendors: int, lam_vendor: float, lam_product: float):
     """Three-level nested logit: origin -> vendor -> product.

@@ -607,11 +607,6 @@ class MarketModel(mesa.Model):
         self._policy_terms()
         Buyer.choose(self)
 
-    def _installed_domestic_fraction(self) -> np.ndarray:
-        c = self.installed * self.bf16[:, None, :]
-        tot = c.sum(axis=2)
-        return np.divide(c[:, :, self.domestic].sum(axis=2), tot, out=np.zeros_like(tot), where=tot > 0)
-
     def _available(self) -> np.ndarray:
         """(R, B, P): launched, legal for the US this month, offered, and not blocked by China for the
         buyer (named quota holders may buy a blocked product while the quota lasts). The grey option
