@@ -338,8 +338,10 @@ class Buyer(mesa.Agent):
                            p["choice.nest_vendor"], p["choice.nest_product"], p_o, within)
         demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
         m.demand_now = demand
+        m.demand_b = demand.sum(axis=2)   # (R, B)
         need = demand / m.efficiency[:, :, None] + m.backlog
-        cover = market.cover_in_priority(need, (m.opened * m.train[:, None, :]).sum(axis=2))
+        m.opened_aec = (m.opened * m.train[:, None, :]).sum(axis=2)   # compute of the cards opened this month
+        cover = market.cover_in_priority(need, m.opened_aec)
         m.need = need - cover
         m.cover = cover
         m.probs, p_ob, m.locked_share = Buyer._bound(m, p_o, within)
@@ -409,10 +411,9 @@ class Buyer(mesa.Agent):
         level; buyers short of compute raise software efficiency; unmet compute becomes backlog."""
         p = m.p
         life = p["ageing.lifetime_months"][:, None]
-        opened_aec = (m.opened * m.train[:, None, :]).sum(axis=2)
         decay = 1.0 - 1.0 / life
-        m.inst_aec = m.inst_aec * decay + m.served.sum(axis=2) + opened_aec
-        m.target_aec = m.target_aec * decay + m.demand_now.sum(axis=2)
+        m.inst_aec = m.inst_aec * decay + m.served.sum(axis=2) + m.opened_aec
+        m.target_aec = m.target_aec * decay + m.demand_b
         m.off_aec = m.off_aec * decay + m.offshore_now   # compute served abroad serves the buyer too
         m.service = np.minimum(1.0, (m.inst_aec + m.off_aec) * m.efficiency / np.maximum(m.target_aec, 1e-9))
         m.efficiency = market.update_efficiency(m.efficiency, m.service, p["efficiency.max"][:, None],

@@ -734,6 +734,39 @@ def grey_first_runs(allo, locked, capacity, exempt, per_buyer, perf, floor, with
     return cap, first
 
 
+@njit(cache=True, nogil=True)
+def update_runs(installed, stock, d_inst, delivered, opened, life, per_buyer, transfer, price, g):
+    """The month's stock-flow update of cards (MarketModel.update), run by run in numpy's arithmetic; installed
+    and stock (R, B, P) are changed in place: installed + ((delivered to the tiers + opened) - installed /
+    life), stock + (delivered in the buying-ahead class (the last of delivered's classes) - opened). Returns
+    units (R, P) (the buyers' cards, summed over buyers in turn), revenue (R, P) (cards x transfer x price, 0
+    for the grey product g) and the legal units (units with the grey product's 0)."""
+    R, B, P = installed.shape
+    T = delivered.shape[2] - 1
+    units = np.empty((R, P))
+    revenue = np.empty((R, P))
+    legal = np.empty((R, P))
+    for r in range(R):
+        inv_life = 1.0 / life[r]
+        for p in range(P):
+            units[r, p] = 0.0
+            revenue[r, p] = 0.0
+        for b in range(B):
+            for p in range(P):
+                op = opened[r, b, p]
+                x = installed[r, b, p]
+                installed[r, b, p] = x + ((d_inst[r, b, p] + op) - x * inv_life)
+                stock[r, b, p] = stock[r, b, p] + (delivered[r, b, T, p] - op)
+                c = per_buyer[r, b, p]
+                units[r, p] += c
+                revenue[r, p] += (c * transfer[r, b, p]) * price[r, p]
+        revenue[r, g] = 0.0
+        for p in range(P):
+            legal[r, p] = units[r, p]
+        legal[r, g] = 0.0
+    return units, revenue, legal
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.

@@ -209,6 +209,8 @@ class MarketModel(mesa.Model):
         self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
         self._legal_foreign = (~self.domestic) & np.array([x != GREY for x in ids])  # (P,) floors bind these
         self._dom_idx = np.flatnonzero(self.domestic)
+        # price paid per card over the price charged: the captive transfer price on the owner's own cards
+        self._transfer = np.where(self.owner[None], self.p["captive.transfer_price"][:, None, None], 1.0)  # (R, B, P)
         self._origin_matrix = np.stack([~self.domestic, self.domestic], axis=1).astype(float)  # (P, 2) product -> nest
 
     def _build_time(self) -> None:
@@ -252,8 +254,9 @@ class MarketModel(mesa.Model):
             (1.0 + p["demand.growth_after_2025"][:, None]) ** (yrs22 - early)  # (R, n)
         self.demand_path = (p["demand.base_2022"][:, None, None, None] * growth[:, :, None, None]
                             * share[:, None, :, None] * tier_share[:, None, None, :])  # (R, n, B, T)
-        self._dem_cum = np.concatenate([np.zeros((R, 1, len(BUYERS))),
-                                        np.cumsum(self.demand_path.sum(axis=3), axis=1)], axis=1)  # (R, n+1, B)
+        self._dem_sum = self.demand_path.sum(axis=3)   # (R, n, B) compute wanted per buyer and month
+        self._dem_cum = np.concatenate([np.zeros((R, 1, len(BUYERS))), np.cumsum(self._dem_sum, axis=1)],
+                                       axis=1)  # (R, n+1, B)
         self.state_linked = np.stack([p[f"buyers.{b}.state_linked"] for b in BUYERS], axis=1)
         self.cuda = np.stack([p[f"buyers.{b}.cuda_dependence"] for b in BUYERS], axis=1)
         self.tier_switch = np.stack([p[f"choice.tier_switching.{t}"] for t in TIERS], axis=1)  # (R, T)
@@ -722,7 +725,7 @@ class MarketModel(mesa.Model):
         end = np.minimum(t + window - cal % window, self.n_months)   # (R,) first month after the window
         rows = np.arange(self.n_runs)
         ahead = self._dem_cum[rows, end] - self._dem_cum[:, t + 1]   # (R, B) wanted compute, later months
-        scale = self.demand_now.sum(axis=2) / np.maximum(self.demand_path[:, t].sum(axis=2), 1e-300)
+        scale = self.demand_b / np.maximum(self._dem_sum[:, t], 1e-300)
         return self.ref_cost[:, None] * scale * ahead
 
     def _capex_funds(self) -> np.ndarray:
@@ -738,11 +741,11 @@ class MarketModel(mesa.Model):
         new = (cal % window == 0) | (self.t == 0)
         if not new.any():
             return self.capex_left
-        monthly = rate[:, None] * self.demand_now.sum(axis=2)  # (R, B) this month's budget
+        monthly = rate[:, None] * self.demand_b  # (R, B) this month's budget
         if (window == 1).all():
             plan = monthly
         else:
-            scale = self.demand_now.sum(axis=2) / np.maximum(self.demand_path[:, self.t].sum(axis=2), 1e-300)
+            scale = self.demand_b / np.maximum(self._dem_sum[:, self.t], 1e-300)
             left_in_window = np.where(self.t == 0, window - cal % window, window)
             plan = np.empty_like(monthly)
             for r in np.flatnonzero(new):
@@ -757,23 +760,16 @@ class MarketModel(mesa.Model):
         p = self.p
         T = len(TIERS)
         g = self.pidx[GREY]
-        life = p["ageing.lifetime_months"]
-        d_inst = self.d_inst   # cards delivered to the tiers (clear)
-        d_hoard = self.delivered[:, :, T]
-        retired = market.retire(self.installed, life[:, None, None])
-        self.installed += d_inst + self.opened - retired
-        self.stock += d_hoard - self.opened
-        per_buyer = self.per_buyer  # (R, B, P), clear
-        units = per_buyer.sum(axis=1)
-        transfer = np.where(self.owner[None], p["captive.transfer_price"][:, None, None], 1.0)
-        revenue = (per_buyer * transfer * self.price_buyer[:, None, :]).sum(axis=1)
-        revenue[:, g] = 0.0  # smugglers' sales are no vendor's revenue
+        # installed cards age (market.retire) and grow by the cards delivered to the tiers and opened from
+        # the stockpile; the stockpile grows by the cards bought ahead less those opened; units and revenue
+        # (at the captive transfer price) per product; smugglers' sales are no vendor's revenue
+        units, revenue, legal_units = market.update_runs(
+            self.installed, self.stock, self.d_inst, self.delivered, self.opened, p["ageing.lifetime_months"],
+            self.per_buyer, self._transfer, self.price_buyer, g)
         self.units = units
         self.cum_units += units
         self.revenue = revenue
         self.levy_paid = revenue * self.levy_rate
-        legal_units = units.copy()
-        legal_units[:, g] = 0.0
         self.legal_units = legal_units
         installs_v = legal_units @ self._mv
         self.maturity = market.update_maturity(self.maturity, installs_v, p["maturity.learning_rate"][:, None])
@@ -809,7 +805,7 @@ class MarketModel(mesa.Model):
             pb = self.per_buyer.copy()
             pb[:, :, g] = 0.0
             mv = self._mv
-            transfer = np.where(self.owner[None], self.p["captive.transfer_price"][:, None, None], 1.0)
+            transfer = self._transfer
             rec.deliveries[:, t, :, :, 0] = pb @ mv
             rec.deliveries[:, t, :, :, 1] = (pb * self.bf16[:, None, :]) @ mv
             rec.deliveries[:, t, :, :, 2] = (pb * transfer * self.price_buyer[:, None, :]) @ mv
