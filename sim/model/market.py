@@ -311,6 +311,49 @@ def clear_runs(orders, capacity, own, within, origin, pf, locked):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _clear_run(d, o, cap, own, within, origin, pf, locked, left, acc, miss, got, rem, o2, dd, w):
+    """One run of ``clear_runs``: orders o, within and pf (N, P), capacity cap (P,), locked (N,); writes the
+    deliveries into d (N, P). The other arrays are scratch space."""
+    N, P = o.shape
+    for p in range(P):
+        left[p] = max(cap[p], 0.0)
+    _ration(o, left, own, d, w)
+    for p in range(P):
+        acc[p] = 0.0
+    for n in range(N):
+        for p in range(P):
+            acc[p] += d[n, p]
+    for p in range(P):
+        left[p] = max(left[p] - acc[p], 0.0)
+    biggest = 0.0
+    for n in range(N):
+        m0 = 0.0   # compute missed per origin (from +0, terms >= 0 as d <= o: adding 0 is exact)
+        m1 = 0.0
+        for p in range(P):
+            x = (o[n, p] - d[n, p]) * pf[n, p]
+            m0 += x if origin[p] == 0 else 0.0
+            m1 += 0.0 if origin[p] == 0 else x
+            if x > biggest:
+                biggest = x
+        miss[n, 0] = m0
+        miss[n, 1] = m1
+    if biggest <= 1e-12:
+        return
+    _spill(miss, within, origin, left, pf, d, own, got, o2, dd, w)  # (2) within the same origin
+    for p in range(P):
+        acc[p] = 0.0
+    for n in range(N):
+        for p in range(P):
+            acc[p] += d[n, p]
+    for p in range(P):
+        left[p] = max(cap[p] - acc[p], 0.0)
+    for n in range(N):
+        rem[n, 1] = max(max(miss[n, 0] - got[n, 0], 0.0), 0.0)  # foreign miss -> domestic products
+        rem[n, 0] = max(max(miss[n, 1] - got[n, 1], 0.0) - locked[n], 0.0)  # domestic -> foreign
+    _spill(rem, within, origin, left, pf, d, own, got, o2, dd, w)  # (3) to the other origin
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def clear_runs_into(delivered, orders, capacity, own, within, origin, pf, locked):
     """``clear_runs`` writing the deliveries into ``delivered`` (R, N, P; every element)."""
     R, N, P = orders.shape
@@ -323,44 +366,35 @@ def clear_runs_into(delivered, orders, capacity, own, within, origin, pf, locked
     dd = np.empty((N, P))
     w = np.empty((4, P))
     for r in range(R):
-        d = delivered[r]
-        o = orders[r]
-        for p in range(P):
-            left[p] = max(capacity[r, p], 0.0)
-        _ration(o, left, own, d, w)
-        for p in range(P):
-            acc[p] = 0.0
-        for n in range(N):
-            for p in range(P):
-                acc[p] += d[n, p]
-        for p in range(P):
-            left[p] = max(left[p] - acc[p], 0.0)
-        biggest = 0.0
-        for n in range(N):
-            m0 = 0.0   # compute missed per origin (from +0, terms >= 0 as d <= o: adding 0 is exact)
-            m1 = 0.0
-            for p in range(P):
-                x = (o[n, p] - d[n, p]) * pf[r, n, p]
-                m0 += x if origin[p] == 0 else 0.0
-                m1 += 0.0 if origin[p] == 0 else x
-                if x > biggest:
-                    biggest = x
-            miss[n, 0] = m0
-            miss[n, 1] = m1
-        if biggest <= 1e-12:
-            continue
-        _spill(miss, within[r], origin, left, pf[r], d, own, got, o2, dd, w)  # (2) within the same origin
-        for p in range(P):
-            acc[p] = 0.0
-        for n in range(N):
-            for p in range(P):
-                acc[p] += d[n, p]
-        for p in range(P):
-            left[p] = max(capacity[r, p] - acc[p], 0.0)
-        for n in range(N):
-            rem[n, 1] = max(max(miss[n, 0] - got[n, 0], 0.0), 0.0)  # foreign miss -> domestic products
-            rem[n, 0] = max(max(miss[n, 1] - got[n, 1], 0.0) - locked[r, n], 0.0)  # domestic -> foreign
-        _spill(rem, within[r], origin, left, pf[r], d, own, got, o2, dd, w)  # (3) to the other origin
+        _clear_run(delivered[r], orders[r], capacity[r], own, within[r], origin, pf[r], locked[r], left, acc, miss,
+                   got, rem, o2, dd, w)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def clear_month_into(delivered, orders, capacity, own, within, fit, origin, pf, locked):
+    """``clear_runs_into`` for the model's month: orders, pf and delivered (R, B x (T+1), P) with T tiers and a
+    last class that does not spill (buying ahead); the tiers spill in proportion to within (R, B, T, P) x fit
+    (R, T, P) (1 for a card that fits the tier, else 0)."""
+    R, N, P = orders.shape
+    T = fit.shape[1]
+    B = N // (T + 1)
+    left = np.empty(P)
+    acc = np.empty(P)
+    miss = np.empty((N, 2))
+    got = np.empty((N, 2))
+    rem = np.empty((N, 2))
+    o2 = np.empty((N, P))
+    dd = np.empty((N, P))
+    w = np.empty((4, P))
+    sp = np.zeros((N, P))   # the spill shares of a run (the buying-ahead rows stay 0)
+    for r in range(R):
+        for b in range(B):
+            for t in range(T):
+                n = b * (T + 1) + t
+                for p in range(P):
+                    sp[n, p] = within[r, b, t, p] * fit[r, t, p]
+        _clear_run(delivered[r], orders[r], capacity[r], own, sp, origin, pf[r], locked[r], left, acc, miss, got,
+                   rem, o2, dd, w)
 
 
 @njit(cache=True, nogil=True)

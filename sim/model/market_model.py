@@ -349,6 +349,7 @@ class MarketModel(mesa.Model):
         if unfit.any():
             self._perf_term = np.where(unfit, self._perf_term - UNFIT_UTILITY, self._perf_term)
             self._fit = (~unfit).astype(float)  # (R, T, P): unserved compute spills only to cards that fit
+        self._fit_all = np.ones((R, T, P)) if self._fit is None else self._fit   # x 1 is exact
         self._inv_perf = 1.0 / np.maximum(self.perf, 1e-9)
         perf_all = np.concatenate([self.perf, self.bf16[:, None, :]], axis=1)  # (R, T+1, P)
         self._pf = np.ascontiguousarray(np.broadcast_to(np.maximum(perf_all, 1e-9)[:, None], (R, B, T + 1, P))
@@ -401,13 +402,11 @@ class MarketModel(mesa.Model):
         self.dom_delivered = np.zeros((R, self.n_months))
         # the month's large arrays, reused from month to month (each is rewritten in full every month before
         # it is read): the choice within the origin nests, the product probabilities, the orders (tiers and
-        # buying ahead), the spill shares (the buying-ahead class never spills: its rows stay 0), the
-        # deliveries and the compute delivered
+        # buying ahead), the deliveries and the compute delivered
         self._buf_p_o = np.zeros((R, B, T, 2))
         self._buf_within = np.zeros((R, B, T, P))
         self._buf_probs = np.zeros((R, B, T, P))
         self._buf_allo = np.zeros((R, B, T + 1, P))
-        self._buf_spill = np.zeros((R, B, T + 1, P))
         self._buf_delivered = np.zeros((R, B, T + 1, P))
         self._buf_dcomp = np.zeros((R, B, T, P))
         self.all_delivered = np.zeros((R, self.n_months))
@@ -642,17 +641,14 @@ class MarketModel(mesa.Model):
         o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
         market.scale_orders_runs(allo, o_scale, h_scale)   # orders x o_scale, buying ahead x h_scale
         self.last_orders = allo.sum(axis=(1, 2))
-        spill = self._buf_spill  # the hoarding class does not spill (its rows stay 0)
-        if self._fit is None:
-            spill[:, :, :T] = self.within
-        else:   # to fitting cards only
-            np.multiply(self.within, self._fit[:, None], out=spill[:, :, :T])
         locked = np.zeros((R, B, T + 1))
         locked[:, :, :T] = self.need * self.locked_share
         k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)   # allo is changed in place
         delivered = self._buf_delivered
-        market.clear_runs_into(delivered.reshape(R, -1, P), k_allo.reshape(R, -1, P), cap, self._own_rep,
-                               spill.reshape(R, -1, P), self._origin_p, self._pf, locked.reshape(R, -1))
+        # unserved compute of a tier spills in proportion to the buyer's choice, to cards that fit the tier only
+        # (self._fit; x 1 where every card fits); the buying-ahead class does not spill
+        market.clear_month_into(delivered.reshape(R, -1, P), k_allo.reshape(R, -1, P), cap, self._own_rep,
+                                self.within, self._fit_all, self._origin_p, self._pf, locked.reshape(R, -1))
         if grey_first is not None:
             delivered[..., self.pidx[GREY]] += grey_first
         self.delivered = delivered
