@@ -253,15 +253,13 @@ class Huawei(ChipVendor):
         self.hbm_cut_seen |= first_cut
         if m.year[m.t] >= 2026:
             self.hbm = np.where(self.hbm_cut_seen, self.hbm + prm["huawei.domestic_hbm_2026"], self.hbm)
-        cards, hbm_used, uncapped = market.ascend_capacity(w, self.gross, yld, self.dies, draw, self.stacks, self.hbm)
-        cards = np.where(live, cards, 0.0)
-        used_frac = np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0)
-        self.bank = self.bank - (draw * used_frac).sum(axis=1)
-        self.hbm = np.where(self.hbm_cut_seen, np.maximum(self.hbm - hbm_used, 0.0), self.hbm)
-        np.add.at(self.cum_wafers.T, self.node, w.T)   # wafers run on each node
-        m.huawei_made = cards.sum(axis=1)
+        # cards from wafers x good dies + bank dies, capped by HBM (market.ascend_capacity), launched products
+        # only; the bank and the HBM stock (this month's arrays, from np.where above) give up what was used, in
+        # place; wafers run are counted per node
+        cards, m.huawei_made, m.hbm_used = market.ascend_output_runs(
+            w, self.gross, yld, self.dies, draw, self.stacks, self.hbm, live, self.hbm_cut_seen, self.bank,
+            self.cum_wafers, self.node)
         m.huawei_wafers = wafers
-        m.hbm_used = np.where(self.hbm_cut_seen, hbm_used, 0.0)
         m.capacity[:, prods] = cards
 
 

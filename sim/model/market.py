@@ -859,6 +859,50 @@ def ascend_capacity(wafers: np.ndarray, gross_dies: np.ndarray, yld: np.ndarray,
     return cards, (cards * hbm_stacks).sum(axis=-1), uncapped
 
 
+@njit(cache=True, nogil=True)
+def ascend_output_runs(wafers, gross_dies, yld, dies_per_card, bank_dies, hbm_stacks, hbm, live, hbm_cut, bank,
+                       cum_wafers, node):
+    """Huawei's month (``Huawei.offer``) after the wafers are split, run by run in numpy's arithmetic:
+    ``ascend_capacity`` (wafers, yld, bank_dies (R, k); gross_dies, dies_per_card, hbm_stacks (k,); hbm (R,)),
+    then only launched products (live (R, k)) are made; the die bank (R,) gives up the dies used, the HBM
+    stock (R,) the stacks used once foreign HBM is cut (hbm_cut (R,)), and each node's wafer count
+    (cum_wafers (R, nodes), node (k,)) grows by its wafers; bank, hbm and cum_wafers are changed in place.
+    Returns the cards (R, k), the cards made (R,) and the HBM stacks drawn from the stock (R,)."""
+    R, K = wafers.shape
+    cards = np.empty((R, K))
+    made = np.empty(R)
+    used = np.empty(R)
+    unc = np.empty(K)
+    raw = np.empty(K)
+    tmp = np.empty(K)
+    for r in range(R):
+        for i in range(K):
+            d = dies_per_card[i]
+            good = (wafers[r, i] * gross_dies[i]) * yld[r, i] + bank_dies[r, i]
+            unc[i] = good / (d if (d >= 1.0 or np.isnan(d)) else 1.0)
+            tmp[i] = unc[i] * hbm_stacks[i]
+        tot = _sum_last(tmp)
+        h = hbm[r]
+        short = (tot > h) and (tot > 0)
+        scale = h / tot if short else 1.0
+        for i in range(K):
+            raw[i] = unc[i] * scale if (hbm_stacks[i] > 0 and short) else unc[i]
+            tmp[i] = raw[i] * hbm_stacks[i]
+        hbm_used = _sum_last(tmp)
+        for i in range(K):
+            c = raw[i] if live[r, i] else 0.0
+            cards[r, i] = c
+            tmp[i] = bank_dies[r, i] * (c / unc[i] if unc[i] > 0 else 0.0)
+        bank[r] = bank[r] - _sum_last(tmp)
+        if hbm_cut[r]:
+            hbm[r] = _max0(h - hbm_used)
+        for i in range(K):
+            cum_wafers[r, node[i]] += wafers[r, i]
+        made[r] = _sum_last(cards[r])
+        used[r] = hbm_used if hbm_cut[r] else 0.0
+    return cards, made, used
+
+
 def ramp(value_2025: float, growth: float, years_from_2025: np.ndarray) -> np.ndarray:
     """Exogenous capacity ramp (cards per year) around a 2025 anchor."""
     return value_2025 * (1.0 + growth) ** years_from_2025
