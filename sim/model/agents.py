@@ -214,6 +214,7 @@ class Huawei(ChipVendor):
         self.hbm_cut_seen = np.zeros(R, dtype=bool)
         self.gross, self.dies, self.stacks = model.gross_dies[p], model.dies[p], model.hbm_stacks[p]
         self.y0, self.uses_bank = model.yield0[p], model.uses_die_bank[p]
+        self.good_hint = model.good_per_wafer_hint[p]
         model.huawei_made = np.zeros(R)
 
     def offer(self) -> None:
@@ -223,20 +224,10 @@ class Huawei(ChipVendor):
         rules = m.rules
         live = m.launched[:, prods]  # (R, k)
         wafers = m.wafer_path[:, m.t] * (1.0 - rules.smic_tools)
-        demand = np.where(live, m.last_orders[:, prods] * self.dies / m.good_per_wafer_hint[prods], 0.0)
-        tot = demand.sum(axis=1, keepdims=True)
-        n_live = np.maximum(live.sum(axis=1, keepdims=True), 1)
-        share = np.where(tot > 0, demand / np.where(tot > 0, tot, 1.0), live / n_live)
-        any_live = live.any(axis=1)
-        if any_live.any():
-            newest = np.argmax(np.where(live, m.launched_at[:, prods], -10**9), axis=1)
-            rows = np.flatnonzero(any_live)
-            age = m.t - m.launched_at[rows, np.asarray(prods)[newest[rows]]] + 1   # months on sale, from 1
-            ramp = prm["huawei.transition_months"][rows]
-            least = 0.5 * np.where(ramp > 0, np.minimum(1.0, age / np.maximum(ramp, 1e-9)), 1.0)
-            share[rows, newest[rows]] = np.maximum(share[rows, newest[rows]], least)
-            share[rows] = share[rows] / share[rows].sum(axis=1, keepdims=True)
-        w = wafers[:, None] * share
+        # the wafers follow last month's orders (launched products only), the newest launched product getting at
+        # least half of them, reached over huawei.transition_months after its launch
+        w = market.ascend_wafers_runs(wafers, m.last_orders[:, prods], self.dies, self.good_hint, live,
+                                      m.launched_at[:, prods], m.t, prm["huawei.transition_months"])
         yld = market.yield_curve(self.node_y0[self.node], prm["huawei.yield_max"][:, None],
                                  self.cum_wafers[:, self.node], prm["huawei.yield_learning_wafers"][:, None])
         yld = np.clip(yld * np.exp(prm["huawei.yield_noise"][:, None] * m.z_yield[:, m.t]), 0.0, 1.0)

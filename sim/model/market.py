@@ -860,6 +860,47 @@ def ascend_capacity(wafers: np.ndarray, gross_dies: np.ndarray, yld: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
+def ascend_wafers_runs(wafers, last_orders, dies, good_hint, live, launched_at, t, ramp):
+    """Huawei's wafers per product (``Huawei.offer``), run by run in numpy's arithmetic: wafers (R,) split in
+    proportion to last month's orders in wafers (last_orders (R, k) x dies / good_hint (k,), launched products
+    (live (R, k)) only; evenly over them without orders), the newest launched product (launched_at (R, k), the
+    first of the latest) getting at least half of them, reached over ``ramp`` (R,) months after its launch.
+    Returns (R, k)."""
+    R, K = last_orders.shape
+    w = np.empty((R, K))
+    share = np.empty(K)
+    for r in range(R):
+        n_live = 0
+        for i in range(K):
+            share[i] = (last_orders[r, i] * dies[i]) / good_hint[i] if live[r, i] else 0.0
+            if live[r, i]:
+                n_live += 1
+        tot = _sum_last(share)
+        n = n_live if n_live > 1 else 1
+        for i in range(K):
+            share[i] = share[i] / tot if tot > 0 else (1.0 if live[r, i] else 0.0) / n
+        if n_live > 0:
+            newest = 0
+            best = launched_at[r, 0] if live[r, 0] else -10**9
+            for i in range(1, K):
+                v = launched_at[r, i] if live[r, i] else -10**9
+                if v > best:
+                    best = v
+                    newest = i
+            age = t - launched_at[r, newest] + 1   # months on sale, from 1
+            rm = ramp[r]
+            least = 0.5 * (_minimum(1.0, age / (rm if (rm >= 1e-9 or np.isnan(rm)) else 1e-9)) if rm > 0 else 1.0)
+            a = share[newest]
+            share[newest] = a if (a >= least or np.isnan(a)) else least
+            tot = _sum_last(share)
+            for i in range(K):
+                share[i] = share[i] / tot
+        for i in range(K):
+            w[r, i] = wafers[r] * share[i]
+    return w
+
+
+@njit(cache=True, nogil=True)
 def ascend_output_runs(wafers, gross_dies, yld, dies_per_card, bank_dies, hbm_stacks, hbm, live, hbm_cut, bank,
                        cum_wafers, node):
     """Huawei's month (``Huawei.offer``) after the wafers are split, run by run in numpy's arithmetic:
