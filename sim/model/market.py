@@ -801,6 +801,48 @@ def update_runs(installed, stock, d_inst, delivered, opened, life, per_buyer, tr
     return units, revenue, legal
 
 
+@njit(cache=True, nogil=True)
+def settle_runs(delivered, first, g, perf, price, funds, need, d_compute):
+    """After clearing (MarketModel.clear), run by run in numpy's arithmetic: the grey cards filled first
+    (first (R, B, T+1), or an empty array) added to product g of delivered (R, B, T+1, P, changed in place);
+    the cards delivered to the tiers d_inst (R, B, P; tiers added in turn from 0) and per buyer (d_inst +
+    the buying-ahead class); the budget left ``max(funds - spend at price, 0)`` (R, B); the compute
+    delivered, written into d_compute (R, B, T, P), served (R, B, T) and the compute left unmet
+    ``max(need - served, 0)``."""
+    R, B, K, P = delivered.shape
+    T = K - 1
+    d_inst = np.empty((R, B, P))
+    per_buyer = np.empty((R, B, P))
+    left = np.empty((R, B))
+    served = np.empty((R, B, T))
+    unmet = np.empty((R, B, T))
+    tmp = np.empty(P)
+    grey = first.shape[0] > 0
+    for r in range(R):
+        for b in range(B):
+            if grey:
+                for k in range(K):
+                    delivered[r, b, k, g] += first[r, b, k]
+            for p in range(P):
+                d_inst[r, b, p] = 0.0
+            for t in range(T):
+                for p in range(P):
+                    x = delivered[r, b, t, p]
+                    d_inst[r, b, p] += x
+                    c = x * perf[r, t, p]
+                    d_compute[r, b, t, p] = c
+                    tmp[p] = c
+                sv = _sum_last(tmp)
+                served[r, b, t] = sv
+                unmet[r, b, t] = _max0(need[r, b, t] - sv)
+            for p in range(P):
+                pb = d_inst[r, b, p] + delivered[r, b, T, p]
+                per_buyer[r, b, p] = pb
+                tmp[p] = pb * price[r, p]
+            left[r, b] = _max0(funds[r, b] - _sum_last(tmp))
+    return d_inst, per_buyer, left, served, unmet
+
+
 def clear_market(orders: np.ndarray, capacity: np.ndarray, owner: np.ndarray, within: np.ndarray,
                  origin_of_product: np.ndarray, perf: np.ndarray, locked_domestic: np.ndarray | None = None):
     """Allocate card orders under capacity with owner priority and spill-over.

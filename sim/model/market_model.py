@@ -409,6 +409,7 @@ class MarketModel(mesa.Model):
         self._buf_allo = np.zeros((R, B, T + 1, P))
         self._buf_delivered = np.zeros((R, B, T + 1, P))
         self._buf_dcomp = np.zeros((R, B, T, P))
+        self._no_first = np.zeros((0, B, T + 1))   # no smuggled cards filled first (settle_runs)
         self.all_delivered = np.zeros((R, self.n_months))
         self.events_applied: list[list[tuple[int, str]]] = [[] for _ in range(R)]
         # the first months of the scenario start from an installed base (two years of 2022 demand)
@@ -649,19 +650,13 @@ class MarketModel(mesa.Model):
         # (self._fit; x 1 where every card fits); the buying-ahead class does not spill
         market.clear_month_into(delivered.reshape(R, -1, P), k_allo.reshape(R, -1, P), cap, self._own_rep,
                                 self.within, self._fit_all, self._origin_p, self._pf, locked.reshape(R, -1))
-        if grey_first is not None:
-            delivered[..., self.pidx[GREY]] += grey_first
         self.delivered = delivered
-        # cards per buyer and product: installed (the tiers) + stockpiled (the last class), in numpy's order
-        self.d_inst = delivered[:, :, :T].sum(axis=2)
-        per_buyer = self.d_inst + delivered[:, :, T]   # = delivered.sum(axis=2)
-        self.per_buyer = per_buyer
-        spent = (per_buyer * self.price_buyer[:, None, :]).sum(axis=2)
-        self.capex_left = np.maximum(funds - spent, 0.0)
-        self.d_compute = np.multiply(delivered[:, :, :T], self.perf[:, None], out=self._buf_dcomp)   # compute (R, B, T, P)
-        served = self.d_compute.sum(axis=-1)
-        self.served = served
-        self.unmet = np.maximum(self.need - served, 0.0)
+        # the smuggled cards filled first join the deliveries; cards per buyer and product: installed (the
+        # tiers) + stockpiled (the last class); the budget left after paying; the compute served and unmet
+        d_inst, per_buyer, self.capex_left, served, self.unmet = market.settle_runs(
+            delivered, grey_first if grey_first is not None else self._no_first, self.pidx[GREY], self.perf,
+            self.price_buyer, funds, self.need, self._buf_dcomp)
+        self.d_inst, self.per_buyer, self.d_compute, self.served = d_inst, per_buyer, self._buf_dcomp, served
         self.offshore()
         tot_need = self.need.sum(axis=(1, 2))
         self.shortage = np.divide(self.unmet.sum(axis=(1, 2)), tot_need, out=np.zeros_like(tot_need),
