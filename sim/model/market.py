@@ -481,18 +481,33 @@ def orders_runs(need, probs, inv_perf, q, hoard_mult, stock, keep, price, allo):
 
 
 @njit(cache=True, nogil=True)
-def scale_orders_runs(allo, o_scale, h_scale):
-    """In place: the tiers' orders (R, B, :T, P) times o_scale (R, B), the last class times h_scale."""
+def budget_orders_runs(allo, base_spend, hoard_spend, funds, reserve, need, locked_share):
+    """The orders a buyer can pay for (MarketModel.clear), run by run in numpy's arithmetic: with the money
+    free this month ``max(funds - reserve, 0)`` (R, B), the tiers' orders in allo (R, B, T+1, P, changed in
+    place) are scaled by ``min(1, free / max(base_spend, 1e-9))`` and buying ahead (the last class) by
+    ``clip((free - base_spend) / max(hoard_spend, 1e-9), 0, 1)``. Returns the orders per product (R, P;
+    buyers and classes added in turn from 0) and the compute locked in the domestic nest (R, B, T+1):
+    need x locked_share (R, B, T) for the tiers, 0 for buying ahead."""
     R, B, K, P = allo.shape
+    last = np.zeros((R, P))
+    locked = np.zeros((R, B, K))
     for r in range(R):
         for b in range(B):
-            so = o_scale[r, b]
-            sh = h_scale[r, b]
-            for k in range(K - 1):
+            f = funds[r, b] - reserve[r, b]
+            free = f if (f >= 0.0 or np.isnan(f)) else 0.0
+            bs = base_spend[r, b]
+            hs = hoard_spend[r, b]
+            sh = _clip((free - bs) / (hs if (hs >= 1e-9 or np.isnan(hs)) else 1e-9), 0.0, 1.0)
+            so = _minimum(1.0, free / (bs if (bs >= 1e-9 or np.isnan(bs)) else 1e-9))
+            for k in range(K):
+                s = so if k < K - 1 else sh
                 for p in range(P):
-                    allo[r, b, k, p] = allo[r, b, k, p] * so
-            for p in range(P):
-                allo[r, b, K - 1, p] = allo[r, b, K - 1, p] * sh
+                    x = allo[r, b, k, p] * s
+                    allo[r, b, k, p] = x
+                    last[r, p] += x
+            for k in range(K - 1):
+                locked[r, b, k] = need[r, b, k] * locked_share[r, b, k]
+    return last, locked
 
 
 @njit(cache=True, nogil=True)

@@ -637,13 +637,10 @@ class MarketModel(mesa.Model):
             self.stock, keep, self.price_buyer, self._buf_allo)
         funds = self._capex_funds()
         self.reserve_now = self._capex_reserve()   # later months' base budget is kept back (offshore too)
-        free = np.maximum(funds - self.reserve_now, 0.0)
-        h_scale = np.clip((free - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
-        o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
-        market.scale_orders_runs(allo, o_scale, h_scale)   # orders x o_scale, buying ahead x h_scale
-        self.last_orders = allo.sum(axis=(1, 2))
-        locked = np.zeros((R, B, T + 1))
-        locked[:, :, :T] = self.need * self.locked_share
+        # the orders within the money free this month (funds less the reserve), buying ahead from what the
+        # orders leave; the compute the floors lock in the domestic nest
+        self.last_orders, locked = market.budget_orders_runs(allo, base_spend, hoard_spend, funds, self.reserve_now,
+                                                             self.need, self.locked_share)
         k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)   # allo is changed in place
         delivered = self._buf_delivered
         # unserved compute of a tier spills in proportion to the buyer's choice, to cards that fit the tier only
