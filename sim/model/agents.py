@@ -146,12 +146,14 @@ class ForeignVendor(ChipVendor):
         self.seen_tpp = np.full(R, np.inf)   # the ceiling in force last month
         self.seen_link = np.full(R, np.inf)
         self.rule_t = np.full(R, -1)         # month a ceiling still to be answered took effect (-1: none)
+        self._waiting = False                # some run has such a ceiling
+        self._rules_seen = None              # rules' version of the last check for a new ceiling
 
     def offer(self) -> None:
         m = self.model
         prods = self.products
         rules = m.rules
-        cap = m.base_capacity[:, m.t, prods].copy()
+        cap = m.base_capacity[:, m.t, prods]   # (a copy: prods is an index array)
         cap = np.minimum(cap, rules.volume_cap[:, prods])
         quota = rules.quota_set[:, prods]
         cap = np.where(quota, np.minimum(cap, rules.quota_pool[:, prods]), cap)
@@ -171,14 +173,20 @@ class ForeignVendor(ChipVendor):
             return
         t, rules = m.t, m.rules
         tpp, link = rules.tpp_max, rules.interconnect_max
-        new = (tpp < self.seen_tpp) | (link < self.seen_link)   # a tighter ceiling took effect this month
-        self.seen_tpp, self.seen_link = tpp.copy(), link.copy()
-        if t > self.last_china_part:
-            self.rule_t = np.where(new, t, self.rule_t)
+        if rules.version != self._rules_seen:   # the ceilings change only with the rules' version
+            self._rules_seen = rules.version
+            new = (tpp < self.seen_tpp) | (link < self.seen_link)   # a tighter ceiling took effect this month
+            self.seen_tpp, self.seen_link = tpp.copy(), link.copy()
+            if t > self.last_china_part:
+                self.rule_t = np.where(new, t, self.rule_t)
+                self._waiting = bool((self.rule_t >= 0).any())
+        if not self._waiting:   # no ceiling waits for an answer
+            return
         due = (self.rule_t >= 0) & (t - self.rule_t >= m.p["vendors.compliant_sku_lag"])
         if not due.any():
             return
         self.rule_t = np.where(due, -1, self.rule_t)
+        self._waiting = bool((self.rule_t >= 0).any())
         mine = self.products[m.china_specific[self.products]]
         refused = rules.licence_set[:, mine] & (rules.licence[:, mine] <= 0.0)
         allowed = (m.launched[:, mine] & m._legal_base[:, mine] & ~refused).any(axis=1)

@@ -521,11 +521,12 @@ class MarketModel(mesa.Model):
         key = (rules.version, self._compliant_version)
         if key != self._legal_key:
             self._legal_base = rules.us_legal(self.tpp, self.interconnect, foreign)
+            self._lic = rules.licence_set & (rules.licence < 1.0) & foreign[None, :]   # under a licence regime
+            self._lic_any = bool(self._lic.any())
             self._legal_key = key
         legal = self._legal_base
-        lic = rules.licence_set & (rules.licence < 1.0) & foreign[None, :]
-        if lic.any():
-            legal = legal & ~(lic & (self.u_licence[:, t] >= rules.licence))
+        if self._lic_any:
+            legal = legal & ~(self._lic & (self.u_licence[:, t] >= rules.licence))
         legal = legal.copy()
         legal[:, self.pidx[GREY]] = True
         self.us_legal = legal
