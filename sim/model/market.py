@@ -4,6 +4,14 @@ Shapes: R runs, B buyers, T tiers, P products, V vendors. The choice and clearin
 work is, are compiled with numba (``*_runs`` kernels) and loop over runs explicitly, so a run's numbers
 never depend on which other runs share its batch; the plain functions (``nested_logit``,
 ``clear_market``) are the same maths for one market, vectorised over leading axes.
+
+Most of a month's other array arithmetic (the model's orders, floors, utility terms, Huawei's output,
+the stock-flow update and the records) is compiled too, in kernels that repeat the numpy expressions they
+replace operation for operation, so the numbers are the same to the bit: products and quotients in the
+same order, ``np.maximum``/``np.minimum``/``np.clip`` with numpy's rules (``_max0``, ``_minimum``,
+``_clip``), and sums in numpy's order (``_sum_last`` along a contiguous last axis: 0 plus a pairwise sum in
+eight lanes; in turn from 0 along any other axis or over a gathered set of columns). Logarithms,
+exponentials and powers of numpy arrays and matrix products (BLAS) stay in numpy.
 """
 
 from __future__ import annotations
