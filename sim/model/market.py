@@ -10,8 +10,8 @@ the stock-flow update and the records) is compiled too, in kernels that repeat t
 replace operation for operation, so the numbers are the same to the bit: products and quotients in the
 same order, ``np.maximum``/``np.minimum``/``np.clip`` with numpy's rules (``_max0``, ``_minimum``,
 ``_clip``), and sums in numpy's order (``_sum_last`` along a contiguous last axis: 0 plus a pairwise sum in
-eight lanes; in turn from 0 along any other axis or over a gathered set of columns). Logarithms,
-exponentials and powers of numpy arrays and matrix products (BLAS) stay in numpy.
+eight lanes; in turn from 0 along any other axis or over a gathered set of columns). The logarithms,
+exponentials and powers numpy computed, and matrix products (BLAS), stay in numpy.
 """
 
 from __future__ import annotations
