@@ -117,11 +117,15 @@ class MarketModel(mesa.Model):
         uniq: dict[int, int] = {}
         which = np.empty(self.n_runs, dtype=np.int64)
         distinct: list[Scenario] = []
+        first: list[int] = []
         for r, sc in enumerate(self.scenarios):
             k = uniq.setdefault(id(sc), len(distinct))
             if k == len(distinct):
                 distinct.append(sc)
+                first.append(r)
             which[r] = k
+        self._which = which   # run -> its distinct scenario; _rep: the first run of each
+        self._rep = np.array(first, dtype=np.int64)
         self.p: dict[str, np.ndarray] = {}
         for n, prm in PARAMS.items():
             vals = np.array([sc.parameters.get(n, prm.default) for sc in distinct],
@@ -234,13 +238,14 @@ class MarketModel(mesa.Model):
         # SMIC wafers for Ascend: linear between yearly averages (placed mid-year), growth after 2026
         anchors_t = np.array([month_index(f"{y}-07") for y in (2023, 2024, 2025, 2026)])
         after = idx > anchors_t[-1]
-        self.wafer_path = np.zeros((R, n))
-        for r in range(R):
+        paths = np.zeros((len(self._rep), n))   # once per distinct scenario (runs of one have its parameters)
+        for k, r in enumerate(self._rep):
             anchors_v = np.array([0.0, p["huawei.wafers_2024"][r], p["huawei.wafers_2025"][r],
                                   p["huawei.wafers_2026"][r]])
             w = np.interp(idx, anchors_t, anchors_v)
             w[after] = anchors_v[-1] * (1 + p["huawei.wafer_growth"][r]) ** ((idx[after] - anchors_t[-1]) / 12)
-            self.wafer_path[r] = w
+            paths[k] = w
+        self.wafer_path = paths[self._which]
         self._smic_paths(idx)
         tier_share = np.stack([p[f"demand.tier_share.{t}"] for t in TIERS], axis=1)  # (R, T)
         ts = tier_share.sum(axis=1, keepdims=True)
@@ -287,7 +292,7 @@ class MarketModel(mesa.Model):
         p = self.p
         t_pts = np.array([month_index(f"{y}-07") for y in (2025, 2026, 2027)])  # flat before mid-2025
         wpm = np.stack([p[f"smic.advanced_wpm_{y}"] for y in (2025, 2026, 2027)], axis=1)  # (R, 3)
-        pool = np.stack([np.interp(idx, t_pts, wpm[r]) for r in range(self.n_runs)])
+        pool = np.stack([np.interp(idx, t_pts, wpm[r]) for r in self._rep])[self._which]   # per distinct scenario
         late = idx > t_pts[-1]
         pool[:, late] = wpm[:, -1:] * (1.0 + p["smic.growth_after_2027"][:, None]) ** ((idx[late] - t_pts[-1]) / 12)
         self.smic_ai_wafers = pool * p["smic.ai_share"][:, None]  # (R, n)
@@ -424,9 +429,12 @@ class MarketModel(mesa.Model):
         start = month_index(self.scenario.header.start)
         groups: dict[tuple, list[int]] = {}
         objs: dict[tuple, Any] = {}
+        keys: dict[int, tuple] = {}   # an event object's content, dumped once (runs share scenario objects)
         for r, sc in enumerate(self.scenarios):
             for ev in sc.events:
-                key = (ev.model_dump_json(),)
+                key = keys.get(id(ev))
+                if key is None:
+                    key = keys[id(ev)] = (ev.model_dump_json(),)
                 groups.setdefault(key, []).append(r)
                 objs[key] = ev
         self.events_due: dict[int, list[Scheduled]] = {}
