@@ -324,10 +324,11 @@ class Buyer(mesa.Agent):
         # switching cost per unit of tier scale (CUDA dependence, vendor maturity, the buyer's experience of
         # domestic cards: its installed domestic fraction), the risk of foreign cards, and bp = price + risk +
         # policy + taste (the tier-independent part of the utility), each (R, B, P)
-        sw_bp, risk, bp = market.utility_parts_runs(
+        # and the products each buyer may buy (launched, legal, offered, not blocked for it; grey when closed)
+        sw_bp, risk, bp, avail = market.utility_parts_runs(
             m.installed, m.bf16, m._dom_idx, m.cuda, m.maturity, m.vendor_of, p["choice.experience_weight"], m._dom_f,
-            m._risk_w, m.belief, m.foreign_p, p["choice.taste_sd"], m.z_taste[:, m.t], price_term, m._policy_bp)
-        avail = m._available()
+            m._risk_w, m.belief, m.foreign_p, p["choice.taste_sd"], m.z_taste[:, m.t], price_term, m._policy_bp,
+            m.launched & m.us_legal & (m.capacity > 0), m._unblocked, m._hi_launched, m.grey_index)
         m.avail = avail
         # utility (perf + switching) + bp, switching = switching scale x sw_bp (R, B, T, P), <= 0, built per row
         p_o, within = m._buf_p_o, m._buf_within
@@ -336,11 +337,8 @@ class Buyer(mesa.Agent):
         demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
         m.demand_now = demand
         m.demand_b = demand.sum(axis=2)   # (R, B)
-        need = demand / m.efficiency[:, :, None] + m.backlog
         m.opened_aec = (m.opened * m.train[:, None, :]).sum(axis=2)   # compute of the cards opened this month
-        cover = market.cover_in_priority(need, m.opened_aec)
-        m.need = need - cover
-        m.cover = cover
+        m.need, m.cover = market.need_runs(demand, m.efficiency, m.backlog, m.opened_aec)
         m.probs, p_ob, m.locked_share = Buyer._bound(m, p_o, within)
         m.within = within
         if m.records.trace is not None:

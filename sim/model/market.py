@@ -106,21 +106,32 @@ def choice_runs(perf_term, switch_t, sw_bp, bp, avail, vendor_of, origin_of_vend
 
 @njit(cache=True, nogil=True)
 def utility_parts_runs(installed, bf16, dom_idx, cuda, maturity, vendor_of, exp_w, dom_f, risk_w, belief, foreign_p,
-                       taste_sd, z_taste, price_term, policy_bp):
+                       taste_sd, z_taste, price_term, policy_bp, offered, unblocked, hi_launched, g):
     """The buyers' utility terms that do not depend on the tier (``Buyer.choose``), run by run in numpy's
     arithmetic: the switching cost per unit of tier scale ``sw_bp = cuda x (1 - maturity of the product's
     vendor) x (1 - experience weight x installed domestic fraction x domestic)``, the risk term
     ``risk_w x belief x foreign`` and ``bp = price_term + risk + policy_bp + taste_sd x z_taste of the
     vendor`` (each (R, B, P)). installed (R, B, P); bf16 (R, P); dom_idx: the domestic products; z_taste
-    (R, B, V) this month's taste draws."""
+    (R, B, V) this month's taste draws. Also the products each buyer may buy (R, B, P) bool
+    (``MarketModel._available``): offered (R, P: launched, legal for the US, with capacity) and not blocked
+    for the buyer (unblocked (R, B, P)); the grey product g when some launched H100-class foreign card
+    (hi_launched (R, P)) is closed to the buyer and g has capacity (offered[:, g])."""
     R, B, P = installed.shape
     K = dom_idx.shape[0]
     sw_bp = np.empty((R, B, P))
     risk = np.empty((R, B, P))
     bp = np.empty((R, B, P))
+    avail = np.empty((R, B, P), dtype=np.bool_)
     c = np.empty(P)
     for r in range(R):
         for b in range(B):
+            closed = False
+            for p in range(P):
+                ok = offered[r, p] and unblocked[r, b, p]
+                avail[r, b, p] = ok
+                if hi_launched[r, p] and not ok:
+                    closed = True
+            avail[r, b, g] = closed and offered[r, g]
             for p in range(P):
                 c[p] = installed[r, b, p] * bf16[r, p]
             tot = _sum_last(c)
@@ -138,7 +149,29 @@ def utility_parts_runs(installed, bf16, dom_idx, cuda, maturity, vendor_of, exp_
                 rk = rb * foreign_p[p]
                 risk[r, b, p] = rk
                 bp[r, b, p] = ((price_term[r, p] + rk) + policy_bp[r, b, p]) + ts * z_taste[r, b, v]
-    return sw_bp, risk, bp
+    return sw_bp, risk, bp, avail
+
+
+@njit(cache=True, nogil=True)
+def need_runs(demand, efficiency, backlog, opened):
+    """The compute a buyer orders this month (``Buyer.choose``), run by run in numpy's arithmetic: wanted
+    ``demand / efficiency + backlog`` (R, B, T), less what the opened stockpile's compute (opened (R, B))
+    covers, frontier tier first (``cover_in_priority``). Returns (need, cover) (R, B, T)."""
+    R, B, T = demand.shape
+    need = np.empty((R, B, T))
+    cover = np.empty((R, B, T))
+    for r in range(R):
+        for b in range(B):
+            e = efficiency[r, b]
+            s = opened[r, b]
+            cum = 0.0
+            for t in range(T):
+                nd = demand[r, b, t] / e + backlog[r, b, t]
+                cum = nd if t == 0 else cum + nd
+                cv = _clip(s - (cum - nd), 0.0, nd)
+                cover[r, b, t] = cv
+                need[r, b, t] = nd - cv
+    return need, cover
 
 
 def nested_logit(util: np.ndarray, avail: np.ndarray, vendor_of: np.ndarray, origin_of_vendor: np.ndarray,

@@ -619,16 +619,6 @@ class MarketModel(mesa.Model):
         self._policy_terms()
         Buyer.choose(self)
 
-    def _available(self) -> np.ndarray:
-        """(R, B, P): launched, legal for the US this month, offered, and not blocked by China for the
-        buyer (named quota holders may buy a blocked product while the quota lasts). The grey option
-        is open to a buyer when some launched H100-class foreign card is closed to it."""
-        ok = (self.launched & self.us_legal & (self.capacity > 0))[:, None, :] & self._unblocked
-        g = self.pidx[GREY]
-        closed = (self._hi_launched[:, None, :] & ~ok).any(axis=2)
-        ok[:, :, g] = closed & (self.capacity[:, g] > 0)[:, None]
-        return ok
-
     # 5. Clear
     def clear(self) -> None:
         """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_runs``)."""
