@@ -113,7 +113,7 @@ def utility_parts_runs(installed, bf16, dom_idx, cuda, maturity, vendor_of, exp_
     ``risk_w x belief x foreign`` and ``bp = price_term + risk + policy_bp + taste_sd x z_taste of the
     vendor`` (each (R, B, P)). installed (R, B, P); bf16 (R, P); dom_idx: the domestic products; z_taste
     (R, B, V) this month's taste draws. Also the products each buyer may buy (R, B, P) bool
-    (``MarketModel._available``): offered (R, P: launched, legal for the US, with capacity) and not blocked
+    (named quota holders included): offered (R, P: launched, legal for the US, with capacity) and not blocked
     for the buyer (unblocked (R, B, P)); the grey product g when some launched H100-class foreign card
     (hi_launched (R, P)) is closed to the buyer and g has capacity (offered[:, g])."""
     R, B, P = installed.shape
