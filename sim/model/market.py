@@ -115,7 +115,8 @@ def utility_parts_runs(installed, bf16, dom_idx, cuda, maturity, vendor_of, exp_
     (R, B, V) this month's taste draws. Also the products each buyer may buy (R, B, P) bool
     (named quota holders included): offered (R, P: launched, legal for the US, with capacity) and not blocked
     for the buyer (unblocked (R, B, P)); the grey product g when some launched H100-class foreign card
-    (hi_launched (R, P)) is closed to the buyer and g has capacity (offered[:, g])."""
+    (hi_launched (R, P)) is closed to the buyer and g has capacity (offered[:, g]: the grey product is always
+    launched and legal)."""
     R, B, P = installed.shape
     K = dom_idx.shape[0]
     sw_bp = np.empty((R, B, P))
