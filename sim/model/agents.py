@@ -14,7 +14,10 @@ import numpy as np
 from sim.model import market
 from sim.model.calendar import month_index
 from sim.model.ids import VENDORS
-from sim.model.records import TRACE_VALUES
+from sim.model.records import TRACE_TERMS, TRACE_VALUES
+
+# the layout market.trace_store writes
+assert TRACE_VALUES == (*TRACE_TERMS, "share_unconstrained", "share") and len(TRACE_TERMS) == 5
 
 
 class Regulator(mesa.Agent):
@@ -147,12 +150,14 @@ class ForeignVendor(ChipVendor):
         self.seen_tpp = np.full(R, np.inf)   # the ceiling in force last month
         self.seen_link = np.full(R, np.inf)
         self.rule_t = np.full(R, -1)         # month a ceiling still to be answered took effect (-1: none)
+        self._waiting = False                # some run has such a ceiling
+        self._rules_seen = None              # rules' version of the last check for a new ceiling
 
     def offer(self) -> None:
         m = self.model
         prods = self.products
         rules = m.rules
-        cap = m.base_capacity[:, m.t, prods].copy()
+        cap = m.base_capacity[:, m.t, prods]   # (a copy: prods is an index array)
         if self._world.any():
             cap = self._world_supply(cap)
         cap = np.minimum(cap, rules.volume_cap[:, prods])
@@ -190,14 +195,20 @@ class ForeignVendor(ChipVendor):
             return
         t, rules = m.t, m.rules
         tpp, link = rules.tpp_max, rules.interconnect_max
-        new = (tpp < self.seen_tpp) | (link < self.seen_link)   # a tighter ceiling took effect this month
-        self.seen_tpp, self.seen_link = tpp.copy(), link.copy()
-        if t > self.last_china_part:
-            self.rule_t = np.where(new, t, self.rule_t)
+        if rules.version != self._rules_seen:   # the ceilings change only with the rules' version
+            self._rules_seen = rules.version
+            new = (tpp < self.seen_tpp) | (link < self.seen_link)   # a tighter ceiling took effect this month
+            self.seen_tpp, self.seen_link = tpp.copy(), link.copy()
+            if t > self.last_china_part:
+                self.rule_t = np.where(new, t, self.rule_t)
+                self._waiting = bool((self.rule_t >= 0).any())
+        if not self._waiting:   # no ceiling waits for an answer
+            return
         due = (self.rule_t >= 0) & (t - self.rule_t >= m.p["vendors.compliant_sku_lag"])
         if not due.any():
             return
         self.rule_t = np.where(due, -1, self.rule_t)
+        self._waiting = bool((self.rule_t >= 0).any())
         mine = self.products[m.china_specific[self.products]]
         refused = rules.licence_set[:, mine] & (rules.licence[:, mine] <= 0.0)
         allowed = (m.launched[:, mine] & m._legal_base[:, mine] & ~refused).any(axis=1)
@@ -233,6 +244,7 @@ class Huawei(ChipVendor):
         self.hbm_cut_seen = np.zeros(R, dtype=bool)
         self.gross, self.dies, self.stacks = model.gross_dies[p], model.dies[p], model.hbm_stacks[p]
         self.y0, self.uses_bank = model.yield0[p], model.uses_die_bank[p]
+        self.good_hint = model.good_per_wafer_hint[p]
         model.huawei_made = np.zeros(R)
 
     def offer(self) -> None:
@@ -242,20 +254,10 @@ class Huawei(ChipVendor):
         rules = m.rules
         live = m.launched[:, prods]  # (R, k)
         wafers = m.wafer_path[:, m.t] * (1.0 - rules.smic_tools)
-        demand = np.where(live, m.last_orders[:, prods] * self.dies / m.good_per_wafer_hint[prods], 0.0)
-        tot = demand.sum(axis=1, keepdims=True)
-        n_live = np.maximum(live.sum(axis=1, keepdims=True), 1)
-        share = np.where(tot > 0, demand / np.where(tot > 0, tot, 1.0), live / n_live)
-        any_live = live.any(axis=1)
-        if any_live.any():
-            newest = np.argmax(np.where(live, m.launched_at[:, prods], -10**9), axis=1)
-            rows = np.flatnonzero(any_live)
-            age = m.t - m.launched_at[rows, np.asarray(prods)[newest[rows]]] + 1   # months on sale, from 1
-            ramp = prm["huawei.transition_months"][rows]
-            least = 0.5 * np.where(ramp > 0, np.minimum(1.0, age / np.maximum(ramp, 1e-9)), 1.0)
-            share[rows, newest[rows]] = np.maximum(share[rows, newest[rows]], least)
-            share[rows] = share[rows] / share[rows].sum(axis=1, keepdims=True)
-        w = wafers[:, None] * share
+        # the wafers follow last month's orders (launched products only), the newest launched product getting at
+        # least half of them, reached over huawei.transition_months after its launch
+        w = market.ascend_wafers_runs(wafers, m.last_orders[:, prods], self.dies, self.good_hint, live,
+                                      m.launched_at[:, prods], m.t, prm["huawei.transition_months"])
         yld = market.yield_curve(self.node_y0[self.node], prm["huawei.yield_max"][:, None],
                                  self.cum_wafers[:, self.node], prm["huawei.yield_learning_wafers"][:, None])
         yld = np.clip(yld * np.exp(prm["huawei.yield_noise"][:, None] * m.z_yield[:, m.t]), 0.0, 1.0)
@@ -272,15 +274,13 @@ class Huawei(ChipVendor):
         self.hbm_cut_seen |= first_cut
         if m.year[m.t] >= 2026:
             self.hbm = np.where(self.hbm_cut_seen, self.hbm + prm["huawei.domestic_hbm_2026"], self.hbm)
-        cards, hbm_used, uncapped = market.ascend_capacity(w, self.gross, yld, self.dies, draw, self.stacks, self.hbm)
-        cards = np.where(live, cards, 0.0)
-        used_frac = np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0)
-        self.bank = self.bank - (draw * used_frac).sum(axis=1)
-        self.hbm = np.where(self.hbm_cut_seen, np.maximum(self.hbm - hbm_used, 0.0), self.hbm)
-        np.add.at(self.cum_wafers.T, self.node, w.T)   # wafers run on each node
-        m.huawei_made = cards.sum(axis=1)
+        # cards from wafers x good dies + bank dies, capped by HBM (market.ascend_capacity), launched products
+        # only; the bank and the HBM stock (this month's arrays, from np.where above) give up what was used, in
+        # place; wafers run are counted per node
+        cards, m.huawei_made, m.hbm_used = market.ascend_output_runs(
+            w, self.gross, yld, self.dies, draw, self.stacks, self.hbm, live, self.hbm_cut_seen, self.bank,
+            self.cum_wafers, self.node)
         m.huawei_wafers = wafers
-        m.hbm_used = np.where(self.hbm_cut_seen, hbm_used, 0.0)
         m.capacity[:, prods] = cards
 
 
@@ -343,31 +343,43 @@ class Buyer(mesa.Agent):
         p = m.p
         m.price_buyer = m.price * m._price_factor
         price_term = -m._beta[:, None] * np.log(m.price_buyer + m._energy)  # (R, P)
-        domfrac = m._installed_domestic_fraction()
-        sw_bp = m.cuda[:, :, None] * (1.0 - m.maturity[:, m.vendor_of])[:, None, :] * (
-            1.0 - p["choice.experience_weight"][:, None, None] * domfrac[:, :, None] * m._dom_f[None, None, :])
-        switching = m._switch_t[:, None, :, None] * sw_bp[:, :, None, :]  # (R, B, T, P), <= 0
-        risk = m._risk_w[:, None, None] * m.belief[:, :, None] * m.foreign_p[None, None, :]
-        taste = (p["choice.taste_sd"][:, None, None] * m.z_taste[:, m.t])[:, :, m.vendor_of]
-        bp = price_term[:, None, :] + risk + m._policy_bp + taste
-        util = (m._perf_term[:, None] + switching) + bp[:, :, None, :]
-        avail = m._available()
+        # switching cost per unit of tier scale (CUDA dependence, vendor maturity, the buyer's experience of
+        # domestic cards: its installed domestic fraction), the risk of foreign cards, and bp = price + risk +
+        # policy + taste (the tier-independent part of the utility), each (R, B, P)
+        # and the products each buyer may buy (launched, legal, offered, not blocked for it; grey when closed)
+        sw_bp, risk, bp, avail = market.utility_parts_runs(
+            m.installed, m.bf16, m._dom_idx, m.cuda, m.maturity, m.vendor_of, p["choice.experience_weight"], m._dom_f,
+            m._risk_w, m.belief, m.foreign_p, p["choice.taste_sd"], m.z_taste[:, m.t], price_term, m._policy_bp,
+            m.launched & m.us_legal & (m.capacity > 0), m._unblocked, m._hi_launched, m.grey_index)
         m.avail = avail
-        p_o, within = market.nested_logit_runs(util, avail, m.vendor_of, m.origin_of_vendor, len(VENDORS),
-                                               p["choice.nest_vendor"], p["choice.nest_product"])
+        # utility (perf + switching) + bp, switching = switching scale x sw_bp (R, B, T, P), <= 0, built per row
+        p_o, within = m._buf_p_o, m._buf_within
+        market.choice_runs(m._perf_term, m._switch_t, sw_bp, bp, avail, m.vendor_of, m.origin_of_vendor, len(VENDORS),
+                           p["choice.nest_vendor"], p["choice.nest_product"], p_o, within)
         demand = m.demand_path[:, m.t] * (m.price_index ** (-p["demand.price_elasticity"]))[:, None, None]
         m.demand_now = demand
-        need = demand / m.efficiency[:, :, None] + m.backlog
-        cover = market.cover_in_priority(need, (m.opened * m.train[:, None, :]).sum(axis=2))
-        m.need = need - cover
-        m.cover = cover
+        m.demand_b = demand.sum(axis=2)   # (R, B)
+        m.opened_aec = (m.opened * m.train[:, None, :]).sum(axis=2)   # compute of the cards opened this month
+        m.need, m.cover = market.need_runs(demand, m.efficiency, m.backlog, m.opened_aec)
         m.probs, p_ob, m.locked_share = Buyer._bound(m, p_o, within)
         m.within = within
         if m.records.trace is not None:
-            Buyer._trace(m, within, price_term, switching, risk, p_o, p_ob)
+            Buyer._trace(m, within, price_term, sw_bp, risk, p_o, p_ob)
 
     @staticmethod
     def _bound(m, p_o, within):
+        """China's domestic floors on the choice. A floor binds the buyer's legal purchase: grey cards are
+        outside it when ``grey.floor_exempt``. Per tier (each tier's domestic share >= floor), or, when
+        ``china.floor_per_buyer``, over the buyer's whole month (``market.floor_per_buyer``: foreign compute
+        moves to domestic cards from the lowest tiers first). Returns the product probabilities (R, B, T, P),
+        the origin shares after the floor (R, B, T, 2; grey counted foreign) and the locked domestic share.
+        Compiled (``market.bound_runs``); ``Buyer._bound_numpy`` is the same rule in numpy."""
+        p = m.p
+        return market.bound_runs(p_o, within, m.floor, p["grey.floor_exempt"], p["china.floor_per_buyer"], m.need,
+                                 m.domestic, m.grey_index, m._buf_probs)
+
+    @staticmethod
+    def _bound_numpy(m, p_o, within):
         """China's domestic floors on the choice. A floor binds the buyer's legal purchase: grey cards are
         outside it when ``grey.floor_exempt``. Per tier (each tier's domestic share >= floor), or, when
         ``china.floor_per_buyer``, over the buyer's whole month (``market.floor_per_buyer``: foreign compute
@@ -402,17 +414,13 @@ class Buyer(mesa.Agent):
         return probs, p_ob, lock
 
     @staticmethod
-    def _trace(m, within, price_term, switching, risk, p_o, p_ob) -> None:
-        shape = within.shape
-        om = np.stack([~m.domestic, m.domestic], axis=1).astype(float)  # (P, 2)
-        terms = (np.broadcast_to(m._perf_term[:, None], shape), np.broadcast_to(price_term[:, None, None, :], shape),
-                 switching, np.broadcast_to(risk[:, :, None, :], shape),
-                 np.broadcast_to(m._policy_bp[:, :, None, :], shape))
-        tr = m.records.trace[:, m.t]
-        for k, term in enumerate(terms):
-            tr[..., k] = (within * term) @ om
-        tr[..., TRACE_VALUES.index("share_unconstrained")] = p_o
-        tr[..., TRACE_VALUES.index("share")] = p_ob
+    def _trace(m, within, price_term, sw_bp, risk, p_o, p_ob) -> None:
+        """The decision trace of the month: per buyer, tier and origin nest, each utility term (performance,
+        price, switching = switching scale x sw_bp, risk, policy) weighted by the choice within the nest, and
+        the origin shares before and after the floors."""
+        x = market.trace_terms_runs(within, m._perf_term, price_term, m._switch_t, sw_bp, risk, m._policy_bp)
+        # TRACE_VALUES: the terms summed per nest (5, R, B, T, 2), share_unconstrained (p_o), share (p_ob)
+        market.trace_store(m.records.trace[:, m.t], x @ m._origin_matrix, p_o, p_ob)
 
     @staticmethod
     def update(m) -> None:
@@ -420,10 +428,9 @@ class Buyer(mesa.Agent):
         level; buyers short of compute raise software efficiency; unmet compute becomes backlog."""
         p = m.p
         life = p["ageing.lifetime_months"][:, None]
-        opened_aec = (m.opened * m.train[:, None, :]).sum(axis=2)
         decay = 1.0 - 1.0 / life
-        m.inst_aec = m.inst_aec * decay + m.served.sum(axis=2) + opened_aec
-        m.target_aec = m.target_aec * decay + m.demand_now.sum(axis=2)
+        m.inst_aec = m.inst_aec * decay + m.served.sum(axis=2) + m.opened_aec
+        m.target_aec = m.target_aec * decay + m.demand_b
         m.off_aec = m.off_aec * decay + m.offshore_now   # compute served abroad serves the buyer too
         m.service = np.minimum(1.0, (m.inst_aec + m.off_aec) * m.efficiency / np.maximum(m.target_aec, 1e-9))
         m.efficiency = market.update_efficiency(m.efficiency, m.service, p["efficiency.max"][:, None],

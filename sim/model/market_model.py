@@ -117,11 +117,15 @@ class MarketModel(mesa.Model):
         uniq: dict[int, int] = {}
         which = np.empty(self.n_runs, dtype=np.int64)
         distinct: list[Scenario] = []
+        first: list[int] = []
         for r, sc in enumerate(self.scenarios):
             k = uniq.setdefault(id(sc), len(distinct))
             if k == len(distinct):
                 distinct.append(sc)
+                first.append(r)
             which[r] = k
+        self._which = which   # run -> its distinct scenario; _rep: the first run of each
+        self._rep = np.array(first, dtype=np.int64)
         self.p: dict[str, np.ndarray] = {}
         for n, prm in PARAMS.items():
             vals = np.array([sc.parameters.get(n, prm.default) for sc in distinct],
@@ -212,6 +216,10 @@ class MarketModel(mesa.Model):
         self.compliant_slots = {v: [self.pidx[x] for x in xs] for v, xs in COMPLIANT_SLOTS.items()}
         self.highend = (~self.domestic) & (self.bf16 >= 3.0) & ~self.virtual  # (R, P)
         self._legal_foreign = (~self.domestic) & np.array([x != GREY for x in ids])  # (P,) floors bind these
+        self._dom_idx = np.flatnonzero(self.domestic)
+        # price paid per card over the price charged: the captive transfer price on the owner's own cards
+        self._transfer = np.where(self.owner[None], self.p["captive.transfer_price"][:, None, None], 1.0)  # (R, B, P)
+        self._origin_matrix = np.stack([~self.domestic, self.domestic], axis=1).astype(float)  # (P, 2) product -> nest
 
     def _build_time(self) -> None:
         p = self.p
@@ -234,13 +242,14 @@ class MarketModel(mesa.Model):
         # SMIC wafers for Ascend: linear between yearly averages (placed mid-year), growth after 2026
         anchors_t = np.array([month_index(f"{y}-07") for y in (2023, 2024, 2025, 2026)])
         after = idx > anchors_t[-1]
-        self.wafer_path = np.zeros((R, n))
-        for r in range(R):
+        paths = np.zeros((len(self._rep), n))   # once per distinct scenario (runs of one have its parameters)
+        for k, r in enumerate(self._rep):
             anchors_v = np.array([0.0, p["huawei.wafers_2024"][r], p["huawei.wafers_2025"][r],
                                   p["huawei.wafers_2026"][r]])
             w = np.interp(idx, anchors_t, anchors_v)
             w[after] = anchors_v[-1] * (1 + p["huawei.wafer_growth"][r]) ** ((idx[after] - anchors_t[-1]) / 12)
-            self.wafer_path[r] = w
+            paths[k] = w
+        self.wafer_path = paths[self._which]
         self._smic_paths(idx)
         tier_share = np.stack([p[f"demand.tier_share.{t}"] for t in TIERS], axis=1)  # (R, T)
         ts = tier_share.sum(axis=1, keepdims=True)
@@ -260,8 +269,9 @@ class MarketModel(mesa.Model):
                   * (1.0 + p["demand.growth_after_2025"][:, None]) ** late)  # (R, n)
         self.demand_path = (p["demand.base_2022"][:, None, None, None] * growth[:, :, None, None]
                             * share[:, None, :, None] * tier_share[:, None, None, :])  # (R, n, B, T)
-        self._dem_cum = np.concatenate([np.zeros((R, 1, len(BUYERS))),
-                                        np.cumsum(self.demand_path.sum(axis=3), axis=1)], axis=1)  # (R, n+1, B)
+        self._dem_sum = self.demand_path.sum(axis=3)   # (R, n, B) compute wanted per buyer and month
+        self._dem_cum = np.concatenate([np.zeros((R, 1, len(BUYERS))), np.cumsum(self._dem_sum, axis=1)],
+                                       axis=1)  # (R, n+1, B)
         self.state_linked = np.stack([p[f"buyers.{b}.state_linked"] for b in BUYERS], axis=1)
         self.cuda = np.stack([p[f"buyers.{b}.cuda_dependence"] for b in BUYERS], axis=1)
         self.tier_switch = np.stack([p[f"choice.tier_switching.{t}"] for t in TIERS], axis=1)  # (R, T)
@@ -292,7 +302,7 @@ class MarketModel(mesa.Model):
         p = self.p
         t_pts = np.array([month_index(f"{y}-07") for y in (2025, 2026, 2027)])  # flat before mid-2025
         wpm = np.stack([p[f"smic.advanced_wpm_{y}"] for y in (2025, 2026, 2027)], axis=1)  # (R, 3)
-        pool = np.stack([np.interp(idx, t_pts, wpm[r]) for r in range(self.n_runs)])
+        pool = np.stack([np.interp(idx, t_pts, wpm[r]) for r in self._rep])[self._which]   # per distinct scenario
         late = idx > t_pts[-1]
         pool[:, late] = wpm[:, -1:] * (1.0 + p["smic.growth_after_2027"][:, None]) ** ((idx[late] - t_pts[-1]) / 12)
         self.smic_ai_wafers = pool * p["smic.ai_share"][:, None]  # (R, n)
@@ -354,6 +364,7 @@ class MarketModel(mesa.Model):
         if unfit.any():
             self._perf_term = np.where(unfit, self._perf_term - UNFIT_UTILITY, self._perf_term)
             self._fit = (~unfit).astype(float)  # (R, T, P): unserved compute spills only to cards that fit
+        self._fit_all = np.ones((R, T, P)) if self._fit is None else self._fit   # x 1 is exact
         self._inv_perf = 1.0 / np.maximum(self.perf, 1e-9)
         perf_all = np.concatenate([self.perf, self.bf16[:, None, :]], axis=1)  # (R, T+1, P)
         self._pf = np.ascontiguousarray(np.broadcast_to(np.maximum(perf_all, 1e-9)[:, None], (R, B, T + 1, P))
@@ -404,6 +415,16 @@ class MarketModel(mesa.Model):
         self.announced_cut = np.zeros(R, dtype=bool)
         self.announced_ease = np.zeros(R, dtype=bool)
         self.dom_delivered = np.zeros((R, self.n_months))
+        # the month's large arrays, reused from month to month (each is rewritten in full every month before
+        # it is read): the choice within the origin nests, the product probabilities, the orders (tiers and
+        # buying ahead), the deliveries and the compute delivered
+        self._buf_p_o = np.zeros((R, B, T, 2))
+        self._buf_within = np.zeros((R, B, T, P))
+        self._buf_probs = np.zeros((R, B, T, P))
+        self._buf_allo = np.zeros((R, B, T + 1, P))
+        self._buf_delivered = np.zeros((R, B, T + 1, P))
+        self._buf_dcomp = np.zeros((R, B, T, P))
+        self._no_first = np.zeros((0, B, T + 1))   # no smuggled cards filled first (settle_runs)
         self.all_delivered = np.zeros((R, self.n_months))
         self.events_applied: list[list[tuple[int, str]]] = [[] for _ in range(R)]
         # the first months of the scenario start from an installed base (two years of 2022 demand)
@@ -418,9 +439,12 @@ class MarketModel(mesa.Model):
         start = month_index(self.scenario.header.start)
         groups: dict[tuple, list[int]] = {}
         objs: dict[tuple, Any] = {}
+        keys: dict[int, tuple] = {}   # an event object's content, dumped once (runs share scenario objects)
         for r, sc in enumerate(self.scenarios):
             for ev in sc.events:
-                key = (ev.model_dump_json(),)
+                key = keys.get(id(ev))
+                if key is None:
+                    key = keys[id(ev)] = (ev.model_dump_json(),)
                 groups.setdefault(key, []).append(r)
                 objs[key] = ev
         self.events_due: dict[int, list[Scheduled]] = {}
@@ -519,11 +543,12 @@ class MarketModel(mesa.Model):
         key = (rules.version, self._compliant_version)
         if key != self._legal_key:
             self._legal_base = rules.us_legal(self.tpp, self.interconnect, foreign)
+            self._lic = rules.licence_set & (rules.licence < 1.0) & foreign[None, :]   # under a licence regime
+            self._lic_any = bool(self._lic.any())
             self._legal_key = key
         legal = self._legal_base
-        lic = rules.licence_set & (rules.licence < 1.0) & foreign[None, :]
-        if lic.any():
-            legal = legal & ~(lic & (self.u_licence[:, t] >= rules.licence))
+        if self._lic_any:
+            legal = legal & ~(self._lic & (self.u_licence[:, t] >= rules.licence))
         legal = legal.copy()
         legal[:, self.pidx[GREY]] = True
         self.us_legal = legal
@@ -629,65 +654,40 @@ class MarketModel(mesa.Model):
         self._policy_terms()
         Buyer.choose(self)
 
-    def _installed_domestic_fraction(self) -> np.ndarray:
-        c = self.installed * self.bf16[:, None, :]
-        tot = c.sum(axis=2)
-        return np.divide(c[:, :, self.domestic].sum(axis=2), tot, out=np.zeros_like(tot), where=tot > 0)
-
-    def _available(self) -> np.ndarray:
-        """(R, B, P): launched, legal for the US this month, offered, and not blocked by China for the
-        buyer (named quota holders may buy a blocked product while the quota lasts). The grey option
-        is open to a buyer when some launched H100-class foreign card is closed to it."""
-        ok = (self.launched & self.us_legal & (self.capacity > 0))[:, None, :] & self._unblocked
-        g = self.pidx[GREY]
-        closed = (self._hi_launched[:, None, :] & ~ok).any(axis=2)
-        ok[:, :, g] = closed & (self.capacity[:, g] > 0)[:, None]
-        return ok
-
     # 5. Clear
     def clear(self) -> None:
         """Orders (plus hoarding, within budget) are allocated under capacity (``market.clear_runs``)."""
         T, B, R = len(TIERS), len(BUYERS), self.n_runs
         P = len(self.product_ids)
-        orders = (self.need[..., None] * self.probs) * self._inv_perf[:, None]  # cards (R, B, T, P)
-        per_bp = orders.sum(axis=2)
-        # buying ahead fills a stockpile target (months of this month's orders of each product at risk);
-        # a buyer orders the gap to what it already holds unopened, so a lasting belief does not keep adding
-        # (the months are of the buyer's gross orders: what it would order with no stockpile to open)
-        gross = ((self.demand_now / self.efficiency[:, :, None])[..., None] * self.probs
-                 * self._inv_perf[:, None]).sum(axis=2)   # (R, B, P) cards
-        hoard = np.maximum(gross * self.hoard_mult - self.stock, 0.0)
-        # a domestic floor binds the buyer's whole purchase, buying ahead included (MODEL.md 9.5): it may
-        # stock legal foreign cards only in the share (1 - floor) its floor leaves foreign
-        hoard = hoard * np.where(self._legal_foreign, 1.0 - self.floor[:, :, None], 1.0)
-        price = self.price_buyer[:, None, :]
-        base_spend = (per_bp * price).sum(axis=2)
-        hoard_spend = (hoard * price).sum(axis=2)
+        # the tiers' card orders (need x probs) x inv_perf (R, B, T, P) and buying ahead: a buyer fills a
+        # stockpile target (months of this month's orders of each product at risk), ordering the gap to what it
+        # already holds unopened, so a lasting belief does not keep adding (the months are of the buyer's gross
+        # orders, (demand / efficiency) x probs in cards: what it would order with no stockpile to open). A
+        # domestic floor binds the buyer's whole purchase, buying ahead included (MODEL.md 9.5): it may stock
+        # legal foreign cards only in the share (1 - floor) its floor leaves foreign.
+        keep = np.where(self._legal_foreign, 1.0 - self.floor[:, :, None], 1.0)
+        allo, base_spend, hoard_spend = market.orders_runs(
+            self.need, self.probs, self._inv_perf, self.demand_now / self.efficiency[:, :, None], self.hoard_mult,
+            self.stock, keep, self.price_buyer, self._buf_allo)
         funds = self._capex_funds()
         self.reserve_now = self._capex_reserve()   # later months' base budget is kept back (offshore too)
-        free = np.maximum(funds - self.reserve_now, 0.0)
-        h_scale = np.clip((free - base_spend) / np.maximum(hoard_spend, 1e-9), 0.0, 1.0)
-        o_scale = np.minimum(1.0, free / np.maximum(base_spend, 1e-9))
-        allo = np.empty((R, B, T + 1, P))
-        allo[:, :, :T] = orders * o_scale[:, :, None, None]
-        allo[:, :, T] = hoard * h_scale[:, :, None]
-        spill = np.zeros((R, B, T + 1, P))  # the hoarding class does not spill
-        spill[:, :, :T] = self.within if self._fit is None else self.within * self._fit[:, None]  # to fitting cards only
-        locked = np.zeros((R, B, T + 1))
-        locked[:, :, :T] = self.need * self.locked_share
-        k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)
-        flat = market.clear_runs(k_allo.reshape(R, -1, P), cap, self._own_rep, spill.reshape(R, -1, P),
-                                 self._origin_p, self._pf, locked.reshape(R, -1))
-        delivered = flat.reshape(R, B, T + 1, P)
-        if grey_first is not None:
-            delivered[..., self.pidx[GREY]] += grey_first
-        self.last_orders = allo.sum(axis=(1, 2))
+        # the orders within the money free this month (funds less the reserve), buying ahead from what the
+        # orders leave; the compute the floors lock in the domestic nest
+        self.last_orders, locked = market.budget_orders_runs(allo, base_spend, hoard_spend, funds, self.reserve_now,
+                                                             self.need, self.locked_share)
+        k_allo, cap, locked, grey_first = self._clear_grey_first(allo, locked)   # allo is changed in place
+        delivered = self._buf_delivered
+        # unserved compute of a tier spills in proportion to the buyer's choice, to cards that fit the tier only
+        # (self._fit; x 1 where every card fits); the buying-ahead class does not spill
+        market.clear_month_into(delivered.reshape(R, -1, P), k_allo.reshape(R, -1, P), cap, self._own_rep,
+                                self.within, self._fit_all, self._origin_p, self._pf, locked.reshape(R, -1))
         self.delivered = delivered
-        spent = (delivered.sum(axis=2) * self.price_buyer[:, None, :]).sum(axis=2)
-        self.capex_left = np.maximum(funds - spent, 0.0)
-        served = (delivered[:, :, :T] * self.perf[:, None]).sum(axis=-1)
-        self.served = served
-        self.unmet = np.maximum(self.need - served, 0.0)
+        # the smuggled cards filled first join the deliveries; cards per buyer and product: installed (the
+        # tiers) + stockpiled (the last class); the budget left after paying; the compute served and unmet
+        d_inst, per_buyer, self.capex_left, served, self.unmet = market.settle_runs(
+            delivered, grey_first if grey_first is not None else self._no_first, self.pidx[GREY], self.perf,
+            self.price_buyer, funds, self.need, self._buf_dcomp)
+        self.d_inst, self.per_buyer, self.d_compute, self.served = d_inst, per_buyer, self._buf_dcomp, served
         self.offshore()
         tot_need = self.need.sum(axis=(1, 2))
         self.shortage = np.divide(self.unmet.sum(axis=(1, 2)), tot_need, out=np.zeros_like(tot_need),
@@ -704,43 +704,15 @@ class MarketModel(mesa.Model):
         buyer's floor: the floor's share from domestic cards (locked there), the rest from legal foreign cards
         in proportion to the buyer's choice (``market.floor_per_buyer`` when ``china.floor_per_buyer``, lowest
         tiers first), so a missed smuggled card never lets a legal foreign one escape the floor. Returns the
-        orders, capacity and locked compute for ``market.clear_runs`` and the grey cards delivered
-        (R, B, T+1), or None when no run has the exemption."""
+        orders, capacity and locked compute for ``market.clear_runs`` (``allo`` and ``locked`` changed in
+        place) and the grey cards delivered (R, B, T+1), or None when no run has the exemption."""
         ex = self.p["grey.floor_exempt"]
         if not ex.any():
             return allo, self.capacity, locked, None
-        T = len(TIERS)
-        g = self.pidx[GREY]
-        on = ex[:, None, None]
-        go = np.where(on, allo[..., g], 0.0)
-        tot = go.sum(axis=(1, 2))
-        fill = np.minimum(1.0, np.divide(self.capacity[:, g], tot, out=np.ones_like(tot), where=tot > 0))
-        first = go * fill[:, None, None]
-        cap = self.capacity.copy()
-        cap[:, g] = np.maximum(cap[:, g] - first.sum(axis=(1, 2)), 0.0)
-        k_allo = allo.copy()
-        k_allo[..., g] = np.where(on, 0.0, allo[..., g])
-        miss = (go - first)[:, :, :T] * self.perf[:, None, :, g]  # compute the smuggled cards missed (R, B, T)
-        floor = self.floor
-        to_for = (1.0 - floor[:, :, None]) * miss
-        to_dom = floor[:, :, None] * miss
-        lock = to_dom
-        per_buyer = self.p["china.floor_per_buyer"]
-        if per_buyer.any():
-            fb, db, lb = market.floor_per_buyer(miss, np.zeros_like(miss), floor, np.arange(T)[::-1])
-            pb = per_buyer[:, None, None]
-            to_for, to_dom, lock = np.where(pb, fb, to_for), np.where(pb, db, to_dom), np.where(pb, lb, lock)
-        w = self.within
-        wg = w[..., g]
-        has_f = wg < 1.0   # some legal foreign card is in the buyer's foreign nest
-        to_dom = to_dom + np.where(has_f, 0.0, to_for)
-        sf = np.divide(to_for, 1.0 - wg, out=np.zeros_like(to_for), where=has_f)
-        add = w * np.where(self.domestic, to_dom[..., None], sf[..., None])
-        add[..., g] = 0.0
-        k_allo[:, :, :T] += add * self._inv_perf[:, None]
-        locked = locked.copy()
-        locked[:, :, :T] += lock
-        return k_allo, cap, locked, first
+        cap, first = market.grey_first_runs(allo, locked, self.capacity, ex, self.p["china.floor_per_buyer"],
+                                            self.perf, self.floor, self.within, self.domestic, self._inv_perf,
+                                            self.pidx[GREY])
+        return allo, cap, locked, first
 
     def offshore(self) -> None:
         """Offshore outlet (``offshore.enabled``): a buyer serves ``buyers.<b>.offshore_share`` of its unmet
@@ -775,7 +747,7 @@ class MarketModel(mesa.Model):
         end = np.minimum(t + window - cal % window, self.n_months)   # (R,) first month after the window
         rows = np.arange(self.n_runs)
         ahead = self._dem_cum[rows, end] - self._dem_cum[:, t + 1]   # (R, B) wanted compute, later months
-        scale = self.demand_now.sum(axis=2) / np.maximum(self.demand_path[:, t].sum(axis=2), 1e-300)
+        scale = self.demand_b / np.maximum(self._dem_sum[:, t], 1e-300)
         return self.ref_cost[:, None] * scale * ahead
 
     def _capex_funds(self) -> np.ndarray:
@@ -791,11 +763,11 @@ class MarketModel(mesa.Model):
         new = (cal % window == 0) | (self.t == 0)
         if not new.any():
             return self.capex_left
-        monthly = rate[:, None] * self.demand_now.sum(axis=2)  # (R, B) this month's budget
+        monthly = rate[:, None] * self.demand_b  # (R, B) this month's budget
         if (window == 1).all():
             plan = monthly
         else:
-            scale = self.demand_now.sum(axis=2) / np.maximum(self.demand_path[:, self.t].sum(axis=2), 1e-300)
+            scale = self.demand_b / np.maximum(self._dem_sum[:, self.t], 1e-300)
             left_in_window = np.where(self.t == 0, window - cal % window, window)
             plan = np.empty_like(monthly)
             for r in np.flatnonzero(new):
@@ -810,24 +782,16 @@ class MarketModel(mesa.Model):
         p = self.p
         T = len(TIERS)
         g = self.pidx[GREY]
-        life = p["ageing.lifetime_months"]
-        d_inst = self.delivered[:, :, :T].sum(axis=2)
-        d_hoard = self.delivered[:, :, T]
-        retired = market.retire(self.installed, life[:, None, None])
-        self.installed += d_inst + self.opened - retired
-        self.stock += d_hoard - self.opened
-        per_buyer = self.delivered.sum(axis=2)  # (R, B, P)
-        units = per_buyer.sum(axis=1)
-        transfer = np.where(self.owner[None], p["captive.transfer_price"][:, None, None], 1.0)
-        revenue = (per_buyer * transfer * self.price_buyer[:, None, :]).sum(axis=1)
-        revenue[:, g] = 0.0  # smugglers' sales are no vendor's revenue
+        # installed cards age (market.retire) and grow by the cards delivered to the tiers and opened from
+        # the stockpile; the stockpile grows by the cards bought ahead less those opened; units and revenue
+        # (at the captive transfer price) per product; smugglers' sales are no vendor's revenue
+        units, revenue, legal_units = market.update_runs(
+            self.installed, self.stock, self.d_inst, self.delivered, self.opened, p["ageing.lifetime_months"],
+            self.per_buyer, self._transfer, self.price_buyer, g)
         self.units = units
-        self.per_buyer = per_buyer
         self.cum_units += units
         self.revenue = revenue
         self.levy_paid = revenue * self.levy_rate
-        legal_units = units.copy()
-        legal_units[:, g] = 0.0
         self.legal_units = legal_units
         # per-vendor sums in product order: a matrix product would take another summation order when a batch
         # holds one run (a vector product) than when it holds several, and a run must not depend on its batch
@@ -849,31 +813,10 @@ class MarketModel(mesa.Model):
         t = self.t
         T = len(TIERS)
         rec = self.records
-        prod = rec.product[:, t]
-        prod[..., 0] = self.units
-        prod[..., 1] = self.revenue
-        prod[..., 2] = self.levy_paid
-        prod[..., 3] = self.installed.sum(axis=1)
-        prod[..., 4] = self.units * self.bf16
-        rec.hoard[:, t] = self.delivered[:, :, T].sum(axis=1)
-        d = self.delivered[:, :, :T] * self.perf[:, None]  # compute delivered (R, B, T, P)
-        dom_c = d[..., self.domestic].sum(axis=-1)
-        tot_c = d.sum(axis=-1)
-        bt = tot_c.sum(axis=2)
-        b = rec.buyer[:, t]
-        b[..., 0] = self.demand_now.sum(axis=2)
-        b[..., 1] = self.inst_aec
-        b[..., 2] = self.unmet.sum(axis=2)
-        b[..., 3] = self.stock.sum(axis=2)
-        b[..., 4] = np.divide(dom_c.sum(axis=2), bt, out=np.zeros_like(bt), where=bt > 0)
-        b[..., 5] = self.service
-        b[..., 6] = (self.stock * self.train[:, None, :]).sum(axis=2)   # unopened stockpile, A100-equivalents
-        tt = tot_c.sum(axis=1)
-        rec.tier[:, t, :, 0] = np.divide(dom_c.sum(axis=1), tt, out=np.zeros_like(tt), where=tt > 0)
-        rec.tier[:, t, :, 1] = tt
-        b[..., 7] = self.offshore_now
-        b[..., 8] = self.offshore_usd
-        b[..., 9] = self.efficiency   # software-efficiency multiplier of the compute installed (section 7.9)
+        market.record_runs(rec.product[:, t], rec.hoard[:, t], rec.buyer[:, t], rec.tier[:, t], self.units,
+                           self.revenue, self.levy_paid, self.installed, self.bf16, self.delivered, self.d_compute,
+                           self._dom_idx, self.served, self.demand_now, self.inst_aec, self.unmet, self.stock,
+                           self.service, self.train, self.offshore_now, self.offshore_usd, self.efficiency)
         rec.market[:, t, 0] = 1.0 - (self.inst_aec + self.off_aec).sum(axis=1) / np.maximum(self.target_aec.sum(axis=1),
                                                                                             1e-9)
         rec.market[:, t, 1] = self.price_index
@@ -886,7 +829,7 @@ class MarketModel(mesa.Model):
             pb = self.per_buyer.copy()
             pb[:, :, g] = 0.0
             mv = self._mv
-            transfer = np.where(self.owner[None], self.p["captive.transfer_price"][:, None, None], 1.0)
+            transfer = self._transfer
             rec.deliveries[:, t, :, :, 0] = pb @ mv
             rec.deliveries[:, t, :, :, 1] = (pb * self.bf16[:, None, :]) @ mv
             rec.deliveries[:, t, :, :, 2] = (pb * transfer * self.price_buyer[:, None, :]) @ mv
