@@ -64,17 +64,21 @@ def test_a_transition_ramps_the_newest_product_over_months(history):
     assert at_once > 0 and ramped < 0.5 * at_once, (at_once, ramped)
 
 
-def _others_capacity(sc, params, months):
-    """Cards per month the non-Huawei domestic vendors may make in the given months, seed 2."""
+def _track(sc, params, months, what):
+    """``what(model)`` after each of the given months, seed 2."""
     m = MarketModel(sc.with_changes(parameters=params, header={"end": max(months)}), seed=2, mesa_collect=False)
     names, out = list(m.months), {}
-    others = m._smic_others
     while m.running:
         month = names[m.t]
         m.step()
         if month in months:
-            out[month] = float(m.capacity[0, others].sum())
+            out[month] = what(m)
     return m, out
+
+
+def _others_capacity(sc, params, months):
+    """Cards per month the non-Huawei domestic vendors may make in the given months, seed 2."""
+    return _track(sc, params, months, lambda m: float(m.capacity[0, m._smic_others].sum()))
 
 
 def test_the_other_domestic_vendors_share_smic_wafers_after_the_tsmc_cut_off(history):
@@ -117,16 +121,9 @@ def test_the_pools_use_is_recorded_and_never_exceeds_the_pool(history):
 
 
 def _hbm_others(sc, params, months):
-    """Cards a month of the non-Huawei domestic products that carry HBM, and the stacks left, seed 2."""
-    m = MarketModel(sc.with_changes(parameters=params, header={"end": max(months)}), seed=2, mesa_collect=False)
-    names, out = list(m.months), {}
-    k = m._hbm_others
-    while m.running:
-        month = names[m.t]
-        m.step()
-        if month in months:
-            out[month] = (float(m.capacity[0, k].sum()), float(m._huawei.hbm[0]), float(m.hbm_used[0]))
-    return m, out
+    """Cards a month of the non-Huawei domestic products that carry HBM, and the stacks left and used, seed 2."""
+    return _track(sc, params, months, lambda m: (float(m.capacity[0, m._hbm_others].sum()), float(m._huawei.hbm[0]),
+                                                 float(m.hbm_used[0])))
 
 
 def test_with_a_shared_hbm_pool_the_other_vendors_hbm_cards_take_what_huawei_leaves(history):
