@@ -170,24 +170,22 @@ class MarketModel(mesa.Model):
         price = col("price_usd")
         # a domestic product without a sourced price path sells at its unit cost times the markup; one with a
         # path follows the prices paid (its catalogue price is the path's first point)
-        has_path = np.array([bool(cat.get(x, {}).get("price_path")) for x in ids])
-        price = np.where(self.domestic & ~has_path, price * p["domestic.price_markup"][:, None], price)
+        self.has_path = np.array([bool(cat.get(x, {}).get("price_path")) for x in ids])
+        price = np.where(self.domestic & ~self.has_path, price * p["domestic.price_markup"][:, None], price)
         # grey market: H100-class cards at a premium
         g = self.pidx[GREY]
         for arr, key in ((self.train, "train"), (self.infer, "infer"), (self.bf16, "bf16"), (self.tpp, "tpp"),
                          (self.interconnect, "interconnect_gbs"), (self.power, "power_w")):
             arr[:, g] = f(h100, key)
         price[:, g] = f(h100, "price_usd") * (1.0 + p["grey.premium"])
-        self.list_price = price  # (R, P) catalogue price (domestic: x markup); a price path scales it by month
+        self.list_price = price  # (R, P) catalogue price (domestic without a path: x markup); a path scales it by month
         self.base_price = price.copy()
         self.price = price.copy()
         # price paths (catalogue ``price_path``): (month from the start, factor on the catalogue price) points
-        self.has_path = np.zeros(n, dtype=bool)
         self._path_points: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for i, x in enumerate(ids):
             pts = cat.get(x, {}).get("price_path")
             if pts:
-                self.has_path[i] = True
                 self._path_points[i] = (np.array([month_index(m) - start for m, _ in pts], dtype=float),
                                         np.array([float(u) for _, u in pts]) / float(cat[x]["price_usd"]))
         self.slot_launch_price = np.zeros((R, n))  # price of a compliant part at its launch
