@@ -90,7 +90,7 @@ def test_the_other_domestic_vendors_share_smic_wafers_after_the_tsmc_cut_off(his
     m_on, on = _others_capacity(history, scarce, months)
     assert on["2024-09"] == pytest.approx(off["2024-09"])           # TSMC still makes their dies
     t = list(m_on.months).index("2027-06")
-    left = m_on.smic_ai_wafers[0, t] - m_on.wafer_path[0, t]
+    left = m_on.smic_ai_wafers[0, t] - m_on.huawei_wafers[0]      # after the wafers Huawei used in 2027-06
     assert 0 < left * 20.0 < off["2027-06"]                          # the pool binds in this set-up
     assert on["2027-06"] == pytest.approx(left * 20.0, rel=1e-9)
     _, more = _others_capacity(history, {**scarce, "smic.ai_share": 0.2}, months)
@@ -145,3 +145,18 @@ def test_with_a_shared_hbm_pool_the_other_vendors_hbm_cards_take_what_huawei_lea
     assert dry["2025-06"][0] == 0.0
     _, plenty = _hbm_others(history, {"supply.hbm_shared": True, **PLENTY}, ["2027-06"])
     assert plenty["2027-06"][0] == pytest.approx(off["2027-06"][0])  # ample HBM: the wafers bind, not HBM
+
+
+def test_huawei_takes_from_smics_pool_only_the_wafers_it_turns_into_cards(history):
+    """Once HBM caps Huawei's output (2028), more wafers planned for Huawei must not cost the other domestic
+    vendors output: Huawei does not take wafers it cannot use. (They used to: more Huawei wafers then meant
+    fewer domestic cards in all, the 2030 market falling by millions of cards.)"""
+    months = ["2028-06"]
+    scarce = {"smic.ai_share": 0.2}
+    m, base = _others_capacity(history, scarce, months)
+    _, more = _others_capacity(history, {**scarce, "huawei.wafers_2026": 1.5 * m.p["huawei.wafers_2026"][0]}, months)
+    t = list(m.months).index("2028-06")
+    assert m.huawei_wafers[0] < m.wafer_path[0, t]            # HBM binds: Huawei uses fewer wafers than planned
+    assert 0 < base["2028-06"] < m._smic_planned[0, t]        # and the pool binds the others
+    # within 1% (the planned wafers still move Huawei's yield learning and product mix a little); it was -48%
+    assert more["2028-06"] >= 0.99 * base["2028-06"]

@@ -280,7 +280,12 @@ class Huawei(ChipVendor):
         cards, m.huawei_made, m.hbm_used = market.ascend_output_runs(
             w, self.gross, yld, self.dies, draw, self.stacks, self.hbm, live, self.hbm_cut_seen, self.bank,
             self.cum_wafers, self.node)
-        m.huawei_wafers = wafers
+        # the wafers Huawei turns into cards: when HBM caps its output it does not take the wafers it cannot
+        # use from SMIC's pool, which the other domestic vendors then share (MarketModel.smic_factor)
+        per_card = np.where((self.dies >= 1.0) | np.isnan(self.dies), self.dies, 1.0)
+        uncapped = ((w * self.gross) * yld + draw) / per_card
+        used = np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0)
+        m.huawei_wafers = (w * np.minimum(used, 1.0)).sum(axis=1)
         m.capacity[:, prods] = cards
 
 

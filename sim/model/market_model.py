@@ -310,11 +310,12 @@ class MarketModel(mesa.Model):
 
     def smic_factor(self) -> np.ndarray:
         """(R,) share of their planned output the non-Huawei domestic vendors can make this month: 1 before
-        the TSMC cut-off or with the pool off; after it, the cards that SMIC's AI wafers left after Huawei's
-        can make, over the cards planned."""
+        the TSMC cut-off or with the pool off; after it, the cards that SMIC's AI wafers left after the wafers
+        Huawei turned into cards this month (``Huawei.offer``, which runs first) can make, over the cards
+        planned."""
         t, rules, p = self.t, self.rules, self.p
         tools = 1.0 - rules.smic_tools
-        left = np.maximum(self.smic_ai_wafers[:, t] * tools - self.wafer_path[:, t] * tools, 0.0)
+        left = np.maximum(self.smic_ai_wafers[:, t] * tools - self.huawei_wafers, 0.0)   # after Huawei's use
         cpw = p["smic.cards_per_wafer_other"]
         planned = self._smic_planned[:, t]
         f = np.minimum(1.0, left * cpw / np.maximum(planned, 1e-9))
@@ -384,7 +385,7 @@ class MarketModel(mesa.Model):
         self.offshore_usd = np.zeros((R, B))
         self.off_aec = np.zeros((R, B))  # effective compute served abroad, ageing like installed compute
         self.capacity = np.zeros((R, P))
-        self.huawei_wafers = np.zeros(R)        # SMIC wafers Huawei ran this month
+        self.huawei_wafers = np.zeros(R)        # SMIC wafers Huawei turned into cards this month
         self.smic_others_wafers = np.zeros(R)   # SMIC wafers the other domestic vendors' output needs
         self.hbm_used = np.zeros(R)             # HBM stacks drawn from the pool this month
         self.last_orders = np.zeros((R, P))
@@ -486,6 +487,7 @@ class MarketModel(mesa.Model):
         self.vendors = AgentSet([a for a in self.agents if isinstance(a, ChipVendor)], random=self.random)
         self.buyers = self.agents_by_type[Buyer]
         self._huawei = next(a for a in self.vendors if isinstance(a, Huawei))
+        self._other_vendors = [a for a in self.vendors if a is not self._huawei]
         # the other domestic vendors' cards that carry HBM stacks share China's HBM pool after Huawei
         hua = VENDORS.index("Huawei")
         self._hbm_others = np.flatnonzero(self.domestic & (self.vendor_of != hua) & (self.hbm_stacks > 0))
@@ -567,8 +569,11 @@ class MarketModel(mesa.Model):
     # 2. Offer
     def offer(self) -> None:
         self.move_prices()
+        # Huawei first: SMIC serves it first, and the wafers it turns into cards set what the others share
+        self._huawei.offer()
         self.smic_now = self.smic_factor()   # (R,) once a month, for every non-Huawei domestic vendor
-        self.vendors.do("offer")
+        for v in self._other_vendors:
+            v.offer()
         self.share_hbm()
         self.offer_grey()
         self.set_prices()
