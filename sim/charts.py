@@ -604,12 +604,16 @@ def heatmap(cells: pd.DataFrame, x_title: str, y_title: str, value_title: str, f
     v = d["value"].astype(float)
     lo, hi = float(v.min()), float(v.max())
     n = len(HEAT_COLORS)
-    if not (hi > lo):
-        idx = pd.Series(0, index=d.index)
-        steps = [f"{_fmt_value(lo, fmt)}"]
-    else:
-        edges = [lo + (hi - lo) * k / n for k in range(n + 1)]
+    edges = [lo + (hi - lo) * k / n for k in range(n + 1)]
+    if hi > lo:
         fmt = _distinct_fmt(edges, fmt)   # the cells' labels in the same precision as the legend
+    if not (hi > lo) or len({_fmt_value(x, fmt) for x in edges}) < len(edges):
+        # one value, or a range too narrow to write six distinct steps: one step (steps with the same name would
+        # share one colour in the legend's scale while the labels' ink followed the step's own colour)
+        idx = pd.Series(0, index=d.index)
+        a, b = _fmt_value(lo, fmt), _fmt_value(hi, fmt)
+        steps = [a if a == b else f"{a} – {b}"]
+    else:
         idx = ((v - lo) / (hi - lo) * n).clip(0, n - 1).fillna(0).astype(int)
         steps = [f"{_fmt_value(edges[k], fmt)} – {_fmt_value(edges[k + 1], fmt)}" for k in range(n)]
     colours = list(HEAT_COLORS[:len(steps)]) if len(steps) > 1 else [HEAT_COLORS[2]]

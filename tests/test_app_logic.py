@@ -284,6 +284,23 @@ def test_heatmap_legend_steps_of_a_narrow_range_read_distinctly():
     assert wide["layer"][0]["encoding"]["color"]["scale"]["domain"][0] == "10.0% – 20.0%"
 
 
+def test_heatmap_of_an_almost_constant_outcome_is_one_step_and_every_label_reads_on_its_cell():
+    """Values that differ only past the legend's most precise format (6.2180% vs 6.2181%) make one step, not six
+    steps of the same name: with six, the legend's scale gave every cell the first step's colour while each
+    label's ink followed its own step's colour (black labels on dark cells in the app's grid page)."""
+    import json
+
+    cells = pd.DataFrame({"x": [0, 1, 0, 1], "y": [0, 0, 1, 1], "value": [0.0621800, 0.0621801, 0.0621805, 0.0621810]})
+    spec = charts.heatmap(cells, "x", "y", "Share", ".1%").to_dict()
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert len(scale["domain"]) == len(set(scale["domain"])) == 1 and len(scale["range"]) == 1
+    rows = json.loads(json.dumps(spec["datasets"]))
+    (data,) = rows.values()
+    colour = dict(zip(scale["domain"], scale["range"]))
+    for row in data:
+        assert charts.contrast(row["ink"], colour[row["step"]]) >= 4.5, row
+
+
 def test_vendor_colours_are_distinct_and_cover_all_vendors():
     assert set(charts.VENDOR_COLORS) == set(VENDORS)
     assert len(set(charts.ENTITY_COLORS.values())) == len(charts.ENTITY_COLORS)

@@ -501,7 +501,9 @@ def test_8_grid_results_from_no_grid_to_a_small_grid_run_here(page, browser, app
 
     low = [p for p in pairs if charts.contrast(hexed(p["ink"]), hexed(p["cell"])) < 4.5]
     assert not low, low[:3]
-    assert {hexed(p["cell"]) for p in pairs} >= {charts.HEAT_COLORS[0]}   # dark cells are among them
+    cells = {hexed(p["cell"]) for p in pairs}
+    if len(cells) > 1:   # an outcome that moves over the grid spans the steps, dark cells among them
+        assert cells >= {charts.HEAT_COLORS[0]}, cells
     # the path panels: a legend, and the vendors' colours of every other chart
     paths = chart(page, 1)
     paths.scroll_into_view_if_needed()
