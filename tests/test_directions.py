@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sim.analysis import continuity as C
-from sim.model.params import CALIBRATED
+from sim.model.params import CALIBRATED, PARAMS
 from sim.model.scenario import load_scenario
 
 ODD = Path(__file__).resolve().parents[1] / "docs" / "ODD.md"
@@ -88,6 +89,28 @@ def test_cheaper_or_more_plentiful_domestic_chips_never_help_nvidia_or_are_named
     wrong = d[d["wrong"]]
     unnamed = [(r.parameter, r.year, basis) for r in wrong.itertuples() if (r.parameter, r.year, basis) not in named]
     assert not unnamed, f"reversals not named in docs/ODD.md: {unnamed}\n{wrong.to_string()}"
+
+
+def test_more_domestic_supply_never_means_fewer_domestic_cards(history):
+    """In volumes, not only shares: more Ascend wafers, HBM, other-vendor capacity or SMIC wafers never lower
+    the domestic cards sold in 2025, 2027 or 2030 (mean of the same seeds). Shares alone missed a case: Huawei
+    once took SMIC wafers it had no HBM for, so more wafers for Huawei meant fewer domestic cards in all."""
+    from sim.engine import ensemble as E
+
+    def cards(sc):
+        ens = E.run_ensemble(sc, SEEDS)
+        years = pd.DatetimeIndex(ens.months).year
+        per_run = ens.series("Domestic", "units")
+        return {y: float(per_run[:, years == y].sum(axis=1).mean()) for y in (2025, 2027, 2030)}
+
+    base = cards(history)
+    for name, factor, entity, sign in C.DIRECTION_CHECKS:
+        if entity != "Domestic" or sign <= 0:
+            continue
+        v = history.parameters.get(name, PARAMS[name].default)
+        more = cards(history.with_changes(parameters={name: float(v) * factor}))
+        for y, n in base.items():
+            assert more[y] >= n * (1 - 1e-3), (name, y, n, more[y])
 
 
 def test_a_reversal_named_as_the_budget_goes_when_budgets_do_not_bind(history, named):

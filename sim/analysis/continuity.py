@@ -194,6 +194,7 @@ DIRECTION_CHECKS: tuple[tuple[str, float, str, int], ...] = (
     ("products.ascend_910b.price_usd", 0.8, "Nvidia", -1),   # a cheaper Ascend
     ("domestic.price_markup", 0.8, "Nvidia", -1),            # cheaper domestic chips of every vendor
     ("huawei.wafers_2025", 1.2, "Domestic", +1),              # more Ascend wafers
+    ("huawei.wafers_2026", 1.2, "Domestic", +1),              # more Ascend wafers from 2026 on
     ("huawei.hbm_stock", 1.2, "Domestic", +1),                # more HBM for Ascend
     ("domestic.capacity_scale", 1.2, "Domestic", +1),         # more output of the other domestic vendors
     ("smic.advanced_wpm_2026", 1.2, "Domestic", +1),          # more SMIC advanced-node wafers
