@@ -125,7 +125,9 @@ def test_second_writer_is_refused_while_the_folder_is_locked(copy_of):
 
 def test_resume_while_the_grid_is_still_running_is_refused(tmp_path, python_exe):
     """The red-team case: `--resume` (or a plain re-run) started while the first process still writes."""
-    g = write_grid(tmp_path / "g.toml", end="2030-12", reps=20, values="[0.0, 0.5, 1.0, 2.0]")
+    # 1,000 runs in chunks of one: long enough to still be writing after the two refused commands (the first
+    # grid is stopped as soon as they are done), however fast the engine runs a chunk
+    g = write_grid(tmp_path / "g.toml", end="2030-12", reps=250, values="[0.0, 0.5, 1.0, 2.0]")
     out = tmp_path / "out"
     first = start_grid(python_exe, g, out, "--workers", "1", "--chunk-size", "1")
     try:

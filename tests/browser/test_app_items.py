@@ -247,7 +247,9 @@ def test_4_teach_guess_reveal_steps_title_buttons_and_sources(browser, app_url, 
         other = page.locator(".st-key-cp-passing-year").get_by_role("button", name="Reveal")
         expect(other).to_be_disabled()
 
-        # the chart title is not hidden by the slider row; the buttons show their whole labels
+        # the chart title is not hidden by the slider row; the buttons show their whole labels (measured once
+        # the page has finished its rerun: mid-rerun the rows still move)
+        wait_settled(page)
         title = chart(page).locator("svg text").filter(has_text="Up to 2023-10").first
         expect(title).to_be_visible()
         tb = title.bounding_box()
