@@ -447,7 +447,7 @@ def test_analysis_commands_report_a_damaged_shard_without_a_traceback(copy_of, r
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_grid_leaves_no_worker_processes(tmp_path, python_exe, sig):
-    g = write_grid(tmp_path / "g.toml", end="2026-12", reps=20, values="[0.0, 0.5, 1.0, 2.0]")
+    g = write_grid(tmp_path / "g.toml", end="2026-12", reps=100, values="[0.0, 0.5, 1.0, 2.0]")   # still running when killed
     out = tmp_path / "out"
     proc = start_grid(python_exe, g, out, "--workers", "2", "--chunk-size", "1", stdout=subprocess.PIPE)
     try:
@@ -476,7 +476,7 @@ def test_killed_grid_leaves_no_worker_processes(tmp_path, python_exe, sig):
         killpg(proc)
     # ... so the next session marks it interrupted; the folder completes without loss or duplicates
     rep = run_grid(g, out, executor=SerialExecutor(), resume=True, progress=False)
-    assert rep.complete and sorted(store.completed_runs(out)) == list(range(80))
+    assert rep.complete and sorted(store.completed_runs(out)) == list(range(400))
     man = json.loads((out / "manifest.json").read_text())
     assert [s["status"] for s in man["sessions"]] == ["interrupted", "complete"]
 

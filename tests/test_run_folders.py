@@ -163,7 +163,7 @@ def partials(folder: Path) -> list[Path]:
 
 def test_killed_run_leaves_a_staging_folder_that_the_next_run_removes(tmp_path, python_exe):
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    proc = subprocess.Popen([python_exe, "-m", "sim", "run", "history", "--seeds", "400", "--out", "big"],
+    proc = subprocess.Popen([python_exe, "-m", "sim", "run", "history", "--seeds", "1000", "--out", "big"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
