@@ -158,5 +158,5 @@ def test_huawei_takes_from_smics_pool_only_the_wafers_it_turns_into_cards(histor
     t = list(m.months).index("2028-06")
     assert m.huawei_wafers[0] < m.wafer_path[0, t]            # HBM binds: Huawei uses fewer wafers than planned
     assert 0 < base["2028-06"] < m._smic_planned[0, t]        # and the pool binds the others
-    # within 1% (the planned wafers still move Huawei's yield learning and product mix a little); it was -48%
+    # within 1% (the planned wafers still move the split of Huawei's orders between products a little); it was -48%
     assert more["2028-06"] >= 0.99 * base["2028-06"]

@@ -7,8 +7,9 @@ Two sources of targets:
   an edited file changes the fit), and
 * the discriminating series of MODEL.md section 8, taken from ``data/facts.md`` (defined in
   ``SERIES`` below with their sources): IDC's H1-2023 totals, the Aug-2023 A800 orders, the Q1-2025 H20
-  rush (H20 sales in Nvidia's fiscal Q1 2026), Ascend 910B output in 2024, Tencent's and ByteDance's Hopper purchases in 2024, Nvidia's
-  China-specific sales near zero in Q4 2025, and the market value 2022-2025.
+  rush (H20 sales in Nvidia's fiscal Q1 2026), Ascend 910B output in 2024, Tencent's and ByteDance's
+  Hopper purchases in 2024, Nvidia's China-specific sales near zero in Q4 2025, and the market value
+  2022-2025.
 
 Like with like: unit shares are compared with unit shares (cards), value shares with value shares
 (gross revenue), and every annual or quarterly figure is a ratio of sums over the period, never a mean

@@ -284,8 +284,11 @@ class Huawei(ChipVendor):
         # use from SMIC's pool, which the other domestic vendors then share (MarketModel.smic_factor)
         per_card = np.where((self.dies >= 1.0) | np.isnan(self.dies), self.dies, 1.0)
         uncapped = ((w * self.gross) * yld + draw) / per_card
-        used = np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0)
-        m.huawei_wafers = (w * np.minimum(used, 1.0)).sum(axis=1)
+        used = np.minimum(np.divide(cards, uncapped, out=np.zeros_like(cards), where=uncapped > 0), 1.0)
+        m.huawei_wafers = (w * used).sum(axis=1)
+        # nor does it learn yield from them: the kernel counted every wafer split to a node; the unused are taken
+        # back (0 where HBM does not bind, so those months are unchanged)
+        np.add.at(self.cum_wafers.T, self.node, -(w * (1.0 - used)).T)
         m.capacity[:, prods] = cards
 
 

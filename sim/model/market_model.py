@@ -580,13 +580,13 @@ class MarketModel(mesa.Model):
 
     def share_hbm(self) -> None:
         """China's HBM pool after foreign HBM is cut (MODEL.md 9.2; ``supply.hbm_shared``, off by default): Huawei
-        draws first (its offer), then the other domestic vendors' cards that carry HBM stacks share what is left, pro rata to the stacks their
-        planned output needs; the pool falls by what they use. Before the cut HBM does not bind."""
+        draws first (its offer), then the other domestic vendors' cards that carry HBM stacks share what is left,
+        pro rata to the stacks their planned output needs; the pool falls by what they use. Before the cut HBM
+        does not bind."""
         k = self._hbm_others
         hua = self._huawei
         on = self.p["supply.hbm_shared"]
         if not len(k) or not (hua.hbm_cut_seen & on).any():
-            self.hbm_others_factor = np.ones(self.n_runs)
             return
         left = hua.hbm                                            # (R,) stacks left after Huawei's draw
         need = (self.capacity[:, k] * self.hbm_stacks[k]).sum(axis=1)
@@ -596,7 +596,6 @@ class MarketModel(mesa.Model):
         used = np.where(cut, need * f, 0.0)
         hua.hbm = np.where(cut, np.maximum(left - used, 0.0), left)
         self.hbm_used = self.hbm_used + used
-        self.hbm_others_factor = f
 
     def offer_grey(self) -> None:
         """Smugglers' capacity this month: ``grey.per_year`` / 12, scaled (``grey.responsive``) by last month's

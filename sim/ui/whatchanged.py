@@ -294,7 +294,8 @@ def domestic_price_parameter(name: str) -> bool:
 def _price_reversals(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, story: Story,
                      basis: str) -> list[str]:
     """A lower domestic price that raises Nvidia's share (docs/ODD.md, Named reversals: the buyers' budget)."""
-    cheaper = [k for k, v in s.param_dict.items() if domestic_price_parameter(k) and float(v) < float(base_value(base, k))]
+    cheaper = [k for k, v in s.param_dict.items()
+               if domestic_price_parameter(k) and float(v) < float(base_value(base, k))]
     if not cheaper:
         return []
     wrong = [m for m in story.moves if m.label.startswith("Nvidia ") and m.delta is not None and m.delta > 0.005]
