@@ -292,7 +292,7 @@ def hover_frame(bands: pd.DataFrame, entities, events: pd.DataFrame | None = Non
     if events is not None and len(events):
         for m, g in events.groupby("month"):
             rules[m] = "; ".join(f"{n}. {lab}" for n, lab in zip(g["n"], g["label"]))
-    out["rules"] = out["month"].map(rules).fillna("–")
+    out["rules"] = [rules.get(m, "–") for m in out["month"]]   # text even when no rule is in range
     return out
 
 

@@ -619,3 +619,25 @@ def test_what_changed_names_a_cheaper_domestic_chip_that_helps_nvidia_and_the_bu
     dearer = Settings("history", (("products.ascend_910b.price_usd", 20040.0),), (), (), 5)
     e2 = E.run_ensemble(apply(base, dearer), 5)
     assert not [w for w in W.explain(base, dearer, e0, e2, "unit_share").why if w.startswith("**A reversal:**")]
+
+
+def test_the_chart_marks_chinas_responses_only_where_and_when_they_took_effect():
+    from sim.engine.ensemble import run_ensemble
+    from sim.model.rules import EVENT_ADAPTER
+    from sim.ui.common import events_taken
+
+    hist = load_scenario("history").with_changes(header={"end": "2026-03"})
+    assert [e.id for e in events_taken(run_ensemble(hist, 1), hist)] == [e.id for e in hist.events]
+    free = load_scenario("no-controls").with_changes(header={"end": "2026-03"})
+    shown = events_taken(run_ensemble(free, 1), free)
+    assert any(e.responds_to_us for e in free.events)
+    assert [e.id for e in shown if e.responds_to_us] == []      # none of China's responses happened
+    rule = EVENT_ADAPTER.validate_python({"id": "t-ceiling", "kind": "export_ceiling", "actor": "US",
+                                          "announced": "2025-06", "effective": "2025-06", "label": "t",
+                                          "source": "test", "tpp_max": 4800.0})
+    from dataclasses import replace
+
+    late = replace(free, events=(*free.events, rule))
+    when = {e.id: e.effective for e in events_taken(run_ensemble(late, 1), late)}
+    assert when["cn-2025-01-guidance-30"] == "2025-06"          # waited for the US rule
+    assert when["cn-2025-11-state-dc-domestic"] == "2025-11"    # its own date, after the rule

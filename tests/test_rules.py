@@ -187,3 +187,60 @@ def test_block_coverage_reaches_the_run_folder_and_the_teach_story(tmp_path):
     assert "rtx6000d" in man["block_coverage"]["0"]["cn-2025-09-cac-rtx6000d"]
     story = T.narrative(sc, E.run_ensemble(sc, 2), "2025-09")
     assert any(x.startswith("**It names a class of chips**") and "RTX Pro 6000D" in x for x in story.paragraphs)
+
+
+# ---------------------------------------------------------------- China's responses to US controls
+
+
+def _applied(m, prefix: str = "cn-") -> dict[str, str]:
+    """Event id -> the month it took effect in run 0, for the events whose id starts with ``prefix``."""
+    return {e: m.months[t] for t, e in m.events_applied[0] if e.startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def free():
+    return load_scenario("no-controls").with_changes(header={"end": "2026-06"})
+
+
+def test_chinas_responses_wait_for_a_us_rule_that_tightens(free):
+    tighten = {"id": "t-ceiling", "kind": "export_ceiling", "actor": "US", "announced": "2025-06",
+               "effective": "2025-06", "label": "t", "source": "test", "tpp_max": 4800.0}
+    ease = {"id": "t-allow", "kind": "export_ceiling", "actor": "US", "announced": "2025-03",
+            "effective": "2025-03", "label": "t", "source": "test", "allow": ["h200"]}
+    responses = {e.id: e.effective for e in free.events if e.responds_to_us}
+    assert len(responses) >= 10 and all(e.actor == "China" for e in free.events if e.responds_to_us)
+    none = MarketModel(free, seed=2, mesa_collect=False)
+    none.run_model()
+    assert _applied(none) == {}                        # no US rule at all: none of China's responses
+    assert (none.rules.guidance == 0).all() and (none.rules.mandate_floor == 0).all()
+    eased = MarketModel(_with_events(free, [ease], [0]), seed=2, mesa_collect=False)
+    eased.run_model()
+    assert _applied(eased) == {}                       # an easing is not a reason to respond
+    late = MarketModel(_with_events(free, [tighten], [0]), seed=2, mesa_collect=False)
+    late.run_model()
+    got = _applied(late)
+    # each response takes effect on its own date, or in the month the US rule does if that is later
+    assert got == {i: max(d, "2025-06") for i, d in responses.items() if d <= late.months[-1]}
+    assert late.rules.guidance[0].max() == pytest.approx(0.3)
+    own = MarketModel(free.with_changes(parameters={"china.reacts_to_us": False}), seed=2, mesa_collect=False)
+    own.run_model()
+    assert _applied(own) == {i: d for i, d in responses.items() if d <= own.months[-1]}   # own dates
+
+
+def test_a_response_that_does_not_happen_leaves_no_trace(free):
+    """Without US controls China's responses leave no trace: the run equals the one with those events removed,
+    to the last bit."""
+    gone = free.with_changes(remove=[e.id for e in free.events if e.responds_to_us])
+    rec = run_batch([Job(free, 4, 0), Job(gone, 4, 1)], details=("deliveries",))
+    np.testing.assert_array_equal(rec.product[0], rec.product[1])
+    np.testing.assert_array_equal(rec.buyer[0], rec.buyer[1])
+
+
+def test_a_waiting_response_is_the_same_in_a_batch_as_alone(free):
+    tighten = {"id": "t-ceiling", "kind": "export_ceiling", "actor": "US", "announced": "2025-06",
+               "effective": "2025-06", "label": "t", "source": "test", "tpp_max": 4800.0}
+    late = _with_events(free, [tighten], [0])
+    both = run_batch([Job(free, 5, 0), Job(late, 5, 1)], details=())
+    for i, sc in enumerate((free, late)):
+        alone = run_batch([Job(sc, 5, 0)], details=())
+        np.testing.assert_array_equal(both.product[i], alone.product[0])

@@ -235,6 +235,7 @@ def test_with_changes_overrides_and_removes_by_id():
     ({"parameters": {"hoarding.strength": -1.0}}, "parameters.hoarding.strength"),
     ({"parameters": {"no.such.parameter": 1.0}}, "parameters.no.such.parameter"),
     ({"events": {"cn-2025-07-cac-h20": {"strength": 1.5}}}, "events.cn-2025-07-cac-h20.strength"),
+    ({"events": {"us-2022-10-ifr": {"responds_to_us": True}}}, "events.us-2022-10-ifr"),
 ])
 def test_with_changes_rejects_bad_changes(kwargs, key):
     with pytest.raises(ScenarioError) as ei:

@@ -36,9 +36,8 @@ class Regulator(mesa.Agent):
 
     def regulate(self) -> None:
         m = self.model
-        for s in m.events_due.get(m.t, ()):
-            if s.event.actor == self.actor:
-                m.apply_event(s)
+        for s, runs in m.due_events(self.actor):
+            m.apply_event(s, runs)
         self.react()
 
     def react(self) -> None:  # pragma: no cover - overridden
@@ -72,6 +71,7 @@ class USRegulator(Regulator):
         cur = np.where(np.isfinite(rules.tpp_max[runs]), rules.tpp_max[runs], top)
         rules.tpp_max[runs] = cur * m.p["us.reactive.ceiling_factor"][runs]
         rules.interconnect_max[runs] = 0.0
+        rules.us_tightened[runs] = True
         self._fire(runs, "us-reactive-ceiling")
         m.announce(runs, restricting=True, eased=False)
 

@@ -447,6 +447,7 @@ class MarketModel(mesa.Model):
                 groups.setdefault(key, []).append(r)
                 objs[key] = ev
         self.events_due: dict[int, list[Scheduled]] = {}
+        self._waiting: list[tuple[Scheduled, np.ndarray]] = []   # China's responses waiting for a US rule
         self.announce_at: dict[int, list[Scheduled]] = {}
         for key, rs in groups.items():
             ev = objs[key]
@@ -555,12 +556,42 @@ class MarketModel(mesa.Model):
 
     _compliant_version = 0
 
-    def apply_event(self, s: Scheduled) -> None:
-        """A regulator's event takes effect in its runs."""
-        s.event.apply(self.rules, s.runs)
+    def apply_event(self, s: Scheduled, runs: np.ndarray | None = None) -> None:
+        """A regulator's event takes effect in its runs (or in ``runs``, some of them). A US rule that tightens
+        marks its runs as ones where China's responses to US controls take effect."""
+        runs = s.runs if runs is None else runs
+        ev = s.event
+        if ev.actor == "US":
+            self.rules.us_tightened[runs] |= ev.restricts(self.rules)[runs]
+        ev.apply(self.rules, runs)
         self.rules.version += 1
-        for r in s.runs:
-            self.events_applied[r].append((self.t, s.event.id))
+        for r in runs:
+            self.events_applied[r].append((self.t, ev.id))
+
+    def china_reacts(self) -> np.ndarray:
+        """(R,) bool: do China's measures that respond to US controls take effect in each run now (a US rule
+        that tightens has taken effect, or ``china.reacts_to_us`` is off)?"""
+        return self.rules.us_tightened | ~self.p["china.reacts_to_us"]
+
+    def due_events(self, actor: str) -> list[tuple[Scheduled, np.ndarray]]:
+        """The actor's events to apply this month with their runs, in the scenario's order. A China measure
+        that responds to US controls waits, in a run where no US rule has tightened yet, until one has (it is
+        then applied in that month, in order with the month's own events)."""
+        due = [(s, s.runs) for s in self.events_due.get(self.t, ()) if s.event.actor == actor]
+        if actor != "China" or not (self._waiting or any(s.event.responds_to_us for s, _ in due)):
+            return due
+        due = sorted(self._waiting + due, key=lambda x: x[0].order)
+        ok_all = self.china_reacts()
+        ready, self._waiting = [], []
+        for s, runs in due:
+            if s.event.responds_to_us:
+                ok = ok_all[runs]
+                if not ok.all():
+                    self._waiting.append((s, runs[~ok]))
+                    runs = runs[ok]
+            if len(runs):
+                ready.append((s, runs))
+        return ready
 
     def announce(self, runs: np.ndarray, restricting: bool, eased: bool) -> None:
         self.announced_cut[runs] |= restricting

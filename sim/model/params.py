@@ -497,6 +497,19 @@ _p("china.floor_per_buyer", True, "-", 0, 1,
    "tiers first (low priority, inference, training, then frontier training); off: the floor binds every tier.",
    kind="bool")
 
+_p("china.reacts_to_us", True, "-", 0, 1,
+   "facts.md (a) 2024-12-03: the SAMR probe and the associations' warning are retaliation for the Dec-2024 US rules "
+   "(Holland & Knight); Bloomberg, Sep 2024: Beijing's window guidance against Nvidia purchases is meant to prepare "
+   "local firms 'for any potential additional restrictions from the US' (https://redcensor.com/?p=32366); FT, Aug "
+   "2025: the H20 guidance was prompted by the US Commerce Secretary's remarks on the H20 export "
+   "(https://moneymindsmeet.com/2025/08/21/china-turns-against-nvidias-ai-chip-after-insulting-howard-lutnick-remarks)"
+   "; Reuters, Nov 2025: the state-funded data-centre rule is part of the self-sufficiency push amid the US "
+   "restrictions (https://catenaa.com/industries/technology/china-bars-foreign-ai-chips-in-state-funded-data-centres)",
+   "China",
+   "China's measures marked as responses to US export controls (responds_to_us in the scenario) take effect only "
+   "once a US rule that tightens has; off: they take effect on their own dates whatever the US does.",
+   kind="bool")
+
 # ---------------------------------------------------------------- regulators' reactive rules (off in history)
 _p("us.reactive.enabled", False, "-", 0, 1, "Design (MODEL.md section 2): off in history", "US",
    "US lowers its export ceiling when domestic performance crosses a level.", kind="bool")

@@ -108,6 +108,7 @@ class RuleState:
         self.mandate_floor = np.zeros(R)  # domestic floor on state-linked demand (strongest x coverage)
         self.subsidy_rate = np.zeros(R)  # power subsidy for domestic chips (strongest x coverage)
         self.pressure = np.zeros((R, len(VENDORS)))
+        self.us_tightened = np.zeros(R, dtype=bool)  # has a US rule that tightens taken effect (China reacts)?
         self.version = 0
         # China's blocks: one entry per block rule in force (event id -> strength per run (R,), buyers (B,),
         # the rule); the block on a product is the strictest entry covering it (order-independent)
@@ -162,6 +163,10 @@ class _Event(BaseModel):
     actor: Literal["US", "China"]
     label: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1)
+    # a China measure taken in response to US export controls: it takes effect only in a run where a US rule
+    # that tightens has taken effect (on its own date if one has by then, else in the first month one does),
+    # unless the parameter ``china.reacts_to_us`` is off
+    responds_to_us: bool = False
 
     words: ClassVar[str] = ""  # what a rule of this kind does, in one plain sentence
     # whose supply a tightening rule of this kind cuts: "foreign" (Nvidia's and AMD's sales to China) or
@@ -178,6 +183,8 @@ class _Event(BaseModel):
     def _order(self):
         if month_index(self.announced) > month_index(self.effective):
             raise ValueError(f"announced {self.announced} is after effective {self.effective}")
+        if self.responds_to_us and self.actor != "China":
+            raise ValueError("responds_to_us is for China's measures (actor \"China\") only")
         return self
 
     # -- behaviour
@@ -195,6 +202,8 @@ class _Event(BaseModel):
     def describe(self) -> str:
         ann = f" Announced {self.announced}, binding from {self.effective}." if self.announced != self.effective \
             else f" Binding from {self.effective}."
+        if self.responds_to_us:
+            ann += " A response to US export controls: it binds only once a US rule has tightened."
         return f"{self.actor}: {self.label}. {self.words}{ann}"
 
     def shifted(self, months: int) -> _Event:

@@ -197,13 +197,32 @@ def _main_chart(ens, sc, basis, show_observed, title, height, now, upto, legend,
         if prev is not None:
             prev = prev[prev["date"] <= upto]
     months = sc.months
-    ev = charts.events_frame(sc.events, months[0], months[-1], numbers=nums)
+    ev = charts.events_frame(events_taken(ens, sc), months[0], months[-1], numbers=nums)
     obs = observed.points(basis, MAIN_ENTITIES) if show_observed else None
     if obs is not None and upto is not None:
         obs = obs[obs["date_end"] <= upto]  # nothing from the future while stepping through
     dom = (pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat())
     return charts.share_spec(bands, basis, ev, obs, title=title, height=height, now=now, x_domain=dom, legend=legend,
                              prev=prev, size=size)
+
+
+def events_taken(ens: E.Ensemble, sc: Scenario) -> list:
+    """The scenario's rules as they took effect in the first run: China's responses to US controls
+    (``responds_to_us``) only if they did, at the month they did (later than their date when they waited for
+    a US rule); every other rule as written. All rules when the runs carry no record of their events."""
+    if not ens.events:
+        return list(sc.events)
+    applied = E.events_applied(ens, 0)
+    when: dict[str, str] = {}
+    for month, eid in applied:
+        when.setdefault(eid, month)
+    out = []
+    for e in sc.events:
+        if not e.responds_to_us:
+            out.append(e)
+        elif e.id in when:
+            out.append(e if when[e.id] <= e.effective else e.model_copy(update={"effective": when[e.id]}))
+    return out
 
 
 def show_chart(spec: dict, key: str) -> None:

@@ -235,7 +235,9 @@ def test_4_teach_guess_reveal_steps_title_buttons_and_sources(browser, app_url, 
         guess = card.get_by_role("spinbutton")
         guess.fill("30")
         guess.press("Enter")
-        wait_until(lambda: reveal.count() == 1 and reveal.is_enabled(), LOAD_TIMEOUT / 1000, "Reveal enabled")
+        # one Reveal button, enabled (read in one call: a rerun may show the old button beside the new one)
+        wait_until(lambda: reveal.evaluate_all("els => els.map(e => !e.disabled)") == [True], LOAD_TIMEOUT / 1000,
+                   "Reveal enabled")
         wait_settled(page)
         reveal.click()
         said = card.get_by_text(re.compile(r"^The model says"))
