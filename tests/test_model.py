@@ -589,3 +589,16 @@ def test_expected_rules_put_parts_near_the_ceiling_at_risk_only_when_switched_on
     h20_1, a100_1 = mults[1.0]
     assert (h20_1 > h20_0 + 1.0).all()              # the H20 (about half the ceiling) becomes a hoarding target
     np.testing.assert_allclose(a100_1, a100_0)       # an illegal part is not
+
+
+def test_without_us_controls_nvidia_keeps_three_quarters_of_the_value_through_2027():
+    """MODEL.md 9.3: with no US rule (and so none of China's responses to them) Nvidia stays dominant; with
+    China's measures kept on their own dates (``china.reacts_to_us`` off) its 2025 value share falls far below."""
+    from sim.engine import ensemble as E
+
+    sc = load_scenario("no-controls").with_changes(header={"end": "2027-12"})
+    share = E.annual(E.run_ensemble(sc, 4), "value_share", ("Nvidia",))["Nvidia"]
+    assert (share.loc[2022:2027] >= 0.75).all(), share
+    kept = sc.with_changes(parameters={"china.reacts_to_us": False})
+    share_kept = E.annual(E.run_ensemble(kept, 4), "value_share", ("Nvidia",))["Nvidia"]
+    assert share_kept.loc[2025] < share.loc[2025] - 0.2
