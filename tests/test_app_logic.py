@@ -641,3 +641,19 @@ def test_the_chart_marks_chinas_responses_only_where_and_when_they_took_effect()
     when = {e.id: e.effective for e in events_taken(run_ensemble(late, 1), late)}
     assert when["cn-2025-01-guidance-30"] == "2025-06"          # waited for the US rule
     assert when["cn-2025-11-state-dc-domestic"] == "2025-11"    # its own date, after the rule
+
+
+def test_what_changed_says_when_chinas_responses_did_not_happen():
+    """Switching off every US rule of history also takes away China's responses to them: the panel says so,
+    naming them; a change that leaves a US rule in force claims nothing of the kind."""
+    from sim.ui import whatchanged as W
+
+    base = load_scenario("history").with_changes(header={"end": "2025-12"})
+    us = tuple(e.id for e in base.events if e.actor == "US")
+    s = Settings("history", (), us, (), 2)
+    e0, e1 = E.run_ensemble(base, 2), E.run_ensemble(apply(base, s), 2)
+    lines = [w for w in W.explain(base, s, e0, e1, "value_share").why if "did not happen" in w]
+    assert len(lines) == 1 and "Beijing advises >=30% domestic chips" in lines[0]
+    one = Settings("history", (), (us[-1],), (), 2)
+    e2 = E.run_ensemble(apply(base, one), 2)
+    assert not [w for w in W.explain(base, one, e0, e2, "value_share").why if "China's responses" in w]

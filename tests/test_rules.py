@@ -244,3 +244,13 @@ def test_a_waiting_response_is_the_same_in_a_batch_as_alone(free):
     for i, sc in enumerate((free, late)):
         alone = run_batch([Job(sc, 5, 0)], details=())
         np.testing.assert_array_equal(both.product[i], alone.product[0])
+
+
+def test_the_teach_story_tells_a_response_only_when_it_took_effect(free):
+    from sim.engine import ensemble as E
+    from sim.ui import teach_content as T
+
+    ens = E.run_ensemble(free, 1)
+    assert not [x for x in T.narrative(free, ens, "2025-01").paragraphs if "30% domestic" in x]
+    own = free.with_changes(parameters={"china.reacts_to_us": False})
+    assert [x for x in T.narrative(own, E.run_ensemble(own, 1), "2025-01").paragraphs if "30% domestic" in x]

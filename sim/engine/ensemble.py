@@ -184,6 +184,24 @@ def events_applied(ens: Ensemble, run: int = 0) -> list[tuple[str, str]]:
     return list(ens.events[run]) if ens.events else []
 
 
+def events_taken(ens: Ensemble, events, run: int = 0) -> list:
+    """The rules ``events`` as they took effect in run ``run``: China's responses to US controls
+    (``responds_to_us``) only if they did, at the month they did (later than their date when they waited for
+    a US rule); every other rule as written. All rules when the runs carry no record of their events."""
+    if not ens.events:
+        return list(events)
+    when: dict[str, str] = {}
+    for month, eid in events_applied(ens, run):
+        when.setdefault(eid, month)
+    out = []
+    for e in events:
+        if not getattr(e, "responds_to_us", False):
+            out.append(e)
+        elif e.id in when:
+            out.append(e if when[e.id] <= e.effective else e.model_copy(update={"effective": when[e.id]}))
+    return out
+
+
 def block_coverage(ens: Ensemble, run: int = 0) -> dict[str, tuple[str, ...]]:
     """Each China block in force at the end of a run: the launched products it covered (class and names)."""
     cov = ens.records.coverage if ens.records is not None else []

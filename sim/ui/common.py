@@ -207,22 +207,8 @@ def _main_chart(ens, sc, basis, show_observed, title, height, now, upto, legend,
 
 
 def events_taken(ens: E.Ensemble, sc: Scenario) -> list:
-    """The scenario's rules as they took effect in the first run: China's responses to US controls
-    (``responds_to_us``) only if they did, at the month they did (later than their date when they waited for
-    a US rule); every other rule as written. All rules when the runs carry no record of their events."""
-    if not ens.events:
-        return list(sc.events)
-    applied = E.events_applied(ens, 0)
-    when: dict[str, str] = {}
-    for month, eid in applied:
-        when.setdefault(eid, month)
-    out = []
-    for e in sc.events:
-        if not e.responds_to_us:
-            out.append(e)
-        elif e.id in when:
-            out.append(e if when[e.id] <= e.effective else e.model_copy(update={"effective": when[e.id]}))
-    return out
+    """``sim.engine.ensemble.events_taken`` for the scenario's rules."""
+    return E.events_taken(ens, sc.events)
 
 
 def show_chart(spec: dict, key: str) -> None:

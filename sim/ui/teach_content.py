@@ -198,7 +198,7 @@ def narrative(sc: Scenario, ens: E.Ensemble, month: str) -> Narrative:
         return notes[-1][0]
 
     covered = E.block_coverage(ens, 0)
-    for e in sc.events:
+    for e in E.events_taken(ens, sc.events):   # China's responses only if and when they took effect
         if e.effective == month:
             out.append(event_story(e, note=note(e)))
             if covered.get(e.id) and getattr(e, "_class_fields", lambda: {})():

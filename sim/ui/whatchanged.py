@@ -228,6 +228,7 @@ def explain(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, basis: 
         how = "Without it" if eid in s.off else "Moved"
         why.append(f"{how}: **{e.label or e.id}** ({e.actor}, announced {e.announced}, in force from {e.effective}). "
                    f"{e.words}")
+    why += responses(base, s, e0, e1)
     why += reversals(base, s, e0, e1, story, basis)
     if len(story.changes) == 1:
         why.append("There is one change, so all of the difference is due to it.")
@@ -235,6 +236,39 @@ def explain(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, basis: 
         why.append(f"There are {len(story.changes)} changes; which one moved a number is split below.")
     story.why = why
     return story
+
+
+def responses(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble) -> list[str]:
+    """China's responses to US controls (``responds_to_us``) that took effect in the base's first run and
+    not in the changed one's, the other way round, or later (rules the user switched off or moved left out:
+    the panel names those already)."""
+    mine = set(s.off) | {i for i, _ in s.moved}
+    resp = {e.id: e for e in base.events if e.responds_to_us and e.id not in mine}
+    if not resp or not e0.events or not e1.events:
+        return []
+
+    def when(ens: E.Ensemble) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for month, eid in E.events_applied(ens, 0):
+            if eid in resp:
+                out.setdefault(eid, month)
+        return out
+
+    w0, w1 = when(e0), when(e1)
+    names = lambda ids: "; ".join(f"**{resp[i].label}**" for i in ids)   # noqa: E731
+    out = []
+    gone = [i for i in resp if i in w0 and i not in w1]
+    came = [i for i in resp if i in w1 and i not in w0]
+    later = [i for i in resp if i in w0 and i in w1 and w1[i] > w0[i]]
+    if gone:
+        out.append(f"China's responses to US export controls did not happen, because no US rule that tightens "
+                   f"took effect: {names(gone)}.")
+    if later:
+        out.append("China's responses to US export controls waited for the first US rule that tightens: "
+                   + "; ".join(f"**{resp[i].label}** ({w0[i]} → {w1[i]})" for i in later) + ".")
+    if came:
+        out.append(f"China's measures took effect here but not in the base: {names(came)}.")
+    return out
 
 
 _DIRECTIONS: dict[tuple[str, int], dict[str, int]] = {}
