@@ -50,14 +50,14 @@ def test_sobol_grid_sensitivity_and_discovery(run_cli, tmp_path):
     assert r.returncode == 0, r.stderr
     t = pd.read_csv(tmp_path / "sobol" / "sensitivity.csv")
     assert list(t.columns) == ["outcome", "parameter", "index", "value", "conf"]
-    assert set(t["outcome"]) == {"share:Huawei:2027", "share:Huawei:2030"}
+    assert set(t["outcome"]) == {"share:Nvidia:2026", "sum:Total:units:2030"}
     assert {"S1", "ST", "se_mean", "variance_share"} <= set(t["index"])
-    assert (tmp_path / "sobol" / "sensitivity-share_Huawei_2027.svg").exists()
-    # scenario discovery on the same folder: where is Huawei's 2027 share above its median?
+    assert (tmp_path / "sobol" / "sensitivity-share_Nvidia_2026.svg").exists()
+    # scenario discovery on the same folder: where is Nvidia's 2026 share above its median?
     from sim.experiments.summarize import run_outcomes
 
-    med = float(run_outcomes(tmp_path / "sobol", ["share:Huawei:2027"])["share:Huawei:2027"].median())
-    r = run_cli("discover", "sobol", "--outcome", "share:Huawei:2027", "--above", f"{med:.6f}", "--mass-min", "0.1")
+    med = float(run_outcomes(tmp_path / "sobol", ["share:Nvidia:2026"])["share:Nvidia:2026"].median())
+    r = run_cli("discover", "sobol", "--outcome", "share:Nvidia:2026", "--above", f"{med:.6f}", "--mass-min", "0.1")
     assert r.returncode == 0, r.stderr
     assert "PRIM:" in r.stdout
     d = pd.read_csv(tmp_path / "sobol" / "discovery.csv")
