@@ -54,8 +54,8 @@ def sobol(out: Path, workers: int) -> None:
     shutil.rmtree(out, ignore_errors=True)
     t = step("grid sobol-uncertain-parameters (4096 runs)",
              ["grid", "sobol-uncertain-parameters", "--out", str(out), "--workers", str(workers), "--no-progress"])
-    t += step("sensitivity (2 outcomes)", ["sensitivity", str(out), "--outcome", "share:Huawei:2027",
-                                           "--outcome", "share:Huawei:2030"])
+    t += step("sensitivity (2 outcomes)", ["sensitivity", str(out), "--outcome", "share:Nvidia:2026",
+                                           "--outcome", "sum:Total:units:2030"])
     print(f"{'Sobol analysis end to end':48s} {t:7.1f} s   (goal <= 300 s)", flush=True)
 
 
@@ -72,10 +72,10 @@ def attribution(out: Path, seeds: int, workers: int) -> None:
 def examples(base: Path, workers: int) -> None:
     if not (base / "sobol" / "manifest.json").exists():
         sobol(base / "sobol", workers)
-    step("discover (crossover:Huawei:Nvidia > 2025)",
-         ["discover", str(base / "sobol"), "--outcome", "crossover:Huawei:Nvidia", "--above", "2025"])
-    step("discover (share:Huawei:2030 < 0.2)",
-         ["discover", str(base / "sobol"), "--outcome", "share:Huawei:2030", "--below", "0.2"])
+    step("discover (share:Nvidia:2026 > 0.15)",
+         ["discover", str(base / "sobol"), "--outcome", "share:Nvidia:2026", "--above", "0.15"])
+    step("discover (share:Nvidia:2026 > 0.19, rare)",
+         ["discover", str(base / "sobol"), "--outcome", "share:Nvidia:2026", "--above", "0.19", "--mass-min", "0.009"])
     out = base / "tencent"
     shutil.rmtree(out, ignore_errors=True)
     step("grid tencent-robustness (432 runs)",
