@@ -85,6 +85,7 @@ _LABELS: dict[str, str] = {
     "huawei.die_bank_draw": "Banked dies used per month",
     "huawei.hbm_stock": "Stockpiled foreign HBM memory stacks",
     "huawei.domestic_hbm_2026": "Chinese-made HBM stacks per month from 2026",
+    "huawei.domestic_hbm_growth": "Yearly growth of Chinese-made HBM from 2026",
     # vendors
     "vendors.markup_max": "Most a vendor raises prices when sold out",
     "vendors.compliant_sku_lag": "Months to launch a chip that meets a new US limit",

@@ -115,8 +115,10 @@ def test_the_pools_use_is_recorded_and_never_exceeds_the_pool(history):
     t_hbm = list(m.months).index("2025-01")                      # the Dec-2024 HBM rule binds from 2025-01
     assert (mk[:t_hbm, k["hbm_stacks_used"]] == 0).all()
     # what Huawei drew in total never exceeds the stockpile plus the domestic stacks that arrived
-    months_2026 = sum(1 for x in m.months if x >= "2026-01")
-    pool = m.p["huawei.hbm_stock"][0] + months_2026 * m.p["huawei.domestic_hbm_2026"][0]
+    g = m.p["huawei.domestic_hbm_growth"][0]
+    flow = [m.p["huawei.domestic_hbm_2026"][0] * (1 + g) ** ((int(x[:4]) - 2026) + (int(x[5:]) - 1) / 12)
+            for x in m.months if x >= "2026-01"]
+    pool = m.p["huawei.hbm_stock"][0] + sum(flow)
     assert mk[:, k["hbm_stacks_used"]].sum() <= pool * (1 + 1e-9)
 
 
@@ -160,3 +162,21 @@ def test_huawei_takes_from_smics_pool_only_the_wafers_it_turns_into_cards(histor
     assert 0 < base["2028-06"] < m._smic_planned[0, t]        # and the pool binds the others
     # within 1% (the planned wafers still move the split of Huawei's orders between products a little); it was -48%
     assert more["2028-06"] >= 0.99 * base["2028-06"]
+
+
+@pytest.mark.parametrize("growth", [0.0, 1.0])
+def test_domestic_hbm_grows_from_2026_at_its_yearly_rate(history, growth):
+    """huawei.domestic_hbm_growth: with no foreign stock Huawei uses every domestic stack that arrives, and the
+    stacks a month grow from huawei.domestic_hbm_2026 in January 2026 at the yearly rate."""
+    from sim.model.ids import MARKET_METRICS
+
+    sc = history.with_changes(header={"end": "2028-12"},
+                              parameters={"huawei.hbm_stock": 0.0, "huawei.domestic_hbm_growth": growth})
+    m = MarketModel(sc, seed=2, mesa_collect=False)
+    m.run_model()
+    used = m.records.market[0][:, MARKET_METRICS.index("hbm_stacks_used")]
+    months = list(m.months)
+    base = m.p["huawei.domestic_hbm_2026"][0]
+    for x, years in (("2026-01", 0.0), ("2026-07", 0.5), ("2027-01", 1.0), ("2028-12", 2 + 11 / 12)):
+        assert used[months.index(x)] == pytest.approx(base * (1 + growth) ** years, rel=1e-9), x
+    assert used[: months.index("2026-01")].sum() == 0   # no foreign stock, and no domestic HBM before 2026

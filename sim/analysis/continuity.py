@@ -196,6 +196,7 @@ DIRECTION_CHECKS: tuple[tuple[str, float, str, int], ...] = (
     ("huawei.wafers_2025", 1.2, "Domestic", +1),              # more Ascend wafers
     ("huawei.wafers_2026", 1.2, "Domestic", +1),              # more Ascend wafers from 2026 on
     ("huawei.hbm_stock", 1.2, "Domestic", +1),                # more HBM for Ascend
+    ("huawei.domestic_hbm_growth", 1.2, "Domestic", +1),      # faster-growing domestic HBM
     ("domestic.capacity_scale", 1.2, "Domestic", +1),         # more output of the other domestic vendors
     ("smic.advanced_wpm_2026", 1.2, "Domestic", +1),          # more SMIC advanced-node wafers
 )

@@ -55,6 +55,7 @@ NUISANCE: tuple[str, ...] = (
     "maturity.learning_rate",   # not identified by 2022-2025 (docs/ODD.md, Validation)
     # forward-looking assumptions (MODEL.md 9.7: the 2026-2030 bands carry them, not only seed noise)
     "huawei.domestic_hbm_2026",
+    "huawei.domestic_hbm_growth",
     "smic.ai_share",
     "smic.advanced_wpm_2027",
     "smic.growth_after_2027",

@@ -268,12 +268,15 @@ class Huawei(ChipVendor):
         self.bank = np.where(~rules.tsmc_cut & (n_use > 0), np.maximum(self.bank, want), self.bank)
         per = np.minimum(want, self.bank) / np.maximum(n_use, 1)
         draw = np.where(use, per[:, None], 0.0)
-        # HBM: unlimited until foreign HBM is cut, then the stock plus domestic HBM from 2026
+        # HBM: unlimited until foreign HBM is cut, then the stock plus domestic HBM from 2026, growing at
+        # huawei.domestic_hbm_growth a year from January 2026
         first_cut = rules.hbm_cut & ~self.hbm_cut_seen
         self.hbm = np.where(first_cut, prm["huawei.hbm_stock"], self.hbm)
         self.hbm_cut_seen |= first_cut
         if m.year[m.t] >= 2026:
-            self.hbm = np.where(self.hbm_cut_seen, self.hbm + prm["huawei.domestic_hbm_2026"], self.hbm)
+            years = m.year[m.t] - 2026 + (m.month_of_year[m.t] - 1) / 12.0
+            flow = prm["huawei.domestic_hbm_2026"] * (1.0 + prm["huawei.domestic_hbm_growth"]) ** years
+            self.hbm = np.where(self.hbm_cut_seen, self.hbm + flow, self.hbm)
         # cards from wafers x good dies + bank dies, capped by HBM (market.ascend_capacity), launched products
         # only; the bank and the HBM stock (this month's arrays, from np.where above) give up what was used, in
         # place; wafers run are counted per node

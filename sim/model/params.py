@@ -287,6 +287,19 @@ _p("huawei.hbm_stock", 1.3e7, "stacks", 0, 5e7, f"{CAL}: ~11.4-13 M HBM stacks s
 _p("huawei.domestic_hbm_2026", 100000, "stacks/month", 0, 5e6,
    "facts.md addendum: CXMT sent HBM3 samples to Huawei; volume NOT FOUND", "vendors",
    "Domestic HBM stacks per month from 2026 for products that need foreign-type HBM.", (0, 400000))
+_p("huawei.domestic_hbm_growth", 0.5, "per year", 0.0, 3.0,
+   f"{NOT_FOUND} (a forward-looking assumption): facts-v2.md 3: CXMT began HBM2 mass production in 2024, sent "
+   "HBM3 samples to Huawei in 2025 and was still sampling in April 2026, '3-4 years behind' (DigiTimes), and plans "
+   "to give ~20% of its DRAM wafers (~60 k a month) to HBM3 (Maeil Business, https://semiwiki.com/forum/threads/"
+   "cxmt-plans-to-allocate-a-%E2%80%9Clarge-chunk%E2%80%9D-of-its-dram-production-to-hbm3-hoping-to-compete-in-"
+   "the-ai-race.24537/post-97418); Huawei makes its own HBM for the 950 (HiBL 1.0, facts-v2.md 3). The range "
+   "runs from no growth (CXMT stays at samples) to doubling every year, which reaches ~1.6 M stacks a month by "
+   "2030 from 100 k: about CXMT's planned 60 k wafers a month at ~16-26 good 8-high stacks per wafer (a 16 Gb "
+   "HBM3 die at 0.16 Gb/mm2 gives ~600 dies per wafer, SemiAnalysis via https://drops-154.pages.dev/memory/wiki/"
+   "supply/hbm-packaging-bottleneck/; die yield 0.5-0.8; 8-high stacking yield ~43%, https://lilys.ai/notes/en/"
+   "ai-semiconductor-20251127/hbm-ai-memory-4-unanswered-questions); the default is the middle of the range",
+   "vendors", "Yearly growth of the domestic HBM stacks a month from January 2026 (huawei.domestic_hbm_2026 "
+   "then).", (0.0, 1.0))
 _p("vendors.markup_max", 0.3, "share", 0.0, 2.0, NOT_FOUND, "vendors",
    "Largest price increase a vendor applies when orders exceed capacity.")
 _p("vendors.compliant_sku_lag", 5, "months", 0, 36,
