@@ -544,25 +544,43 @@ def test_headline_table_pairs_cards_with_compute(ens5):
     assert (t[""] == "Compute gap 2027").sum() == 1
 
 
-def test_what_changed_names_a_reversal_of_a_moved_rule_and_buying_ahead():
-    """Moving the August 2025 levy two months later lowers Nvidia's 2025 share of cards (a named reversal of
-    docs/ODD.md): the panel calls it a reversal and names buying ahead, which the runs' hoarding orders show."""
+def test_what_changed_names_a_reversal_of_a_moved_rule_and_its_mechanism():
+    """Moving the April 2025 H20 rule to August lowers Nvidia's 2025 share of cards: the panel calls it a
+    reversal of the moved rule and names the card mix, which the compute per Nvidia card shows."""
     from sim.ui import whatchanged as W
 
     base = load_scenario("history").with_changes(header={"end": "2025-12"})
-    s = Settings("history", (), (), ((LEVY, "2025-10"),), 5)
+    s = Settings("history", (), (), (("us-2025-04-h20-licence", "2025-08"),), 5)
     e0, e1 = E.run_ensemble(base, 5), E.run_ensemble(apply(base, s), 5)
     story = W.explain(base, s, e0, e1, "unit_share")
     nv = next(m for m in story.moves if m.label == "Nvidia 2025")
     assert nv.delta < -0.005
     lines = [w for w in story.why if w.startswith("**A reversal:**")]
-    assert len(lines) == 1 and "moved to 2025-10" in lines[0] and "lower" in lines[0]
-    assert "buying ahead" in lines[0]
+    assert len(lines) == 1 and "moved to 2025-08" in lines[0] and "lower" in lines[0]
+    assert "card mix" in lines[0]
     sel = pd.DatetimeIndex(e0.months).year == 2025
-    assert W.bought_ahead(e0, sel, "unit_share") - W.bought_ahead(e1, sel, "unit_share") >= 0.5 * -nv.delta
+    per_card = [e.series("Nvidia", "compute")[:, sel].sum() / e.series("Nvidia", "units")[:, sel].sum() for e in (e0, e1)]
+    assert per_card[1] > 1.1 * per_card[0]
     # the same runs without a change of rules: nothing is called a reversal
     same = W.explain(base, Settings("history", seeds=5), e0, e0, "unit_share")
     assert not [w for w in same.why if w.startswith("**A reversal:**")]
+
+
+def test_the_panel_names_buying_ahead_when_the_cards_bought_ahead_account_for_the_move():
+    """``_mechanism`` names buying ahead when the Nvidia cards bought ahead of expected rules account for at least
+    half of the move: here all of it, with hoarding switched off (no rule of 2025 shows it as a reversal now)."""
+    from sim.ui import whatchanged as W
+
+    base = load_scenario("history").with_changes(header={"end": "2025-12"})
+    e0 = E.run_ensemble(base, 5)
+    e1 = E.run_ensemble(base.with_changes(parameters={"hoarding.strength": 0.0, "hoarding.general": 0.0}), 5)
+    sel = pd.DatetimeIndex(e0.months).year == 2025
+    d = float(E.annual(e1, "value_share", ("Nvidia",))["Nvidia"].loc[2025]
+              - E.annual(e0, "value_share", ("Nvidia",))["Nvidia"].loc[2025])
+    assert d < -0.005 and W.bought_ahead(e1, sel, "value_share") == 0.0 < W.bought_ahead(e0, sel, "value_share")
+    assert W._mechanism(e0, e1, 2025, d, "value_share", "with hoarding off").startswith("The mechanism is buying ahead")
+    # a move the cards bought ahead do not account for is not called buying ahead
+    assert not W._mechanism(e0, e0, 2025, d, "value_share", "as shipped").startswith("The mechanism is buying ahead")
 
 
 def test_downloaded_scenario_says_how_to_reproduce_the_bands(short_history, tmp_path):

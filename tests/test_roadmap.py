@@ -150,22 +150,24 @@ def test_a_compliant_part_is_priced_from_its_flagship_and_its_price_falls(to_202
     assert np.all(np.diff(prices) < 0)
 
 
-def test_amd_world_parts_share_what_amd_can_make_for_china():
-    """Without US controls AMD's world-market parts (MI300X and later) together sell at most the value AMD can
-    make for China each month (supply.amd_china_usd_2024 growing at supply.amd_growth), spread over the parts
-    on sale; without that supply they would take a share no source reports for AMD."""
-    sc = load_scenario("no-controls").with_changes(header={"end": "2026-12"})
-    m = _run(sc)
-    world = [m.pidx[x] for x in ("amd_mi300x", "amd_mi355x", "amd_mi400", "amd_mi500")]
-    assert m.world_supply[world].all() and m.world_supply.sum() == len(world)
-    rev = m.records.legal("revenue_usd")[0][:, world].sum(axis=1)   # (months,)
-    months = np.arange(len(m.months))
-    years = (month_index(m.months[0]) + months - month_index("2024-07")) / 12.0
-    p = m.p
-    cap = p["supply.amd_china_usd_2024"][0] / 12.0 * (1.0 + p["supply.amd_growth"][0]) ** years
-    price_up = 1.0 + p["vendors.markup_max"][0]   # a short product may sell above its base price
-    assert (rev <= cap * price_up * (1 + 1e-9)).all()
-    sold = rev[_t(m, "2024-01"):]
-    assert (sold > 0).all()
-    unlimited = _run(sc, **{"supply.amd_china_usd_2024": 2e10})
-    assert unlimited.records.legal("revenue_usd")[0][:, world].sum() > 1.5 * rev.sum()   # the supply binds
+def test_amd_parts_for_china_share_what_amd_can_make_for_china():
+    """AMD's parts for China (the MI308 and the world-market MI300X and later) together sell at most the value AMD
+    can make for China each month (supply.amd_china_usd_2024 growing at supply.amd_growth), spread over the parts
+    on sale: without US controls (the world parts and the MI308) and in history (the MI308 alone, from its 2024
+    launch to the April 2025 rule). Without that supply they would take a share no source reports for AMD."""
+    for name, end in (("no-controls", "2026-12"), ("history", "2025-03")):
+        sc = load_scenario(name).with_changes(header={"end": end})
+        m = _run(sc)
+        parts = [m.pidx[x] for x in ("amd_mi308", "amd_mi300x", "amd_mi355x", "amd_mi400", "amd_mi500")]
+        assert m.china_supply[parts].all() and m.china_supply.sum() == len(parts)
+        rev = m.records.legal("revenue_usd")[0][:, parts].sum(axis=1)   # (months,)
+        months = np.arange(len(m.months))
+        years = (month_index(m.months[0]) + months - month_index("2024-07")) / 12.0
+        p = m.p
+        cap = p["supply.amd_china_usd_2024"][0] / 12.0 * (1.0 + p["supply.amd_growth"][0]) ** years
+        price_up = 1.0 + p["vendors.markup_max"][0]   # a short product may sell above its base price
+        assert (rev <= cap * price_up * (1 + 1e-9)).all(), name
+        sold = rev[_t(m, "2024-07"):]
+        assert (sold > 0).all(), name
+        unlimited = _run(sc, **{"supply.amd_china_usd_2024": 2e10})
+        assert unlimited.records.legal("revenue_usd")[0][:, parts].sum() > 1.5 * rev.sum(), name   # it binds

@@ -141,8 +141,9 @@ class ForeignVendor(ChipVendor):
         self.halted = np.zeros((R, len(self.products)), dtype=bool)
         self._block_key = None
         self.slots = model.compliant_slots.get(name, [])
-        # AMD's world-market parts draw on one supply for China (catalogue ``world_supply``)
-        self._world = model.world_supply[self.products] & (name == "AMD")
+        # AMD's parts for China, its China part and its world-market parts, draw on one supply (catalogue
+        # ``china_supply``)
+        self._world = model.china_supply[self.products] & (name == "AMD")
         self._mid_2024 = month_index("2024-07")
         mine = self.products[model.china_specific[self.products] & ~model.virtual[self.products]]
         # month (from the start) of the last China-specific catalogue part; ceilings after it get an answer
@@ -159,7 +160,7 @@ class ForeignVendor(ChipVendor):
         rules = m.rules
         cap = m.base_capacity[:, m.t, prods]   # (a copy: prods is an index array)
         if self._world.any():
-            cap = self._world_supply(cap)
+            cap = self._china_supply(cap)
         cap = np.minimum(cap, rules.volume_cap[:, prods])
         quota = rules.quota_set[:, prods]
         cap = np.where(quota, np.minimum(cap, rules.quota_pool[:, prods]), cap)
@@ -173,10 +174,10 @@ class ForeignVendor(ChipVendor):
         self._compliant_sku()
         m.capacity[:, prods] = cap
 
-    def _world_supply(self, cap: np.ndarray) -> np.ndarray:
-        """AMD's world-market parts share what AMD can make for China (``supply.amd_china_usd_2024`` a year at
-        mid-2024, growing at ``supply.amd_growth``): each of those launched and legal this month may sell its
-        equal share of that value, at its price, in cards."""
+    def _china_supply(self, cap: np.ndarray) -> np.ndarray:
+        """AMD's parts for China (the MI308 and the world-market parts) share what AMD can make for China
+        (``supply.amd_china_usd_2024`` a year at mid-2024, growing at ``supply.amd_growth``): each of those
+        launched and legal this month may sell its equal share of that value, at its price, in cards."""
         m = self.model
         p = m.p
         years = (m._start_index + m.t - self._mid_2024) / 12.0

@@ -194,7 +194,7 @@ class MarketModel(mesa.Model):
         self.gross_dies = np.array([float(cat.get(x, {}).get("gross_dies_per_wafer", 0.0)) for x in ids])
         self.yield0 = np.array([float(cat.get(x, {}).get("yield0", 0.0)) for x in ids])
         self.uses_die_bank = np.array([bool(cat.get(x, {}).get("die_bank", False)) for x in ids])
-        self.world_supply = np.array([bool(cat.get(x, {}).get("world_supply", False)) for x in ids])
+        self.china_supply = np.array([bool(cat.get(x, {}).get("china_supply", False)) for x in ids])
         nodes = [cat.get(x, {}).get("node", x) for x in ids]   # a product without a node has its own
         names = list(dict.fromkeys(nodes))
         self.node_of = np.array([names.index(x) for x in nodes])

@@ -366,10 +366,13 @@ _p("supply.amd_china_usd_2024", 1.125e9, "US$/year", 0.0, 2e10,
    "https://gfmreview.com/technology/amd-teases-its-gpu-biz-approaching-the-scale-of-cpu-operations) x China's share "
    "of a US vendor's data-centre sales before the controls, 20-25% ('as much as a quarter', Nvidia's CFO via CNBC, "
    "https://westvirginiadigitalnews.com/2024/02/22/nvidia-earnings-china-drops-to-mid-single-digit-share-of-data-"
-   "center-revenue); the default is the middle of that range", "vendors",
-   "Value of AMD's world-market parts (catalogue world_supply: MI300X and later) that can be made for China in a "
-   "year at mid-2024, shared equally among those launched and legal that month (their capacity in cards is this / 12 / "
-   "n / price); AMD's China-specific parts are outside it.", (1.0e9, 1.25e9))
+   "center-revenue); the default is the middle of that range. The MI308 made for China draws on it too: AMD's "
+   "US$800 M charge for MI308 inventory and commitments when the April 2025 rule stopped it was 16% of its 2024 "
+   "Instinct revenue (https://theglobalpractice.com/?p=4353), the scale of this supply, not of an unlimited one",
+   "vendors",
+   "Value of AMD's parts for China (catalogue china_supply: the MI308 and the world-market MI300X and later) that "
+   "can be made for China in a year at mid-2024, shared equally among those launched and legal that month (their "
+   "capacity in cards is this / 12 / n / price).", (1.0e9, 1.25e9))
 _p("supply.amd_growth", 0.32, "1/year", 0.0, 3.0,
    "AMD's data-centre segment revenue US$16.6 bn in 2025, +32% (AMD FY2025 via "
    "https://businessmodelcraft.com/en/examples/amd); the Instinct line's own growth NOT FOUND", "vendors",
