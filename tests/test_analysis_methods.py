@@ -365,3 +365,21 @@ def test_box_extents_place_the_limits_within_each_range():
     assert e.loc["a", "high_share"] == pytest.approx(1.0, abs=1e-6)
     assert e.loc["m", "low"] == "2024-01" and e.loc["m", "range_low"] == "2023-01"        # months stay months
     assert e.loc["m", "low_share"] == pytest.approx(12 / 23)
+
+
+def test_attribution_notes_that_chinas_responses_are_credited_to_the_us_rules_that_set_them_off():
+    from sim.analysis import attribution as A
+    from sim.model.scenario import load_scenario
+
+    hist, free = load_scenario("history"), load_scenario("no-controls")
+    notes = A.response_notes(hist, free, A.differences(hist, free))
+    assert len(notes) == 1 and "credited to the US groups" in notes[0]
+    n_resp = sum(e.responds_to_us for e in free.events)
+    assert notes[0].startswith(f"{n_resp} of China's measures")
+    # no US rule among the changes: nothing to say
+    no_cn = hist.with_changes(remove=["cn-2025-01-guidance-30"])
+    assert A.response_notes(hist, no_cn, A.differences(hist, no_cn)) == []
+    # the responses switched off in both: they bind on their own dates, nothing is credited to the US rules
+    off = {"china.reacts_to_us": False}
+    h0, f0 = hist.with_changes(parameters=off), free.with_changes(parameters=off)
+    assert A.response_notes(h0, f0, A.differences(h0, f0)) == []

@@ -31,6 +31,7 @@ import pandas as pd
 from sim.analysis.evaluate import evaluate, outcome_name
 from sim.analysis.results import AnalysisError, write_json
 from sim.experiments.summarize import OutcomeError
+from sim.model.params import PARAMS
 from sim.model.scenario import SCENARIO_DIR, Scenario, ScenarioError
 
 EXACT_MAX = 10
@@ -92,6 +93,23 @@ def differences(target: Scenario, base: Scenario) -> list[Change]:
         if target.parameters.get(k) != base.parameters.get(k):
             changes.append(Change(PARAM + k, "parameter", k))
     return changes
+
+
+def response_notes(target: Scenario, base: Scenario, changes: list[Change]) -> list[str]:
+    """A note when China's measures that answer US controls (``responds_to_us``) are in both scenarios while US
+    rules are among the changes: such a measure binds only once a US rule has tightened, so its effect is
+    credited to the US groups that set it off (docs/ODD.md 7.11a)."""
+    tev, bev = {e.id: e for e in target.events}, {e.id: e for e in base.events}
+    shared = [i for i, e in tev.items() if e.responds_to_us and i in bev and bev[i].responds_to_us]
+    us = [c for c in changes if c.kind in ("added", "removed", "changed")
+          and (tev.get(c.key) or bev.get(c.key)).actor == "US"]
+    on = [bool(sc.parameters.get("china.reacts_to_us", PARAMS["china.reacts_to_us"].default)) for sc in (target, base)]
+    if not shared or not us or not any(on):
+        return []
+    return [f"{len(shared)} of China's measures in both scenarios answer US controls (responds_to_us) and bind only "
+            "once a US rule has tightened, so their effect is credited to the US groups that set them off; to "
+            "split the two sides, compare with a base that also removes them, or set china.reacts_to_us = false "
+            "in both (docs/ODD.md 7.11a)."]
 
 
 def read_groups(name_or_path: str) -> dict[str, list[str]]:
@@ -281,6 +299,7 @@ def attribute(target: Scenario, base: Scenario, outcome: str, seeds: list[int], 
         notes.append(f"{n} groups: {len(orders)} sampled orders ({len(orders) // 2} antithetic pairs), "
                      f"{len(needed)} of {2 ** n} coalitions run; largest standard error from the sampling "
                      f"{np.nanmax(se_perm):.3g}")
+    notes += response_notes(target, base, changes)
     diff = v[full] - v[frozenset()]
     total = float(diff.mean())
     total_conf = Z95 * float(diff.std(ddof=1)) / math.sqrt(S_) if S_ > 1 else 0.0
