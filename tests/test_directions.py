@@ -124,21 +124,6 @@ def test_more_domestic_supply_never_means_fewer_domestic_cards(history):
             assert more[(metric, y)] >= n * (1 - 1e-2), (name, metric, y, n, more[(metric, y)])
 
 
-def test_a_reversal_named_as_the_budget_goes_when_budgets_do_not_bind(history, named):
-    """A cheaper domestic chip that raises Nvidia's share through the buyers' budget (the rationed domestic cards
-    free money for Nvidia cards) must move the right way once budgets are loose (demand.budget_headroom = 4)."""
-    rows = [(k, y, b) for (k, y, b), why in named.items() if why.lower().startswith("budget")]
-    assert rows, "the table names no reversal as the budget; drop this test if none remains"
-    checks = [c for c in C.DIRECTION_CHECKS if c[0] in {k for k, _, _ in rows}]
-    assert checks, rows
-    loose = history.with_changes(parameters={"demand.budget_headroom": 4.0})
-    for basis in sorted({b for _, _, b in rows}):
-        d = C.parameter_directions(loose, checks, seeds=SEEDS, basis=basis).set_index(["parameter", "year"])
-        for k, y, b in rows:
-            if b == basis:
-                assert not d.loc[(k, y), "wrong"], (k, y, b, d.loc[(k, y)].to_dict())
-
-
 def test_a_reversal_named_as_card_mix_is_one_of_cards(history, named):
     mix = [(e, y, b) for (e, y, b), why in named.items() if "card mix" in why.lower()]
     assert mix, "the table names no reversal as card mix; drop this test if none remains"

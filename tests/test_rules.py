@@ -112,14 +112,24 @@ def test_a_quota_can_be_a_rate_that_renews():
 
 
 def test_a_duty_that_comes_with_an_opening_is_part_of_the_easing(short):
-    """History, Dec 2025: the US opens the H200 with a 25% duty. The duty is on a part the US barred until
-    then, so it is no tightening; the opening eases. A levy raised on a part already sold tightens."""
+    """History: the US opens the H200 with a 25% duty (Jan 2026), and grants H20 licences again with a 15% levy
+    (Aug 2025). Each duty is on a part the US barred until then, by its ceiling (H200) or by a licence regime
+    that granted none since April (H20), so it is no tightening; the openings ease."""
     m = MarketModel(short, seed=1, mesa_collect=False)
     m.run_model()
     d = m.event_direction
     assert d["us-2026-01-h200-opening"][0] == -1
     assert d["us-2026-01-h200-duty-25"][0] == 0
-    assert d["us-2025-08-levy-15"][0] == 1   # on the H20, sold in China before
+    assert d["us-2025-08-h20-licences-granted"][0] == -1
+    assert d["us-2025-08-levy-15"][0] == 0
+
+
+def test_a_higher_levy_on_a_part_on_sale_tightens(short):
+    ev = {"id": "t-levy-up", "kind": "levy", "actor": "US", "announced": "2026-03", "effective": "2026-04",
+          "label": "t", "source": "test", "products": ["h20"], "rate": 0.3}
+    m = MarketModel(_with_events(short, [ev], [0]), seed=1, mesa_collect=False)
+    m.run_model()
+    assert m.event_direction["t-levy-up"][0] == 1   # 15% in force since Aug 2025, H20 licences granted since
 
 
 def test_a_lower_levy_on_a_part_on_sale_eases(short):

@@ -297,13 +297,15 @@ class Levy(_ProductsEvent):
 
     def _change(self, s) -> np.ndarray:
         """(R, k) new rate minus the rate in force on each of the event's products that may be exported
-        now (0 on products the US bars: a duty that comes with an opening is part of that easing)."""
+        now (0 on products the US bars, by its ceiling or by a licence regime that grants none: a duty that
+        comes with an opening is part of that easing)."""
         idx = self._p(s)
         t = s.traits
         if t is None:
             legal = np.ones((s.n_runs, len(idx)), dtype=bool)
         else:
             legal = s.us_legal(t.tpp, t.interconnect, ~t.domestic)[:, idx]
+        legal = legal & ~(s.licence_set[:, idx] & (s.licence[:, idx] <= 0.0))
         return np.where(legal, self.rate - s.levy[:, idx], 0.0)
 
     def restricts(self, s):

@@ -327,7 +327,8 @@ def domestic_price_parameter(name: str) -> bool:
 
 def _price_reversals(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble, story: Story,
                      basis: str) -> list[str]:
-    """A lower domestic price that raises Nvidia's share (docs/ODD.md, Named reversals: the buyers' budget)."""
+    """A lower domestic price that raises Nvidia's share: the buyers' budget when domestic chips are rationed
+    (no such reversal is left in history since the August 2025 levy stopped counting as a tightening)."""
     cheaper = [k for k, v in s.param_dict.items()
                if domestic_price_parameter(k) and float(v) < float(base_value(base, k))]
     if not cheaper:
