@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim import load_scenario, run_scenario
@@ -545,6 +545,10 @@ def parameter_sets(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(parameter_sets(), st.integers(0, 2**32 - 1))
+@example(params={"ageing.lifetime_months": 12.0, "anticipation.class_weight": 0.0, "anticipation.decay": 0.0,
+                 "grey.premium": 0.0, "grey.premium_elasticity": 0.0, "grey.shortage_ref": 0.01,
+                 "grey.per_year": 7.656009427726354e-291, "choice.nest_vendor": 1.0, "choice.nest_product": 1.0},
+         seed=0)   # a vanishing grey capacity once overflowed the price response's orders / capacity
 def test_invariants_hold_for_any_parameters_within_bounds(params, seed):
     sc = load_scenario("history").with_changes(header={"end": "2024-06"}, parameters=params)
     pr = probe_run(sc, seed=seed)

@@ -648,7 +648,8 @@ class MarketModel(mesa.Model):
     def set_prices(self) -> None:
         """Vendors raise prices when last month's orders exceeded capacity (bounded markup)."""
         cap = self.capacity
-        ratio = np.divide(self.last_orders, cap, out=np.ones_like(cap), where=cap > 0)
+        with np.errstate(over="ignore"):   # orders over a vanishing capacity (e.g. 1e-300 cards): inf, capped at 2
+            ratio = np.divide(self.last_orders, cap, out=np.ones_like(cap), where=cap > 0)
         excess = np.clip(np.minimum(ratio, 2.0) - 1.0, 0.0, 1.0)
         self.price = self.base_price * (1.0 + self.p["vendors.markup_max"][:, None] * excess)
 
