@@ -620,7 +620,7 @@ def test_what_changed_calls_no_reversal_when_a_cheaper_domestic_chip_lowers_nvid
     """A 20% cheaper Ascend 910B lowers Nvidia's 2025 share of cards (the budget reversal of earlier fits, which
     needed the August 2025 levy read as a tightening, is gone); the panel claims no reversal, nor for a dearer
     one. When a cheaper domestic chip does raise Nvidia's share the panel says so (checked on the same runs with
-    the move's sign turned)."""
+    the move's sign turned, and on runs with scarcer domestic output, where it names the budget)."""
     from dataclasses import replace as dc_replace
 
     from sim.ui import whatchanged as W
@@ -642,17 +642,22 @@ def test_what_changed_calls_no_reversal_when_a_cheaper_domestic_chip_lowers_nvid
     lines = W._price_reversals(base, s, e0, e1, turned, "unit_share")
     assert len(lines) == 1 and "cheaper domestic chips" in lines[0] and "higher" in lines[0]
     assert "does not show a single mechanism" in lines[0]   # Nvidia sold fewer cards: not the budget
+    # runs where domestic output is scarcer (less capacity) besides the cheaper price: Nvidia sells more cards
+    # than the domestic vendors gain, which the panel names as the budget
+    e3 = E.run_ensemble(apply(base, s).with_changes(parameters={"domestic.capacity_scale": 0.4}), 5)
+    story3 = W.explain(base, s, e0, e3, "unit_share")
+    lines = [w for w in story3.why if w.startswith("**A reversal:**")]
+    assert len(lines) == 1 and "buyers' budget" in lines[0] and "rationed" in lines[0]
 
 
 def test_the_chart_marks_chinas_responses_only_where_and_when_they_took_effect():
     from sim.engine.ensemble import run_ensemble
     from sim.model.rules import EVENT_ADAPTER
-    from sim.ui.common import events_taken
 
     hist = load_scenario("history").with_changes(header={"end": "2026-03"})
-    assert [e.id for e in events_taken(run_ensemble(hist, 1), hist)] == [e.id for e in hist.events]
+    assert [e.id for e in E.events_taken(run_ensemble(hist, 1), hist.events)] == [e.id for e in hist.events]
     free = load_scenario("no-controls").with_changes(header={"end": "2026-03"})
-    shown = events_taken(run_ensemble(free, 1), free)
+    shown = E.events_taken(run_ensemble(free, 1), free.events)
     assert any(e.responds_to_us for e in free.events)
     assert [e.id for e in shown if e.responds_to_us] == []      # none of China's responses happened
     rule = EVENT_ADAPTER.validate_python({"id": "t-ceiling", "kind": "export_ceiling", "actor": "US",
@@ -661,7 +666,7 @@ def test_the_chart_marks_chinas_responses_only_where_and_when_they_took_effect()
     from dataclasses import replace
 
     late = replace(free, events=(*free.events, rule))
-    when = {e.id: e.effective for e in events_taken(run_ensemble(late, 1), late)}
+    when = {e.id: e.effective for e in E.events_taken(run_ensemble(late, 1), late.events)}
     assert when["cn-2025-01-guidance-30"] == "2025-06"          # waited for the US rule
     assert when["cn-2025-11-state-dc-domestic"] == "2025-11"    # its own date, after the rule
 

@@ -184,15 +184,21 @@ def events_applied(ens: Ensemble, run: int = 0) -> list[tuple[str, str]]:
     return list(ens.events[run]) if ens.events else []
 
 
+def first_applied(ens: Ensemble, run: int = 0) -> dict[str, str]:
+    """Event id -> the month it first took effect in run ``run`` (empty when the runs carry no record)."""
+    when: dict[str, str] = {}
+    for month, eid in events_applied(ens, run):
+        when.setdefault(eid, month)
+    return when
+
+
 def events_taken(ens: Ensemble, events, run: int = 0) -> list:
     """The rules ``events`` as they took effect in run ``run``: China's responses to US controls
     (``responds_to_us``) only if they did, at the month they did (later than their date when they waited for
     a US rule); every other rule as written. All rules when the runs carry no record of their events."""
     if not ens.events:
         return list(events)
-    when: dict[str, str] = {}
-    for month, eid in events_applied(ens, run):
-        when.setdefault(eid, month)
+    when = first_applied(ens, run)
     out = []
     for e in events:
         if not getattr(e, "responds_to_us", False):

@@ -143,7 +143,7 @@ class ForeignVendor(ChipVendor):
         self.slots = model.compliant_slots.get(name, [])
         # AMD's parts for China, its China part and its world-market parts, draw on one supply (catalogue
         # ``china_supply``)
-        self._world = model.china_supply[self.products] & (name == "AMD")
+        self._china = model.china_supply[self.products] & (name == "AMD")
         self._mid_2024 = month_index("2024-07")
         mine = self.products[model.china_specific[self.products] & ~model.virtual[self.products]]
         # month (from the start) of the last China-specific catalogue part; ceilings after it get an answer
@@ -159,7 +159,7 @@ class ForeignVendor(ChipVendor):
         prods = self.products
         rules = m.rules
         cap = m.base_capacity[:, m.t, prods]   # (a copy: prods is an index array)
-        if self._world.any():
+        if self._china.any():
             cap = self._china_supply(cap)
         cap = np.minimum(cap, rules.volume_cap[:, prods])
         quota = rules.quota_set[:, prods]
@@ -182,12 +182,12 @@ class ForeignVendor(ChipVendor):
         p = m.p
         years = (m._start_index + m.t - self._mid_2024) / 12.0
         money = p["supply.amd_china_usd_2024"] / 12.0 * (1.0 + p["supply.amd_growth"]) ** years   # (R,)
-        k = self.products[self._world]
+        k = self.products[self._china]
         open_ = m.launched[:, k] & m.us_legal[:, k]
         n = np.maximum(open_.sum(axis=1), 1)
         cards = (money / n)[:, None] / np.maximum(m.base_price[:, k], 1.0)
         out = cap.copy()
-        out[:, self._world] = np.where(open_, np.minimum(cap[:, self._world], cards), cap[:, self._world])
+        out[:, self._china] = np.where(open_, np.minimum(cap[:, self._china], cards), cap[:, self._china])
         return out
 
     def _compliant_sku(self) -> None:

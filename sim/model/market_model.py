@@ -447,7 +447,7 @@ class MarketModel(mesa.Model):
                 groups.setdefault(key, []).append(r)
                 objs[key] = ev
         self.events_due: dict[int, list[Scheduled]] = {}
-        self._waiting: list[tuple[Scheduled, np.ndarray]] = []   # China's responses waiting for a US rule
+        self._responses_waiting: list[tuple[Scheduled, np.ndarray]] = []   # China's responses awaiting a US rule
         self.announce_at: dict[int, list[Scheduled]] = {}
         for key, rs in groups.items():
             ev = objs[key]
@@ -578,16 +578,16 @@ class MarketModel(mesa.Model):
         that responds to US controls waits, in a run where no US rule has tightened yet, until one has (it is
         then applied in that month, in order with the month's own events)."""
         due = [(s, s.runs) for s in self.events_due.get(self.t, ()) if s.event.actor == actor]
-        if actor != "China" or not (self._waiting or any(s.event.responds_to_us for s, _ in due)):
+        if actor != "China" or not (self._responses_waiting or any(s.event.responds_to_us for s, _ in due)):
             return due
-        due = sorted(self._waiting + due, key=lambda x: x[0].order)
+        due = sorted(self._responses_waiting + due, key=lambda x: x[0].order)
         ok_all = self.china_reacts()
-        ready, self._waiting = [], []
+        ready, self._responses_waiting = [], []
         for s, runs in due:
             if s.event.responds_to_us:
                 ok = ok_all[runs]
                 if not ok.all():
-                    self._waiting.append((s, runs[~ok]))
+                    self._responses_waiting.append((s, runs[~ok]))
                     runs = runs[ok]
             if len(runs):
                 ready.append((s, runs))

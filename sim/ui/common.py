@@ -197,18 +197,13 @@ def _main_chart(ens, sc, basis, show_observed, title, height, now, upto, legend,
         if prev is not None:
             prev = prev[prev["date"] <= upto]
     months = sc.months
-    ev = charts.events_frame(events_taken(ens, sc), months[0], months[-1], numbers=nums)
+    ev = charts.events_frame(E.events_taken(ens, sc.events), months[0], months[-1], numbers=nums)
     obs = observed.points(basis, MAIN_ENTITIES) if show_observed else None
     if obs is not None and upto is not None:
         obs = obs[obs["date_end"] <= upto]  # nothing from the future while stepping through
     dom = (pd.Timestamp(months[0] + "-01").isoformat(), pd.Timestamp(months[-1] + "-01").isoformat())
     return charts.share_spec(bands, basis, ev, obs, title=title, height=height, now=now, x_domain=dom, legend=legend,
                              prev=prev, size=size)
-
-
-def events_taken(ens: E.Ensemble, sc: Scenario) -> list:
-    """``sim.engine.ensemble.events_taken`` for the scenario's rules."""
-    return E.events_taken(ens, sc.events)
 
 
 def show_chart(spec: dict, key: str) -> None:

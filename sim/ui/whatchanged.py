@@ -247,14 +247,8 @@ def responses(base: Scenario, s: Settings, e0: E.Ensemble, e1: E.Ensemble) -> li
     if not resp or not e0.events or not e1.events:
         return []
 
-    def when(ens: E.Ensemble) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for month, eid in E.events_applied(ens, 0):
-            if eid in resp:
-                out.setdefault(eid, month)
-        return out
-
-    w0, w1 = when(e0), when(e1)
+    w0 = {k: v for k, v in E.first_applied(e0).items() if k in resp}
+    w1 = {k: v for k, v in E.first_applied(e1).items() if k in resp}
     names = lambda ids: "; ".join(f"**{resp[i].label}**" for i in ids)   # noqa: E731
     out = []
     gone = [i for i in resp if i in w0 and i not in w1]
